@@ -1,0 +1,542 @@
+//! The flow table.
+//!
+//! Takes decoded TCP segments; gives ordered byte streams to each connection's protocol parser
+//! and collects the exchanges they complete as [`NetworkSpan`]s. Flows are keyed by capture
+//! point, encapsulation and the 5-tuple; the client is known from the SYN, else from what the
+//! first payload looks like, else from the ports. Idle flows are evicted, a full table refuses
+//! new flows, and every such event is counted.
+
+mod reassembly;
+
+use crate::capture::{CapturePointId, CapturePoints};
+use crate::decode::{ip_bits, Encap, TcpSegment};
+use crate::protocol::{self, AppParser, Direction, Exchange, SegmentMeta, Sender};
+use crate::span::{self, FlowFacts, NetworkSpan, TapSide};
+use crate::stats::Counters;
+use hashbrown::HashMap;
+use reassembly::{HalfStream, StreamEvent};
+use std::net::IpAddr;
+
+/// Bounds on the flow table.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowLimits {
+    pub max_flows: usize,
+    /// A flow with no packet for this long (capture time) is evicted.
+    pub idle_timeout_ns: u64,
+    /// A closed flow is kept this long to absorb trailing ACKs and retransmissions.
+    pub closed_linger_ns: u64,
+    /// Out-of-order bytes buffered per direction before the hole is given up on.
+    pub max_ooo_bytes: usize,
+    /// Payload bytes a flow may carry without being recognised before it is ignored.
+    pub max_detect_bytes: u64,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            max_flows: 262_144,
+            idle_timeout_ns: 120_000_000_000,
+            closed_linger_ns: 5_000_000_000,
+            max_ooo_bytes: 256 * 1024,
+            max_detect_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Capture point, encapsulation and the two endpoints in a canonical order, so that both
+/// directions of a connection find the same flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    point: CapturePointId,
+    encap: u64,
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+}
+
+impl FlowKey {
+    fn new(point: CapturePointId, encap: u64, seg: &TcpSegment<'_>) -> FlowKey {
+        let a = (seg.src, seg.src_port);
+        let b = (seg.dst, seg.dst_port);
+        let (lo, hi) = if (ip_bits(a.0), a.1) <= (ip_bits(b.0), b.1) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        FlowKey {
+            point,
+            encap,
+            lo,
+            hi,
+        }
+    }
+}
+
+/// Where and when a segment was captured.
+#[derive(Debug, Clone, Copy)]
+pub struct SeenAt {
+    pub point: CapturePointId,
+    pub ts_ns: u64,
+}
+
+/// What the flow knows of its application protocol.
+enum App {
+    Detecting { seen: u64 },
+    Parsing(AppParser),
+    Unrecognised,
+}
+
+struct Flow {
+    /// Creation order: decides the order of end-of-input flushing, so output is deterministic.
+    id: u64,
+    point: CapturePointId,
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    /// False while the client/server roles are only a guess that the first payload may correct.
+    roles_known: bool,
+    /// Index 0 carries client→server bytes, index 1 server→client.
+    halves: [HalfStream; 2],
+    app: App,
+    last_ns: u64,
+    syn_ns: Option<u64>,
+    synack_ns: Option<u64>,
+    ack_ns: Option<u64>,
+    closed: bool,
+    tunnel: Option<Box<str>>,
+    vlan: Option<Box<str>>,
+}
+
+/// Every TCP connection being followed, at every capture point.
+pub struct FlowTable {
+    limits: FlowLimits,
+    flows: HashMap<FlowKey, Flow>,
+    next_id: u64,
+    last_sweep_ns: u64,
+    exchanges: Vec<Exchange>,
+}
+
+/// Ports that a server is much more likely to own than a client.
+fn is_server_port(port: u16) -> bool {
+    matches!(
+        port,
+        80 | 81
+            | 443
+            | 3000
+            | 3306
+            | 4000
+            | 5000
+            | 5432
+            | 6379
+            | 8000
+            | 8008
+            | 8080
+            | 8081
+            | 8443
+            | 8888
+            | 9000
+            | 9090
+            | 50051
+    ) || port < 1024
+}
+
+impl FlowTable {
+    pub fn new(limits: FlowLimits) -> FlowTable {
+        FlowTable {
+            limits,
+            flows: HashMap::new(),
+            next_id: 0,
+            last_sweep_ns: 0,
+            exchanges: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Feeds one segment; completed exchanges become spans in `out`.
+    pub fn segment(
+        &mut self,
+        at: SeenAt,
+        encap: &Encap,
+        seg: &TcpSegment<'_>,
+        points: &CapturePoints,
+        stats: &mut Counters,
+        out: &mut Vec<NetworkSpan>,
+    ) {
+        let SeenAt { point, ts_ns } = at;
+        stats.tcp_segments += 1;
+        stats.tcp_payload_bytes += seg.payload.len() as u64;
+        if ts_ns >= self.last_sweep_ns.saturating_add(1_000_000_000) {
+            self.sweep(ts_ns, points, stats, out);
+        }
+        let key = FlowKey::new(point, encap.context_hash(), seg);
+        let flags = seg.flags;
+        // A new SYN on a finished connection is a new connection reusing the ports.
+        let reused = flags.syn()
+            && !flags.ack()
+            && self.flows.get(&key).is_some_and(|f| {
+                f.closed || f.halves[0].next_seq() != Some(seg.seq.wrapping_add(1))
+            });
+        if reused {
+            if let Some(flow) = self.flows.remove(&key) {
+                self.finish(flow, points, stats, out);
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.limits.max_flows {
+                self.sweep(ts_ns, points, stats, out);
+            }
+            if self.flows.len() >= self.limits.max_flows {
+                stats.flows_dropped_table_full += 1;
+                return;
+            }
+            stats.flows_created += 1;
+            self.next_id += 1;
+            let flow = new_flow(self.next_id, point, seg, ts_ns);
+            self.flows.insert(key, flow);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let limits = self.limits;
+        let exchanges = &mut self.exchanges;
+        flow.last_ns = ts_ns;
+        if flow.closed && !flags.syn() {
+            return;
+        }
+        let mut d = usize::from((seg.src, seg.src_port) != flow.client);
+        // Handshake: the SYN's sender is the client, whatever the ports say.
+        if flags.syn() {
+            let syn_sender_is_client = !flags.ack();
+            let sender_is_current_client = d == 0;
+            if syn_sender_is_client != sender_is_current_client {
+                flow.swap_roles();
+                d = 1 - d;
+            }
+            flow.roles_known = true;
+            if flags.ack() {
+                flow.synack_ns.get_or_insert(ts_ns);
+            } else {
+                flow.syn_ns.get_or_insert(ts_ns);
+            }
+            flow.halves[d].on_syn(seg.seq);
+        } else if d == 0 && flags.ack() && flow.synack_ns.is_some() && flow.ack_ns.is_none() {
+            flow.ack_ns = Some(ts_ns);
+        }
+        flow.halves[d].note_ttl(seg.ttl);
+        if d == 0 && flow.tunnel.is_none() && flow.vlan.is_none() && !encap.is_empty() {
+            flow.tunnel = encap.describe_tunnels().map(String::into_boxed_str);
+            flow.vlan = encap.describe_vlans().map(String::into_boxed_str);
+        }
+        if !seg.payload.is_empty() && !flow.roles_known {
+            if let App::Detecting { .. } = flow.app {
+                if let Some((_, sender)) = protocol::detect(seg.payload) {
+                    let sender_is_client = sender == Sender::Client;
+                    if sender_is_client != (d == 0) {
+                        flow.swap_roles();
+                        d = 1 - d;
+                    }
+                    flow.roles_known = true;
+                }
+            }
+        }
+        // The peer acknowledging bytes beyond a hole means those bytes were sent but not captured.
+        if flags.ack() {
+            let other = 1 - d;
+            let mut events = Vec::new();
+            flow.halves[other].on_peer_ack(seg.ack, &mut events, stats);
+            flow.deliver(other, &events, exchanges, stats, limits);
+        }
+        let mut events = Vec::new();
+        let meta = SegmentMeta {
+            ts_ns,
+            seq: seg.seq,
+            ack: seg.ack,
+        };
+        let payload_seq = if flags.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        if !seg.payload.is_empty() || seg.missing_tail > 0 {
+            flow.halves[d].on_data(
+                SegmentMeta {
+                    seq: payload_seq,
+                    ..meta
+                },
+                seg.payload,
+                seg.missing_tail,
+                limits.max_ooo_bytes,
+                &mut events,
+                stats,
+            );
+        }
+        flow.deliver_borrowed(d, seg.payload, &events, exchanges, stats, limits);
+        if flags.fin() {
+            flow.halves[d].on_fin();
+            if let App::Parsing(p) = &mut flow.app {
+                p.on_fin(direction(d), ts_ns, exchanges, stats);
+            }
+        }
+        if flags.rst() || (flow.halves[0].fin_seen() && flow.halves[1].fin_seen()) {
+            flow.close(exchanges, stats);
+            stats.flows_closed += 1;
+        }
+        if !self.exchanges.is_empty() {
+            if let Some(flow) = self.flows.get(&key) {
+                emit(flow, &mut self.exchanges, points, stats, out);
+            }
+        }
+    }
+
+    /// Evicts flows idle past the timeout (closed flows sooner), oldest first.
+    fn sweep(
+        &mut self,
+        now_ns: u64,
+        points: &CapturePoints,
+        stats: &mut Counters,
+        out: &mut Vec<NetworkSpan>,
+    ) {
+        self.last_sweep_ns = now_ns;
+        let limits = self.limits;
+        let expired = |f: &Flow| {
+            let linger = if f.closed {
+                limits.closed_linger_ns
+            } else {
+                limits.idle_timeout_ns
+            };
+            now_ns.saturating_sub(f.last_ns) >= linger
+        };
+        if !self.flows.values().any(expired) {
+            return;
+        }
+        let mut gone: Vec<Flow> = Vec::new();
+        self.flows.retain(|_, f| {
+            if expired(f) {
+                gone.push(std::mem::replace(f, placeholder_flow()));
+                false
+            } else {
+                true
+            }
+        });
+        gone.sort_by_key(|f| f.id);
+        for flow in gone {
+            if !flow.closed {
+                stats.flows_evicted_idle += 1;
+            }
+            self.finish(flow, points, stats, out);
+        }
+    }
+
+    /// Ends every flow (end of input), in creation order.
+    pub fn flush(
+        &mut self,
+        points: &CapturePoints,
+        stats: &mut Counters,
+        out: &mut Vec<NetworkSpan>,
+    ) {
+        let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        all.sort_by_key(|f| f.id);
+        for flow in all {
+            self.finish(flow, points, stats, out);
+        }
+    }
+
+    fn finish(
+        &mut self,
+        mut flow: Flow,
+        points: &CapturePoints,
+        stats: &mut Counters,
+        out: &mut Vec<NetworkSpan>,
+    ) {
+        if !flow.closed {
+            flow.close(&mut self.exchanges, stats);
+        }
+        if matches!(flow.app, App::Detecting { seen } if seen > 0) {
+            stats.flows_unrecognised += 1;
+        }
+        emit(&flow, &mut self.exchanges, points, stats, out);
+    }
+}
+
+fn direction(d: usize) -> Direction {
+    if d == 0 {
+        Direction::ToServer
+    } else {
+        Direction::ToClient
+    }
+}
+
+fn new_flow(id: u64, point: CapturePointId, seg: &TcpSegment<'_>, ts_ns: u64) -> Flow {
+    let src = (seg.src, seg.src_port);
+    let dst = (seg.dst, seg.dst_port);
+    // Until a SYN or a payload says otherwise: the side on a server port is the server.
+    let src_is_server = is_server_port(src.1) && !is_server_port(dst.1);
+    let (client, server) = if src_is_server {
+        (dst, src)
+    } else {
+        (src, dst)
+    };
+    Flow {
+        id,
+        point,
+        client,
+        server,
+        roles_known: false,
+        halves: [HalfStream::default(), HalfStream::default()],
+        app: App::Detecting { seen: 0 },
+        last_ns: ts_ns,
+        syn_ns: None,
+        synack_ns: None,
+        ack_ns: None,
+        closed: false,
+        tunnel: None,
+        vlan: None,
+    }
+}
+
+fn placeholder_flow() -> Flow {
+    let any: IpAddr = std::net::Ipv4Addr::UNSPECIFIED.into();
+    Flow {
+        id: 0,
+        point: 0,
+        client: (any, 0),
+        server: (any, 0),
+        roles_known: false,
+        halves: [HalfStream::default(), HalfStream::default()],
+        app: App::Unrecognised,
+        last_ns: 0,
+        syn_ns: None,
+        synack_ns: None,
+        ack_ns: None,
+        closed: true,
+        tunnel: None,
+        vlan: None,
+    }
+}
+
+impl Flow {
+    fn swap_roles(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.halves.swap(0, 1);
+    }
+
+    /// Hands reassembly events of direction `d` to the parser; `payload` is the current
+    /// segment, which in-order events borrow from instead of copying.
+    fn deliver_borrowed(
+        &mut self,
+        d: usize,
+        payload: &[u8],
+        events: &[StreamEvent],
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+        limits: FlowLimits,
+    ) {
+        for ev in events {
+            match ev {
+                StreamEvent::Current { offset, meta } => {
+                    self.data(d, &payload[*offset..], *meta, out, stats, limits)
+                }
+                StreamEvent::Buffered { data, offset, meta } => {
+                    self.data(d, &data[*offset..], *meta, out, stats, limits)
+                }
+                StreamEvent::Gap(len) => {
+                    if let App::Parsing(p) = &mut self.app {
+                        p.on_gap(direction(d), *len, stats);
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        d: usize,
+        events: &[StreamEvent],
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+        limits: FlowLimits,
+    ) {
+        self.deliver_borrowed(d, &[], events, out, stats, limits);
+    }
+
+    fn data(
+        &mut self,
+        d: usize,
+        data: &[u8],
+        meta: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+        limits: FlowLimits,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        if let App::Detecting { seen } = &mut self.app {
+            match protocol::detect(data) {
+                Some((parser, _)) => self.app = App::Parsing(parser),
+                None => {
+                    *seen += data.len() as u64;
+                    if *seen > limits.max_detect_bytes {
+                        stats.flows_unrecognised += 1;
+                        self.app = App::Unrecognised;
+                    }
+                    return;
+                }
+            }
+        }
+        if let App::Parsing(p) = &mut self.app {
+            p.on_data(direction(d), data, meta, out, stats);
+        }
+    }
+
+    /// Flushes buffered out-of-order data (with its holes) and ends the parser.
+    fn close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        let limits = FlowLimits::default();
+        for d in 0..2 {
+            let mut events = Vec::new();
+            self.halves[d].flush(&mut events, stats);
+            self.deliver(d, &events, out, stats, limits);
+        }
+        if let App::Parsing(p) = &mut self.app {
+            p.on_close(out, stats);
+        }
+        self.closed = true;
+    }
+
+    fn tap_side(&self) -> TapSide {
+        span::infer_tap_side(
+            self.halves[0].ttl(),
+            self.halves[1].ttl(),
+            self.syn_ns.zip(self.synack_ns).zip(self.ack_ns),
+        )
+    }
+}
+
+fn emit(
+    flow: &Flow,
+    exchanges: &mut Vec<Exchange>,
+    points: &CapturePoints,
+    stats: &mut Counters,
+    out: &mut Vec<NetworkSpan>,
+) {
+    if exchanges.is_empty() {
+        return;
+    }
+    let facts = FlowFacts {
+        capture_point: points.name(flow.point),
+        client: flow.client,
+        server: flow.server,
+        tap_side: flow.tap_side(),
+        tunnel: flow.tunnel.as_deref(),
+        vlan: flow.vlan.as_deref(),
+    };
+    for ex in exchanges.drain(..) {
+        stats.spans += 1;
+        out.push(span::build(&ex, &facts));
+    }
+}

@@ -1,0 +1,18 @@
+//! wirespan turns packets on the wire into OpenTelemetry network spans.
+//!
+//! Data flows one way through the modules, one stage each:
+//! [`capture`] (pcap/pcapng files → raw frames) → [`decode`] (frames → TCP segments with their
+//! tunnel/VLAN context) → [`flow`] (segments → ordered per-direction byte streams) →
+//! [`protocol`] (streams → request/response exchanges) → [`span`] (exchanges → network spans) →
+//! [`output`] (spans → OTLP/JSON lines). [`pipeline`] wires the stages together and
+//! [`stats`] counts everything that is seen, dropped or malformed on the way.
+
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod flow;
+pub mod output;
+pub mod pipeline;
+pub mod protocol;
+pub mod span;
+pub mod stats;

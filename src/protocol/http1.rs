@@ -1,0 +1,1116 @@
+//! HTTP/1.0 and HTTP/1.1.
+//!
+//! Takes both directions of a connection; gives one [`Exchange`] per request/response pair, with
+//! keep-alive and pipelining (responses pair with requests in order), Content-Length, chunked
+//! and read-until-close bodies, HEAD/1xx/204/304 without bodies, `100 Continue` interim
+//! responses and `101` upgrades. Message heads are parsed with `httparse` straight from the
+//! segment when a head fits in one; only heads split across segments are buffered. Bodies are
+//! counted, never stored. A hole in the stream marks the exchange it hits; the parser skips to
+//! the next message start it can find.
+
+use super::trace_context::TraceHeaders;
+use super::{Direction, Exchange, ExchangeDetail, Incomplete, SegmentMeta, TraceContext};
+use crate::stats::Counters;
+use std::collections::VecDeque;
+
+/// A message head larger than this is not HTTP we can follow (nginx's default is 8 KiB).
+const MAX_HEAD: usize = 64 * 1024;
+/// Requests in flight on one connection before the oldest are given up.
+const MAX_PIPELINE: usize = 64;
+/// Headers per message that httparse is given room for.
+const MAX_HEADERS: usize = 96;
+
+const METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"HEAD",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"PURGE",
+    b"REPORT",
+    b"SEARCH",
+];
+
+/// The facts of one HTTP call that end up on its span.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpExchange {
+    /// `None` when the request was lost in a hole of the capture.
+    pub method: Option<String>,
+    pub path: String,
+    pub query: Option<String>,
+    pub version: &'static str,
+    pub host: Option<String>,
+    pub user_agent: Option<String>,
+    pub x_request_id: Option<String>,
+    pub status: Option<u16>,
+    pub request_body_size: u64,
+    pub response_body_size: u64,
+}
+
+/// Is this the start of an HTTP/1 request line (`METHOD SP`)?
+pub fn looks_like_request(data: &[u8]) -> bool {
+    METHODS
+        .iter()
+        .any(|m| data.len() > m.len() && data.starts_with(m) && data[m.len()] == b' ')
+}
+
+/// Is this the start of an HTTP/1 status line?
+pub fn looks_like_response(data: &[u8]) -> bool {
+    data.starts_with(b"HTTP/1.") && data.len() >= 12
+}
+
+/// A request waiting for its response.
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    start_ns: u64,
+    /// Timestamp of the request's last byte seen so far.
+    last_ns: u64,
+    seq: Option<u32>,
+    trace: TraceContext,
+    info: HttpExchange,
+    gap: bool,
+    head_request: bool,
+    connect: bool,
+}
+
+/// How the bytes after a head are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between messages, or inside a head (the head buffer says which).
+    Idle,
+    Body {
+        remaining: u64,
+    },
+    Chunked(Chunk),
+    UntilClose,
+    /// After a hole: looking for the next message start.
+    Resync,
+    /// After `101 Switching Protocols` or a CONNECT tunnel: no longer HTTP/1.
+    Done,
+}
+
+/// Where a chunked body's parser stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size {
+        value: u64,
+        digits: u8,
+        ext: bool,
+    },
+    Data {
+        remaining: u64,
+    },
+    DataEnd,
+    /// Trailer lines after the last chunk; `len` counts the current line's bytes.
+    Trailer {
+        len: u32,
+    },
+}
+
+/// One direction's message reader.
+#[derive(Debug)]
+struct Reader {
+    state: State,
+    head: Vec<u8>,
+    /// Timestamp and sequence number of the current message's first byte.
+    start: Option<(u64, u32)>,
+    body: u64,
+    gap: bool,
+    last_ns: u64,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader {
+            state: State::Idle,
+            head: Vec::new(),
+            start: None,
+            body: 0,
+            gap: false,
+            last_ns: 0,
+        }
+    }
+}
+
+/// The response being read, paired with the request at the front of the queue.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    start_ns: u64,
+    seq: u32,
+}
+
+/// Both directions of one HTTP/1 connection.
+#[derive(Debug, Default)]
+pub struct Http1Parser {
+    req: Reader,
+    resp: Reader,
+    pending: VecDeque<Pending>,
+    response: Option<Response>,
+    next_id: u64,
+    /// The id of the request whose body the request reader is reading.
+    body_of: Option<u64>,
+    /// A response-side hole may have swallowed a whole response: pair the next one by ACK.
+    pair_by_ack: bool,
+    /// Sequence number just past each pending request's last byte, for pairing by ACK.
+    ends: VecDeque<(u64, u32)>,
+}
+
+/// What a message head says about the body that follows.
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+impl Http1Parser {
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        meta: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let at = SegmentMeta {
+                seq: meta.seq.wrapping_add(pos as u32),
+                ..meta
+            };
+            let used = match dir {
+                Direction::ToServer => self.request_bytes(&data[pos..], at, stats),
+                Direction::ToClient => self.response_bytes(&data[pos..], at, out, stats),
+            };
+            if used == 0 {
+                break;
+            }
+            pos += used;
+        }
+        let r = match dir {
+            Direction::ToServer => &mut self.req,
+            Direction::ToClient => &mut self.resp,
+        };
+        r.last_ns = meta.ts_ns;
+    }
+
+    pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
+        let len = u64::from(len);
+        match dir {
+            Direction::ToServer => {
+                let lost_whole = self.req.state == State::Idle && self.req.head.is_empty();
+                if skip_gap(&mut self.req, len) {
+                    if let Some(p) = self.body_of.and_then(|id| self.pending_mut(id)) {
+                        p.gap = true;
+                    }
+                    return;
+                }
+                if lost_whole || !self.req.head.is_empty() {
+                    // A request (or its head) was in the hole: hold its place in the queue so
+                    // that its response does not pair with the next request.
+                    self.push_pending(
+                        Pending {
+                            id: 0,
+                            start_ns: self.req.start.map_or(self.req.last_ns, |s| s.0),
+                            last_ns: self.req.last_ns,
+                            seq: self.req.start.map(|s| s.1),
+                            trace: TraceContext::default(),
+                            info: HttpExchange {
+                                version: "1.1",
+                                ..Default::default()
+                            },
+                            gap: true,
+                            head_request: false,
+                            connect: false,
+                        },
+                        stats,
+                    );
+                } else if let Some(p) = self.body_of.and_then(|id| self.pending_mut(id)) {
+                    p.gap = true;
+                }
+                self.body_of = None;
+                reset_to_resync(&mut self.req);
+            }
+            Direction::ToClient => {
+                if skip_gap(&mut self.resp, len) {
+                    return;
+                }
+                if self.response.is_some() || !self.resp.head.is_empty() {
+                    if let Some(p) = self.pending.front_mut() {
+                        p.gap = true;
+                    }
+                }
+                self.pair_by_ack = true;
+                reset_to_resync(&mut self.resp);
+            }
+        }
+    }
+
+    pub fn on_fin(
+        &mut self,
+        dir: Direction,
+        ts_ns: u64,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        if dir == Direction::ToClient && self.resp.state == State::UntilClose {
+            self.resp.last_ns = self.resp.last_ns.max(ts_ns);
+            self.finish_response(self.resp.last_ns, out, stats);
+            self.resp.state = State::Done;
+        }
+    }
+
+    pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        if self.response.is_some() {
+            // A response cut short by the end of the connection: what was seen is the exchange.
+            let cut = !matches!(self.resp.state, State::UntilClose | State::Done);
+            if cut {
+                self.resp.gap = true;
+            }
+            self.finish_response(self.resp.last_ns, out, stats);
+        }
+        while let Some(p) = self.pending.pop_front() {
+            stats.http1_requests_without_response += 1;
+            out.push(Exchange {
+                start_ns: p.start_ns,
+                end_ns: p.last_ns,
+                req_seq: p.seq,
+                resp_seq: None,
+                trace: p.trace,
+                incomplete: Some(if p.gap {
+                    Incomplete::Gap
+                } else {
+                    Incomplete::NoResponse
+                }),
+                detail: ExchangeDetail::Http(p.info),
+            });
+        }
+        self.ends.clear();
+    }
+
+    fn pending_mut(&mut self, id: u64) -> Option<&mut Pending> {
+        self.pending.iter_mut().rev().find(|p| p.id == id)
+    }
+
+    fn push_pending(&mut self, mut p: Pending, stats: &mut Counters) {
+        if self.pending.len() >= MAX_PIPELINE {
+            stats.http1_pipeline_overflow += 1;
+            self.pending.pop_front();
+        }
+        self.next_id += 1;
+        p.id = self.next_id;
+        self.pending.push_back(p);
+    }
+
+    /// Consumes request bytes; returns how many were used (0 only when `data` is empty).
+    fn request_bytes(&mut self, data: &[u8], at: SegmentMeta, stats: &mut Counters) -> usize {
+        match self.req.state {
+            State::Idle => self.request_head(data, at, stats),
+            State::Resync => match find_message_start(data, looks_like_request) {
+                0 => {
+                    self.req.state = State::Idle;
+                    self.request_head(data, at, stats)
+                }
+                skip => {
+                    if skip < data.len() {
+                        self.req.state = State::Idle;
+                    }
+                    skip
+                }
+            },
+            State::Done => data.len(),
+            _ => {
+                let (used, done) = body_bytes(&mut self.req, data, stats);
+                let body = self.req.body;
+                if let Some(p) = self.body_of.and_then(|id| self.pending_mut(id)) {
+                    p.info.request_body_size = body;
+                    p.last_ns = at.ts_ns;
+                }
+                if done {
+                    self.request_done(at.seq.wrapping_add(used as u32));
+                }
+                used
+            }
+        }
+    }
+
+    fn request_done(&mut self, end_seq: u32) {
+        if let Some(id) = self.body_of.take() {
+            self.ends.push_back((id, end_seq));
+            if self.ends.len() > MAX_PIPELINE {
+                self.ends.pop_front();
+            }
+        }
+        self.req.state = State::Idle;
+        self.req.body = 0;
+        self.req.gap = false;
+    }
+
+    fn request_head(&mut self, data: &[u8], at: SegmentMeta, stats: &mut Counters) -> usize {
+        let (used, head_len) = match take_head(&mut self.req, data, at, stats, looks_like_request) {
+            Head::Complete { used, len } => (used, len),
+            Head::Consumed(n) => return n,
+        };
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut headers);
+        let head_buf;
+        let head: &[u8] = if self.req.head.is_empty() {
+            &data[..head_len]
+        } else {
+            head_buf = std::mem::take(&mut self.req.head);
+            &head_buf[..head_len]
+        };
+        let (start_ns, start_seq) = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
+        match parsed.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => {
+                stats.http1_parse_errors += 1;
+                self.req.state = State::Resync;
+                return used;
+            }
+        }
+        let method = parsed.method.unwrap_or("").to_owned();
+        let target = parsed.path.unwrap_or("");
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (target.to_owned(), None),
+        };
+        let mut info = HttpExchange {
+            path,
+            query,
+            version: if parsed.version == Some(0) {
+                "1.0"
+            } else {
+                "1.1"
+            },
+            ..Default::default()
+        };
+        let mut trace = TraceHeaders::default();
+        let mut framing = Framing::None;
+        for h in parsed.headers.iter() {
+            trace.offer(h.name, h.value);
+            let name = h.name;
+            if name.eq_ignore_ascii_case("host") {
+                info.host = Some(lossy(h.value));
+            } else if name.eq_ignore_ascii_case("user-agent") {
+                info.user_agent = Some(lossy(h.value));
+            } else if name.eq_ignore_ascii_case("x-request-id") {
+                info.x_request_id = Some(lossy(h.value));
+            }
+            framing = body_framing(name, h.value, framing);
+        }
+        let head_request = method == "HEAD";
+        let connect = method == "CONNECT";
+        info.method = Some(method);
+        self.push_pending(
+            Pending {
+                id: 0,
+                start_ns,
+                last_ns: at.ts_ns,
+                seq: Some(start_seq),
+                trace: trace.resolve(),
+                info,
+                gap: false,
+                head_request,
+                connect,
+            },
+            stats,
+        );
+        self.body_of = Some(self.next_id);
+        self.req.body = 0;
+        self.req.state = match framing {
+            // A request without Content-Length or chunked coding has no body (RFC 9112 §6.3).
+            Framing::None | Framing::UntilClose | Framing::Length(0) => State::Idle,
+            Framing::Length(n) => State::Body { remaining: n },
+            Framing::Chunked => State::Chunked(Chunk::Size {
+                value: 0,
+                digits: 0,
+                ext: false,
+            }),
+        };
+        if self.req.state == State::Idle {
+            self.request_done(at.seq.wrapping_add(used as u32));
+        }
+        used
+    }
+
+    fn response_bytes(
+        &mut self,
+        data: &[u8],
+        at: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> usize {
+        match self.resp.state {
+            State::Idle => self.response_head(data, at, out, stats),
+            State::Resync => match find_message_start(data, looks_like_response) {
+                0 => {
+                    self.resp.state = State::Idle;
+                    self.response_head(data, at, out, stats)
+                }
+                skip => {
+                    if skip < data.len() {
+                        self.resp.state = State::Idle;
+                    }
+                    skip
+                }
+            },
+            State::Done => data.len(),
+            _ => {
+                let (used, done) = body_bytes(&mut self.resp, data, stats);
+                if done {
+                    self.finish_response(at.ts_ns, out, stats);
+                }
+                used
+            }
+        }
+    }
+
+    fn response_head(
+        &mut self,
+        data: &[u8],
+        at: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> usize {
+        let (used, head_len) = match take_head(&mut self.resp, data, at, stats, looks_like_response)
+        {
+            Head::Complete { used, len } => (used, len),
+            Head::Consumed(n) => return n,
+        };
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let head_buf;
+        let head: &[u8] = if self.resp.head.is_empty() {
+            &data[..head_len]
+        } else {
+            head_buf = std::mem::take(&mut self.resp.head);
+            &head_buf[..head_len]
+        };
+        let (start_ns, start_seq) = self.resp.start.take().unwrap_or((at.ts_ns, at.seq));
+        let status = match parsed.parse(head) {
+            Ok(httparse::Status::Complete(_)) => parsed.code.unwrap_or(0),
+            _ => {
+                stats.http1_parse_errors += 1;
+                self.resp.state = State::Resync;
+                return used;
+            }
+        };
+        let mut framing = Framing::UntilClose;
+        for h in parsed.headers.iter() {
+            framing = body_framing(h.name, h.value, framing);
+        }
+        if (100..200).contains(&status) && status != 101 {
+            // Interim response (100 Continue, 103 Early Hints): the real one follows.
+            self.resp.state = State::Idle;
+            return used;
+        }
+        if std::mem::take(&mut self.pair_by_ack) {
+            self.drop_unanswered_before(at.ack, out, stats);
+        }
+        let Some(front) = self.pending.front() else {
+            stats.http1_responses_without_request += 1;
+            self.resp.state = match framing {
+                Framing::Length(n) if n > 0 => State::Body { remaining: n },
+                Framing::Chunked => State::Chunked(Chunk::Size {
+                    value: 0,
+                    digits: 0,
+                    ext: false,
+                }),
+                _ => State::Idle,
+            };
+            self.response = None;
+            return used;
+        };
+        let no_body = front.head_request || status == 204 || status == 304;
+        let tunnel = status == 101 || (front.connect && (200..300).contains(&status));
+        self.response = Some(Response {
+            status,
+            start_ns,
+            seq: start_seq,
+        });
+        self.resp.body = 0;
+        if tunnel {
+            self.finish_response(at.ts_ns, out, stats);
+            self.req.state = State::Done;
+            self.resp.state = State::Done;
+            return used;
+        }
+        self.resp.state = match framing {
+            _ if no_body => State::Idle,
+            Framing::Length(0) | Framing::None => State::Idle,
+            Framing::Length(n) => State::Body { remaining: n },
+            Framing::Chunked => State::Chunked(Chunk::Size {
+                value: 0,
+                digits: 0,
+                ext: false,
+            }),
+            Framing::UntilClose => State::UntilClose,
+        };
+        if self.resp.state == State::Idle {
+            self.finish_response(at.ts_ns, out, stats);
+        }
+        used
+    }
+
+    /// After a response-side hole, a response whose ACK covers exactly the end of a later
+    /// request answers that request: the ones before it lost their responses in the hole.
+    fn drop_unanswered_before(&mut self, ack: u32, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        let Some(&(id, _)) = self.ends.iter().find(|&&(_, end)| end == ack) else {
+            return;
+        };
+        while self.pending.front().is_some_and(|p| p.id != id) {
+            if let Some(p) = self.pending.pop_front() {
+                stats.http1_requests_without_response += 1;
+                out.push(Exchange {
+                    start_ns: p.start_ns,
+                    end_ns: p.last_ns,
+                    req_seq: p.seq,
+                    resp_seq: None,
+                    trace: p.trace,
+                    incomplete: Some(Incomplete::Gap),
+                    detail: ExchangeDetail::Http(p.info),
+                });
+            }
+        }
+    }
+
+    fn finish_response(&mut self, end_ns: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        let response = self.response.take();
+        let gap = std::mem::take(&mut self.resp.gap);
+        let body = std::mem::take(&mut self.resp.body);
+        if self.resp.state != State::Done {
+            self.resp.state = State::Idle;
+        }
+        let Some(response) = response else {
+            return;
+        };
+        let Some(mut p) = self.pending.pop_front() else {
+            return;
+        };
+        self.ends.retain(|&(id, _)| id > p.id);
+        if self.body_of == Some(p.id) {
+            p.info.request_body_size = self.req.body;
+        }
+        p.info.status = Some(response.status);
+        p.info.response_body_size = body;
+        let incomplete = (p.gap || gap).then_some(Incomplete::Gap);
+        if incomplete.is_some() {
+            stats.exchanges_with_gap += 1;
+        }
+        stats.http1_exchanges += 1;
+        out.push(Exchange {
+            start_ns: p.start_ns,
+            end_ns: end_ns.max(response.start_ns),
+            req_seq: p.seq,
+            resp_seq: Some(response.seq),
+            trace: p.trace,
+            incomplete,
+            detail: ExchangeDetail::Http(p.info),
+        });
+    }
+}
+
+/// What [`take_head`] made of the bytes it was given.
+enum Head {
+    /// A whole head: `used` bytes of this chunk, the head being `len` bytes long (in the
+    /// chunk when the reader's buffer is empty, else in the buffer).
+    Complete { used: usize, len: usize },
+    /// These bytes were used without completing a head (buffered, or skipped as not HTTP).
+    Consumed(usize),
+}
+
+/// Reads a message head from `data`, buffering it when it is split across segments. Bytes that
+/// cannot start a message put the reader into resync.
+fn take_head(
+    r: &mut Reader,
+    data: &[u8],
+    at: SegmentMeta,
+    stats: &mut Counters,
+    starts_message: fn(&[u8]) -> bool,
+) -> Head {
+    let mut rest = data;
+    let mut skipped = 0;
+    if r.head.is_empty() {
+        // Stray CRLFs between messages are allowed (RFC 9112 §2.2).
+        skipped = rest
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        rest = &rest[skipped..];
+        if rest.is_empty() {
+            return Head::Consumed(data.len());
+        }
+        if !starts_message(rest) && rest.len() >= 16 {
+            stats.http1_parse_errors += 1;
+            r.state = State::Resync;
+            return Head::Consumed(skipped + find_message_start(rest, starts_message).max(1));
+        }
+        r.start = Some((at.ts_ns, at.seq.wrapping_add(skipped as u32)));
+        if let Some(end) = head_end(rest, 0) {
+            if skipped == 0 {
+                return Head::Complete {
+                    used: end,
+                    len: end,
+                };
+            }
+            // Keep the head contiguous from its first byte: copy it past the CRLFs.
+            r.head.extend_from_slice(&rest[..end]);
+            return Head::Complete {
+                used: skipped + end,
+                len: end,
+            };
+        }
+    }
+    let before = r.head.len();
+    // Only the bytes that can still belong to the head are kept.
+    let room = MAX_HEAD.saturating_sub(before);
+    let take = rest.len().min(room);
+    r.head.extend_from_slice(&rest[..take]);
+    match head_end(&r.head, before.saturating_sub(3)) {
+        Some(end) => Head::Complete {
+            used: skipped + end - before,
+            len: end,
+        },
+        None if r.head.len() >= MAX_HEAD => {
+            stats.http1_head_too_large += 1;
+            r.head.clear();
+            r.state = State::Resync;
+            Head::Consumed(data.len())
+        }
+        None => {
+            if !starts_message(&r.head) && r.head.len() >= 16 {
+                r.head.clear();
+                r.state = State::Resync;
+                stats.http1_parse_errors += 1;
+            }
+            Head::Consumed(data.len())
+        }
+    }
+}
+
+/// Offset just past the blank line that ends a head, searching from `from`.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(off) = buf
+        .get(i..)
+        .and_then(|s| s.iter().position(|&b| b == b'\n'))
+    {
+        let nl = i + off;
+        let rest = &buf[nl + 1..];
+        if rest.first() == Some(&b'\n') {
+            return Some(nl + 2);
+        }
+        if rest.starts_with(b"\r\n") {
+            return Some(nl + 3);
+        }
+        i = nl + 1;
+    }
+    None
+}
+
+fn lossy(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+/// Folds one header into what is known of the body's framing; chunked wins over a length.
+fn body_framing(name: &str, value: &[u8], current: Framing) -> Framing {
+    if name.eq_ignore_ascii_case("transfer-encoding") {
+        let chunked = value
+            .split(|&b| b == b',')
+            .next_back()
+            .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
+        if chunked {
+            return Framing::Chunked;
+        }
+    } else if name.eq_ignore_ascii_case("content-length") && !matches!(current, Framing::Chunked) {
+        if let Some(n) = std::str::from_utf8(value)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        {
+            return Framing::Length(n);
+        }
+    }
+    current
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+/// Consumes body bytes; returns `(bytes used, message complete)`.
+fn body_bytes(r: &mut Reader, data: &[u8], stats: &mut Counters) -> (usize, bool) {
+    match r.state {
+        State::Body { remaining } => {
+            let n = (data.len() as u64).min(remaining);
+            r.body += n;
+            let left = remaining - n;
+            r.state = State::Body { remaining: left };
+            (n as usize, left == 0)
+        }
+        State::UntilClose => {
+            r.body += data.len() as u64;
+            (data.len(), false)
+        }
+        State::Chunked(chunk) => chunked_bytes(r, chunk, data, stats),
+        _ => (data.len(), false),
+    }
+}
+
+fn chunked_bytes(
+    r: &mut Reader,
+    mut chunk: Chunk,
+    data: &[u8],
+    stats: &mut Counters,
+) -> (usize, bool) {
+    let mut i = 0;
+    while i < data.len() {
+        match chunk {
+            Chunk::Data { remaining } => {
+                let n = ((data.len() - i) as u64).min(remaining);
+                r.body += n;
+                i += n as usize;
+                chunk = if remaining == n {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data {
+                        remaining: remaining - n,
+                    }
+                };
+                continue;
+            }
+            Chunk::DataEnd => {
+                if data[i] == b'\n' {
+                    chunk = Chunk::Size {
+                        value: 0,
+                        digits: 0,
+                        ext: false,
+                    };
+                } else if data[i] != b'\r' {
+                    return chunk_error(r, stats, i);
+                }
+            }
+            Chunk::Size { value, digits, ext } => {
+                let c = data[i];
+                let digit = (c as char).to_digit(16);
+                match (c, digit) {
+                    (b'\n', _) if digits > 0 => {
+                        chunk = if value == 0 {
+                            Chunk::Trailer { len: 0 }
+                        } else {
+                            Chunk::Data { remaining: value }
+                        };
+                    }
+                    (_, Some(d)) if !ext => {
+                        // 15 hex digits is already 1 EiB: more is an attack, not a body.
+                        if digits >= 15 {
+                            return chunk_error(r, stats, i);
+                        }
+                        chunk = Chunk::Size {
+                            value: value << 4 | u64::from(d),
+                            digits: digits + 1,
+                            ext,
+                        };
+                    }
+                    (b';' | b' ' | b'\t', _) if digits > 0 => {
+                        chunk = Chunk::Size {
+                            value,
+                            digits,
+                            ext: true,
+                        }
+                    }
+                    (b'\r', _) if digits > 0 => {}
+                    _ if ext => {}
+                    _ => return chunk_error(r, stats, i),
+                }
+            }
+            Chunk::Trailer { len } => match data[i] {
+                b'\n' if len == 0 => {
+                    r.state = State::Chunked(chunk);
+                    return (i + 1, true);
+                }
+                b'\n' => chunk = Chunk::Trailer { len: 0 },
+                b'\r' => {}
+                _ => chunk = Chunk::Trailer { len: len + 1 },
+            },
+        }
+        i += 1;
+    }
+    r.state = State::Chunked(chunk);
+    (i, false)
+}
+
+fn chunk_error(r: &mut Reader, stats: &mut Counters, at: usize) -> (usize, bool) {
+    stats.http1_parse_errors += 1;
+    r.gap = true;
+    r.state = State::Resync;
+    (at.max(1), false)
+}
+
+/// Applies a hole of `len` bytes to a reader. Returns true when the hole fell inside a body of
+/// known length, so the reader stays in step (the message is marked, nothing else changes).
+fn skip_gap(r: &mut Reader, len: u64) -> bool {
+    match r.state {
+        State::Body { remaining } if len < remaining => {
+            r.state = State::Body {
+                remaining: remaining - len,
+            };
+            r.gap = true;
+            true
+        }
+        State::Chunked(Chunk::Data { remaining }) if len < remaining => {
+            r.state = State::Chunked(Chunk::Data {
+                remaining: remaining - len,
+            });
+            r.gap = true;
+            true
+        }
+        State::UntilClose => {
+            r.gap = true;
+            true
+        }
+        State::Done => true,
+        _ => false,
+    }
+}
+
+fn reset_to_resync(r: &mut Reader) {
+    r.head.clear();
+    r.start = None;
+    r.body = 0;
+    r.gap = true;
+    r.state = State::Resync;
+}
+
+/// Offset of the first line in `data` that starts a message, or `data.len()` when none does.
+fn find_message_start(data: &[u8], starts_message: fn(&[u8]) -> bool) -> usize {
+    if starts_message(data) {
+        return 0;
+    }
+    let mut i = 0;
+    while let Some(off) = data[i..].iter().position(|&b| b == b'\n') {
+        let line = i + off + 1;
+        if starts_message(&data[line..]) {
+            return line;
+        }
+        i = line;
+    }
+    data.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(p: &mut Http1Parser, dir: Direction, data: &[u8], ts: u64, seq: u32) -> Vec<Exchange> {
+        let mut out = Vec::new();
+        let mut stats = Counters::default();
+        p.on_data(
+            dir,
+            data,
+            SegmentMeta {
+                ts_ns: ts,
+                seq,
+                ack: 0,
+            },
+            &mut out,
+            &mut stats,
+        );
+        out
+    }
+
+    fn http(e: &Exchange) -> &HttpExchange {
+        let ExchangeDetail::Http(h) = &e.detail;
+        h
+    }
+
+    #[test]
+    fn pipelined_requests_pair_in_order() {
+        let mut p = Http1Parser::default();
+        let reqs = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b?q=1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /c HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+        assert!(feed(&mut p, Direction::ToServer, reqs, 10, 1000).is_empty());
+        let resps = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n2;x=y\r\nef\r\n0\r\nX-T: 1\r\n\r\n";
+        let out = feed(&mut p, Direction::ToClient, resps, 20, 5000);
+        assert_eq!(out.len(), 3);
+        let got: Vec<_> = out
+            .iter()
+            .map(|e| {
+                let h = http(e);
+                (
+                    h.method.clone().unwrap_or_default(),
+                    h.path.clone(),
+                    h.status,
+                    h.request_body_size,
+                    h.response_body_size,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("GET".into(), "/a".into(), Some(200), 0, 5),
+                ("HEAD".into(), "/b".into(), Some(200), 0, 0),
+                ("POST".into(), "/c".into(), Some(201), 3, 6),
+            ]
+        );
+        assert_eq!(http(&out[1]).query.as_deref(), Some("q=1"));
+        assert_eq!(out[0].req_seq, Some(1000));
+        assert_eq!(out[1].req_seq, Some(1000 + 28));
+        assert_eq!(out[0].resp_seq, Some(5000));
+    }
+
+    #[test]
+    fn head_split_across_segments_and_continue() {
+        let mut p = Http1Parser::default();
+        let part1 = b"POST /up HTTP/1.1\r\nExpect: 100-continue\r\nCont";
+        let part2 = b"ent-Length: 4\r\n\r\n";
+        feed(&mut p, Direction::ToServer, part1, 1, 0);
+        feed(&mut p, Direction::ToServer, part2, 2, part1.len() as u32);
+        assert!(feed(
+            &mut p,
+            Direction::ToClient,
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            3,
+            0
+        )
+        .is_empty());
+        feed(&mut p, Direction::ToServer, b"data", 4, 64);
+        let out = feed(
+            &mut p,
+            Direction::ToClient,
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            5,
+            25,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(http(&out[0]).request_body_size, 4);
+        assert_eq!(http(&out[0]).status, Some(204));
+        assert_eq!((out[0].start_ns, out[0].end_ns), (1, 5));
+        // The span's response starts at the final response, not the interim 100.
+        assert_eq!(out[0].resp_seq, Some(25));
+    }
+
+    #[test]
+    fn body_until_close_ends_at_fin() {
+        let mut p = Http1Parser::default();
+        let mut out = Vec::new();
+        let mut stats = Counters::default();
+        feed(&mut p, Direction::ToServer, b"GET / HTTP/1.0\r\n\r\n", 1, 0);
+        feed(
+            &mut p,
+            Direction::ToClient,
+            b"HTTP/1.0 200 OK\r\n\r\nabcdef",
+            2,
+            0,
+        );
+        p.on_fin(Direction::ToClient, 3, &mut out, &mut stats);
+        assert_eq!(out.len(), 1);
+        assert_eq!(http(&out[0]).response_body_size, 6);
+        assert_eq!(out[0].end_ns, 3);
+    }
+
+    #[test]
+    fn gap_in_body_keeps_stream_in_step() {
+        let mut p = Http1Parser::default();
+        let mut stats = Counters::default();
+        feed(
+            &mut p,
+            Direction::ToServer,
+            b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+            1,
+            0,
+        );
+        feed(
+            &mut p,
+            Direction::ToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+            2,
+            0,
+        );
+        p.on_gap(Direction::ToClient, 4, &mut stats);
+        let out = feed(
+            &mut p,
+            Direction::ToClient,
+            b"cdefHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            3,
+            0,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].incomplete, Some(Incomplete::Gap));
+        assert_eq!(http(&out[1]).status, Some(404));
+        assert_eq!(out[1].incomplete, None);
+    }
+
+    #[test]
+    fn lost_request_holds_its_place() {
+        let mut p = Http1Parser::default();
+        let mut stats = Counters::default();
+        feed(
+            &mut p,
+            Direction::ToServer,
+            b"GET /1 HTTP/1.1\r\n\r\n",
+            1,
+            0,
+        );
+        p.on_gap(Direction::ToServer, 19, &mut stats);
+        feed(
+            &mut p,
+            Direction::ToServer,
+            b"GET /3 HTTP/1.1\r\n\r\n",
+            2,
+            38,
+        );
+        let resps = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 202 OK\r\nContent-Length: 0\r\n\r\n";
+        let out = feed(&mut p, Direction::ToClient, resps, 3, 0);
+        let got: Vec<_> = out
+            .iter()
+            .map(|e| (http(e).path.clone(), http(e).status))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/1".into(), Some(200)),
+                ("".into(), Some(201)),
+                ("/3".into(), Some(202))
+            ]
+        );
+        assert_eq!(out[1].incomplete, Some(Incomplete::Gap));
+    }
+
+    #[test]
+    fn garbage_and_hostile_chunks_do_not_panic() {
+        let mut p = Http1Parser::default();
+        feed(&mut p, Direction::ToServer, b"GET / HTTP/1.1\r\n\r\n", 1, 0);
+        let out = feed(
+            &mut p,
+            Direction::ToClient,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\n",
+            2,
+            0,
+        );
+        assert!(out.is_empty());
+        feed(&mut p, Direction::ToClient, &[0xff; 300], 3, 0);
+        feed(&mut p, Direction::ToServer, &[0u8; 70_000], 3, 0);
+    }
+}

@@ -1,0 +1,108 @@
+//! Counters for everything the pipeline sees, drops or cannot parse.
+//!
+//! Takes increments from every stage; gives a named list for `--stats` so that nothing is lost
+//! silently: each drop or error has its own counter, keyed by reason.
+
+use std::fmt;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// One monotonically increasing count per event kind.
+        #[derive(Debug, Default, Clone, PartialEq, Eq)]
+        pub struct Counters {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Counters {
+            /// Every counter as `(name, value)`, in declaration order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$((stringify!($name), self.$name)),*].into_iter()
+            }
+
+            /// Adds every counter of `other` to this one.
+            pub fn merge(&mut self, other: &Counters) {
+                $(self.$name += other.$name;)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Records read from the input.
+    packets,
+    /// Captured bytes of those records.
+    bytes,
+    /// Records whose captured length is shorter than the wire length (snaplen).
+    packets_snapped,
+    /// TCP segments that reached the flow table.
+    tcp_segments,
+    /// TCP payload bytes that reached the flow table.
+    tcp_payload_bytes,
+    /// Frames that are not TCP after decapsulation (UDP, ICMP, ARP, …): not an error.
+    skipped_not_tcp,
+    /// Link types wirespan does not decode.
+    skipped_link_type,
+    /// Ether types or IP protocols wirespan does not decode.
+    skipped_unknown_protocol,
+    /// Frames cut short before a header ended (snaplen or corruption).
+    decode_truncated,
+    /// Frames whose headers are malformed (bad version, length fields that lie).
+    decode_malformed,
+    /// Frames nested in more tunnels than the decoder follows.
+    decode_too_deep,
+    /// IPv4/IPv6 fragments received.
+    ip_fragments,
+    /// Datagrams rebuilt from fragments.
+    ip_reassembled,
+    /// Fragments dropped: reassembly memory full, timed out or inconsistent.
+    ip_fragments_dropped,
+    /// Flows created.
+    flows_created,
+    /// Flows that ended with FIN or RST.
+    flows_closed,
+    /// Flows evicted because they were idle too long.
+    flows_evicted_idle,
+    /// Segments dropped because the flow table was full.
+    flows_dropped_table_full,
+    /// Segments wholly retransmitted (bytes seen before).
+    tcp_retransmitted_segments,
+    /// Bytes of partly retransmitted segments that were trimmed.
+    tcp_overlap_bytes_trimmed,
+    /// Segments that arrived out of order and were buffered.
+    tcp_out_of_order_segments,
+    /// Holes in a stream (bytes never seen) that the reassembler skipped.
+    tcp_gaps,
+    /// Bytes in those holes.
+    tcp_gap_bytes,
+    /// Out-of-order segments dropped because the per-direction buffer was full.
+    tcp_reassembly_overflow,
+    /// Segments so far ahead of the stream that they cannot belong to it.
+    tcp_segments_out_of_window,
+    /// Flows whose application protocol was not recognised.
+    flows_unrecognised,
+    /// HTTP/1 exchanges completed (request and response).
+    http1_exchanges,
+    /// HTTP/1 requests that never got a response (flow ended first).
+    http1_requests_without_response,
+    /// HTTP/1 responses with no request to pair with.
+    http1_responses_without_request,
+    /// HTTP/1 messages whose head could not be parsed.
+    http1_parse_errors,
+    /// HTTP/1 heads larger than the head buffer limit.
+    http1_head_too_large,
+    /// HTTP/1 pipelined requests dropped because too many were in flight.
+    http1_pipeline_overflow,
+    /// Exchanges marked incomplete because a stream hole hit them.
+    exchanges_with_gap,
+    /// Spans emitted.
+    spans,
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, value) in self.iter() {
+            writeln!(f, "{name:<36} {value}")?;
+        }
+        Ok(())
+    }
+}
