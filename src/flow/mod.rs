@@ -179,7 +179,10 @@ impl FlowTable {
         let reused = flags.syn()
             && !flags.ack()
             && self.flows.get(&key).is_some_and(|f| {
-                f.closed || f.halves[0].next_seq() != Some(seg.seq.wrapping_add(1))
+                f.closed
+                    || f.halves[0]
+                        .next_seq()
+                        .is_some_and(|next| next != seg.seq.wrapping_add(1))
             });
         if reused {
             if let Some(flow) = self.flows.remove(&key) {

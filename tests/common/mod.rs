@@ -1,0 +1,155 @@
+//! Shared helpers for the integration tests: run the real binary, read its OTLP/JSON output.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// `../shared/conformance/deepflow/<rel>` beside the checkout.
+pub fn deepflow(rel: &str) -> PathBuf {
+    repo("../shared/conformance/deepflow").join(rel)
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn spans(&self) -> Vec<Value> {
+        spans_of(&self.stdout)
+    }
+
+    /// The value of a `--stats` counter.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.stderr
+            .lines()
+            .find_map(|l| {
+                let mut it = l.split_whitespace();
+                (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("counter {name} not in output:\n{}", self.stderr))
+    }
+}
+
+/// Runs `wirespan replay FILES… -o - --stats --host-name test` plus `extra`.
+pub fn replay(files: &[PathBuf], extra: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wirespan"));
+    cmd.arg("replay")
+        .args(files)
+        .args(["-o", "-", "--stats", "--host-name", "test"]);
+    cmd.args(extra);
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run wirespan");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Every span of every OTLP/JSON line, in output order.
+pub fn spans_of(out: &[u8]) -> Vec<Value> {
+    let mut spans = Vec::new();
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let req: Value = serde_json::from_slice(line).expect("each line is JSON");
+        for rs in req["resourceSpans"].as_array().expect("resourceSpans") {
+            for ss in rs["scopeSpans"].as_array().expect("scopeSpans") {
+                spans.extend(ss["spans"].as_array().expect("spans").iter().cloned());
+            }
+        }
+    }
+    spans
+}
+
+/// An attribute as a string (string values) or number (int values, decoded from their string).
+pub fn attr(span: &Value, key: &str) -> Option<Value> {
+    let a = span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)?;
+    let v = &a["value"];
+    if let Some(s) = v.get("stringValue") {
+        return Some(s.clone());
+    }
+    if let Some(i) = v.get("intValue") {
+        return Some(Value::from(i.as_str()?.parse::<i64>().ok()?));
+    }
+    v.get("boolValue").cloned()
+}
+
+pub fn attr_str(span: &Value, key: &str) -> Option<String> {
+    attr(span, key).and_then(|v| v.as_str().map(str::to_owned))
+}
+
+pub fn attr_int(span: &Value, key: &str) -> Option<i64> {
+    attr(span, key).and_then(|v| v.as_i64())
+}
+
+pub fn ns(span: &Value, key: &str) -> u64 {
+    span[key]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("time as decimal string")
+}
+
+/// tshark, when installed; tests that cross-check with it fail loudly on CI, where it must be.
+pub fn tshark() -> Option<&'static str> {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some("tshark");
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("tshark is required on CI (.ci/run installs it)");
+    }
+    eprintln!("SKIPPED: tshark is not installed; install it to run the tshark cross-checks");
+    None
+}
+
+/// Rows of `tshark -r FILE -T fields -E separator=/t -e …` with an optional display filter.
+pub fn tshark_fields(
+    file: &Path,
+    filter: Option<&str>,
+    fields: &[&str],
+    extra: &[&str],
+) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-n").arg("-r").arg(file).args(extra);
+    if let Some(f) = filter {
+        cmd.args(["-Y", f]);
+    }
+    cmd.args([
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
