@@ -347,7 +347,7 @@ fn check_against_tshark(file: &str, extra: &[&str]) {
             f.src_port == port as u64 && f.seq <= seq as u64 && (seq as u64) < f.seq + f.len
         })
     };
-    let run = replay(&[path.clone()], &[]);
+    let run = replay(std::slice::from_ref(&path), &[]);
     let spans = run.spans();
     assert!(!spans.is_empty());
     for span in &spans {
