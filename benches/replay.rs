@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut tcp = 0u32;
                 for (link, f) in &frames {
-                    if let Decoded::Tcp(seg) = decode(*link, f, &cfg, &mut encap) {
+                    if let Decoded::Tcp(seg) = decode(*link, f, false, &cfg, &mut encap) {
                         tcp += seg.payload.len() as u32;
                     }
                 }

@@ -56,7 +56,8 @@ impl Pipeline {
     pub fn packet(&mut self, pkt: &RawPacket<'_>) {
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
-        if (pkt.data.len() as u32) < pkt.wire_len {
+        let snapped = (pkt.data.len() as u32) < pkt.wire_len;
+        if snapped {
             self.stats.packets_snapped += 1;
         }
         let point = if pkt.link == LinkType::LinuxSll2 {
@@ -64,7 +65,13 @@ impl Pipeline {
         } else {
             pkt.point
         };
-        let decoded = decode::decode(pkt.link, pkt.data, &self.cfg.decode, &mut self.encap);
+        let decoded = decode::decode(
+            pkt.link,
+            pkt.data,
+            snapped,
+            &self.cfg.decode,
+            &mut self.encap,
+        );
         self.decoded(decoded, point, pkt.ts_ns);
     }
 

@@ -39,6 +39,7 @@ pub fn decode_ip_payload<'a>(
         cfg,
         encap,
         layers: 0,
+        snapped: false,
     };
     let ip = IpContext {
         src,
@@ -81,6 +82,9 @@ impl<'c> Cursor<'c> {
         let end = total.min(data.len());
         let payload = &data[header_len..end];
         let missing = (total - end) as u32;
+        if self.claimed_beyond_frame(missing) {
+            return Decoded::Error(DecodeError::Malformed);
+        }
         let src = IpAddr::from(h.source());
         let dst = IpAddr::from(h.destination());
         let offset = u32::from(h.fragments_offset().value()) * 8;
@@ -130,6 +134,9 @@ impl<'c> Cursor<'c> {
             let end = declared.min(body.len());
             (&body[..end], (declared - end) as u32)
         };
+        if self.claimed_beyond_frame(missing) {
+            return Decoded::Error(DecodeError::Malformed);
+        }
         let src = IpAddr::from(h.source());
         let dst = IpAddr::from(h.destination());
         let mut next = h.next_header().0;

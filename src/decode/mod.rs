@@ -309,9 +309,13 @@ pub enum Decoded<'a> {
 }
 
 /// Decodes one frame. `encap` is cleared and then filled with the tunnels and VLANs peeled.
+///
+/// `snapped` says the capture cut the frame short (captured length below wire length): an IP
+/// length beyond the frame is then the cut, not a lie, and the segment says how much is missing.
 pub fn decode<'a>(
     link: LinkType,
     frame: &'a [u8],
+    snapped: bool,
     cfg: &DecodeConfig,
     encap: &mut Encap,
 ) -> Decoded<'a> {
@@ -320,6 +324,7 @@ pub fn decode<'a>(
         cfg,
         encap,
         layers: 0,
+        snapped,
     };
     match link {
         LinkType::Ethernet => cx.ethernet(frame),
@@ -341,9 +346,16 @@ pub(crate) struct Cursor<'c> {
     pub cfg: &'c DecodeConfig,
     pub encap: &'c mut Encap,
     layers: u8,
+    snapped: bool,
 }
 
 impl Cursor<'_> {
+    /// Checks an IP length against the bytes present: more bytes claimed than captured is a
+    /// malformed packet unless the capture was snapped.
+    fn claimed_beyond_frame(&self, missing: u32) -> bool {
+        missing > 0 && !self.snapped
+    }
+
     /// Counts a layer; false once the frame nests deeper than any real traffic does.
     fn enter(&mut self) -> bool {
         self.layers += 1;

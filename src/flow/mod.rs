@@ -251,7 +251,7 @@ impl FlowTable {
         if flags.ack() {
             let other = 1 - d;
             let mut events = Vec::new();
-            flow.halves[other].on_peer_ack(seg.ack, &mut events, stats);
+            flow.halves[other].on_peer_ack(seg.ack, !seg.payload.is_empty(), &mut events, stats);
             flow.deliver(other, &events, exchanges, stats, limits);
         }
         let mut events = Vec::new();

@@ -41,6 +41,9 @@ pub struct HalfStream {
     /// Early segments, sorted by their distance from `next`.
     early: Vec<Early>,
     early_bytes: usize,
+    /// The peer acknowledged past a hole: the bytes were sent, so they are lost to us unless
+    /// the capture itself reordered them. One more packet decides.
+    hole_acked: Option<u32>,
 }
 
 /// `a - b` as a signed distance in sequence space.
@@ -86,6 +89,22 @@ impl HalfStream {
         events: &mut Vec<StreamEvent>,
         stats: &mut Counters,
     ) {
+        let acked = self.hole_acked;
+        self.receive(meta, payload, missing, max_early_bytes, events, stats);
+        if let Some(ack) = acked {
+            self.skip_acked_holes(ack, events, stats);
+        }
+    }
+
+    fn receive(
+        &mut self,
+        meta: SegmentMeta,
+        payload: &[u8],
+        missing: u32,
+        max_early_bytes: usize,
+        events: &mut Vec<StreamEvent>,
+        stats: &mut Counters,
+    ) {
         let len = payload.len() as u32 + missing;
         // A stream joined mid-way starts at the first byte we see.
         let next = *self.next.get_or_insert(meta.seq);
@@ -116,7 +135,7 @@ impl HalfStream {
             let next = self.next.unwrap_or(meta.seq);
             if distance(meta.seq, next) <= 0 {
                 // Giving up on holes brought the stream up to this segment.
-                return self.on_data(meta, payload, missing, max_early_bytes, events, stats);
+                return self.receive(meta, payload, missing, max_early_bytes, events, stats);
             }
             self.store_early(meta, payload, missing);
             return;
@@ -176,6 +195,9 @@ impl HalfStream {
 
     /// Hands on every early segment that the stream has now reached.
     fn drain_early(&mut self, events: &mut Vec<StreamEvent>, stats: &mut Counters) {
+        if self.early.is_empty() {
+            self.hole_acked = None;
+        }
         while let Some(first) = self.early.first() {
             let Some(next) = self.next else { return };
             let d = distance(first.meta.seq, next);
@@ -223,18 +245,46 @@ impl HalfStream {
         self.drain_early(events, stats);
     }
 
-    /// The other side acknowledged up to `ack`: holes before that were sent, so they are lost.
-    pub fn on_peer_ack(&mut self, ack: u32, events: &mut Vec<StreamEvent>, stats: &mut Counters) {
-        while let Some(first) = self.early.first() {
-            if distance(ack, first.meta.seq) < 0 {
-                return;
-            }
+    /// The other side acknowledged up to `ack`, in a segment that carried data or not. A hole
+    /// the peer acknowledged is given up on when the peer also sends data (it has moved on to
+    /// its answer) or at the next packet that does not fill it; the grace of one packet keeps
+    /// segments that the capture itself reordered.
+    pub fn on_peer_ack(
+        &mut self,
+        ack: u32,
+        peer_sent_data: bool,
+        events: &mut Vec<StreamEvent>,
+        stats: &mut Counters,
+    ) {
+        let covers = |h: &Self| {
+            h.early
+                .first()
+                .is_some_and(|e| distance(ack, e.meta.seq) >= 0)
+        };
+        if !covers(self) {
+            return;
+        }
+        if peer_sent_data || self.hole_acked.is_some() {
+            self.skip_acked_holes(ack, events, stats);
+        } else {
+            self.hole_acked = Some(ack);
+        }
+    }
+
+    fn skip_acked_holes(&mut self, ack: u32, events: &mut Vec<StreamEvent>, stats: &mut Counters) {
+        self.hole_acked = None;
+        while self
+            .early
+            .first()
+            .is_some_and(|e| distance(ack, e.meta.seq) >= 0)
+        {
             self.skip_first_hole(events, stats);
         }
     }
 
     /// End of the stream: whatever is buffered is delivered, holes and all.
     pub fn flush(&mut self, events: &mut Vec<StreamEvent>, stats: &mut Counters) {
+        self.hole_acked = None;
         while !self.early.is_empty() {
             self.skip_first_hole(events, stats);
         }
@@ -277,7 +327,7 @@ mod tests {
         }
         let mut ev = Vec::new();
         if let Some(ack) = ack_at_end {
-            h.on_peer_ack(ack, &mut ev, &mut stats);
+            h.on_peer_ack(ack, true, &mut ev, &mut stats);
         }
         h.flush(&mut ev, &mut stats);
         collect(ev, "", &mut text);
@@ -313,6 +363,25 @@ mod tests {
         let (text, stats) = replay(&[(100, "abc"), (105, "fg")], Some(107));
         assert_eq!(text, "abc__fg");
         assert_eq!((stats.tcp_gaps, stats.tcp_gap_bytes), (1, 2));
+    }
+
+    #[test]
+    fn reordered_by_the_capture_is_not_a_hole() {
+        let mut h = HalfStream::default();
+        let mut stats = Counters::default();
+        let mut ev = Vec::new();
+        h.on_data(meta(0), b"ab", 0, 1024, &mut ev, &mut stats);
+        h.on_data(meta(4), b"ef", 0, 1024, &mut ev, &mut stats);
+        // A pure ACK past the hole arrives before the segment that fills it.
+        h.on_peer_ack(6, false, &mut ev, &mut stats);
+        h.on_data(meta(2), b"cd", 0, 1024, &mut ev, &mut stats);
+        assert_eq!(stats.tcp_gaps, 0);
+        assert_eq!(h.next_seq(), Some(6));
+        // A second ACK past a hole that stays open gives it up.
+        h.on_data(meta(10), b"kl", 0, 1024, &mut ev, &mut stats);
+        h.on_peer_ack(12, false, &mut ev, &mut stats);
+        h.on_peer_ack(12, false, &mut ev, &mut stats);
+        assert_eq!((stats.tcp_gaps, stats.tcp_gap_bytes), (1, 4));
     }
 
     #[test]
