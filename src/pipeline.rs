@@ -8,7 +8,7 @@ use crate::capture::{
     CaptureError, CaptureFile, CapturePointId, CapturePoints, LinkType, RawPacket,
 };
 use crate::decode::defrag::{DefragLimits, DefragOutcome, Defragmenter};
-use crate::decode::{self, DecodeConfig, DecodeError, Decoded, Encap, Skip};
+use crate::decode::{self, DecodeConfig, DecodeError, Decoded, Encap, Skip, TunnelKind};
 use crate::flow::{FlowLimits, FlowTable, SeenAt};
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
@@ -72,6 +72,7 @@ impl Pipeline {
             &self.cfg.decode,
             &mut self.encap,
         );
+        self.count_encap();
         self.decoded(decoded, point, pkt.ts_ns);
     }
 
@@ -124,6 +125,34 @@ impl Pipeline {
             Decoded::Error(DecodeError::Truncated) => self.stats.decode_truncated += 1,
             Decoded::Error(DecodeError::Malformed) => self.stats.decode_malformed += 1,
             Decoded::Error(DecodeError::TooDeep) => self.stats.decode_too_deep += 1,
+        }
+    }
+
+    fn count_encap(&mut self) {
+        if self.encap.is_empty() {
+            return;
+        }
+        let s = &mut self.stats;
+        if !self.encap.vlans().is_empty() {
+            s.frames_vlan_tagged += 1;
+        }
+        let mut tunnelled = false;
+        for t in self.encap.tunnels() {
+            tunnelled = true;
+            let counter = match t.kind {
+                TunnelKind::Vxlan { .. } => &mut s.tunnel_vxlan,
+                TunnelKind::VxlanGpe { .. } => &mut s.tunnel_vxlan_gpe,
+                TunnelKind::Geneve { .. } => &mut s.tunnel_geneve,
+                TunnelKind::Gre { .. } => &mut s.tunnel_gre,
+                TunnelKind::Erspan { .. } => &mut s.tunnel_erspan,
+                TunnelKind::Nsh { .. } => &mut s.tunnel_nsh,
+                TunnelKind::Ipip => &mut s.tunnel_ipip,
+                TunnelKind::Mpls { .. } => &mut s.tunnel_mpls,
+            };
+            *counter += 1;
+        }
+        if tunnelled {
+            s.frames_tunnelled += 1;
         }
     }
 

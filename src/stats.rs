@@ -50,6 +50,19 @@ counters! {
     decode_malformed,
     /// Frames nested in more tunnels than the decoder follows.
     decode_too_deep,
+    /// Frames with at least one VLAN tag.
+    frames_vlan_tagged,
+    /// Frames inside at least one tunnel.
+    frames_tunnelled,
+    /// Tunnel layers peeled, by kind.
+    tunnel_vxlan,
+    tunnel_vxlan_gpe,
+    tunnel_geneve,
+    tunnel_gre,
+    tunnel_erspan,
+    tunnel_nsh,
+    tunnel_ipip,
+    tunnel_mpls,
     /// IPv4/IPv6 fragments received.
     ip_fragments,
     /// Datagrams rebuilt from fragments.

@@ -215,10 +215,9 @@ impl<'c> Cursor<'c> {
         match protocol {
             PROTO_TCP => tcp(ip, data),
             PROTO_UDP => self.udp(ip, data),
+            // A snapped outer packet still carries the inner one's first bytes: decode on, the
+            // inner headers account for what is missing.
             PROTO_IPIP | PROTO_IPV6 => {
-                if ip.missing != 0 {
-                    return Decoded::Error(DecodeError::Truncated);
-                }
                 self.encap.push_tunnel(Tunnel {
                     kind: TunnelKind::Ipip,
                     outer_src: ip.src,
@@ -230,12 +229,7 @@ impl<'c> Cursor<'c> {
                     self.ipv6(data)
                 }
             }
-            PROTO_GRE => {
-                if ip.missing != 0 {
-                    return Decoded::Error(DecodeError::Truncated);
-                }
-                self.gre(ip, data)
-            }
+            PROTO_GRE => self.gre(ip, data),
             _ => Decoded::Skipped(Skip::NotTcp),
         }
     }
@@ -244,9 +238,6 @@ impl<'c> Cursor<'c> {
         let (Some(dst_port), Some(len)) = (be16(data, 2), be16(data, 4)) else {
             return Decoded::Error(DecodeError::Truncated);
         };
-        if ip.missing != 0 {
-            return Decoded::Skipped(Skip::NotTcp);
-        }
         let end = usize::from(len).clamp(8, data.len());
         let payload = &data[8..end];
         let cfg = self.cfg;

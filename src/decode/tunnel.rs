@@ -63,10 +63,11 @@ impl<'c> Cursor<'c> {
         if !self.enter() {
             return Decoded::Error(DecodeError::TooDeep);
         }
-        let (Some(&b2), Some(&b3), Some(path)) = (data.get(2), data.get(3), be32(data, 4)) else {
+        // Base header: ver(2) O U TTL(6) length(6, in 4-byte words) | U(4) MD type(4) | next.
+        let (Some(&b1), Some(&next), Some(path)) = (data.get(1), data.get(3), be32(data, 4)) else {
             return Decoded::Error(DecodeError::Truncated);
         };
-        let len = usize::from(b2 & 0x3f) * 4;
+        let len = usize::from(b1 & 0x3f) * 4;
         let Some(inner) = data.get(len.max(8)..) else {
             return Decoded::Error(DecodeError::Truncated);
         };
@@ -84,7 +85,7 @@ impl<'c> Cursor<'c> {
             outer_src,
             outer_dst,
         });
-        self.gpe_next(b3, inner)
+        self.gpe_next(next, inner)
     }
 
     pub(crate) fn gre<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {

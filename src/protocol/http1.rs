@@ -169,6 +169,7 @@ pub struct Http1Parser {
 }
 
 /// What a message head says about the body that follows.
+#[derive(Debug, Clone, Copy)]
 enum Framing {
     None,
     Length(u64),
@@ -274,6 +275,22 @@ impl Http1Parser {
     }
 
     pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        self.salvage_request(stats);
+        if !self.resp.head.is_empty() && self.response.is_none() {
+            // The capture ended inside a response head: its status line still says how it went.
+            let head = std::mem::take(&mut self.resp.head);
+            if let Some((status, _)) = salvage_head(&head).as_deref().and_then(parse_response) {
+                let (start_ns, seq) = self.resp.start.take().unwrap_or((self.resp.last_ns, 0));
+                if !self.pending.is_empty() {
+                    self.response = Some(Response {
+                        status,
+                        start_ns,
+                        seq,
+                    });
+                    self.resp.state = State::Resync;
+                }
+            }
+        }
         if self.response.is_some() {
             // A response cut short by the end of the connection: what was seen is the exchange.
             let cut = !matches!(self.resp.state, State::UntilClose | State::Done);
@@ -299,6 +316,28 @@ impl Http1Parser {
             });
         }
         self.ends.clear();
+    }
+
+    /// Turns a request head that never completed into a pending request, marked incomplete.
+    fn salvage_request(&mut self, stats: &mut Counters) {
+        if self.req.head.is_empty() {
+            return;
+        }
+        let head = std::mem::take(&mut self.req.head);
+        let Some(mut req) = salvage_head(&head).as_deref().and_then(parse_request) else {
+            return;
+        };
+        // The body was not seen; what the head declared is the best account of it.
+        if let Framing::Length(n) = req.framing {
+            req.info.request_body_size = n;
+        }
+        let (start_ns, seq) = self.req.start.take().unwrap_or((self.req.last_ns, 0));
+        self.push_pending(
+            req.into_pending(start_ns, self.req.last_ns, seq, true),
+            stats,
+        );
+        self.body_of = None;
+        self.req.state = State::Resync;
     }
 
     fn pending_mut(&mut self, id: u64) -> Option<&mut Pending> {
@@ -364,8 +403,6 @@ impl Http1Parser {
             Head::Complete { used, len } => (used, len),
             Head::Consumed(n) => return n,
         };
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
         let head_buf;
         let head: &[u8] = if self.req.head.is_empty() {
             &data[..head_len]
@@ -374,59 +411,14 @@ impl Http1Parser {
             &head_buf[..head_len]
         };
         let (start_ns, start_seq) = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
-        match parsed.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
-            _ => {
-                stats.http1_parse_errors += 1;
-                self.req.state = State::Resync;
-                return used;
-            }
-        }
-        let method = parsed.method.unwrap_or("").to_owned();
-        let target = parsed.path.unwrap_or("");
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-            None => (target.to_owned(), None),
+        let Some(req) = parse_request(head) else {
+            stats.http1_parse_errors += 1;
+            self.req.state = State::Resync;
+            return used;
         };
-        let mut info = HttpExchange {
-            path,
-            query,
-            version: if parsed.version == Some(0) {
-                "1.0"
-            } else {
-                "1.1"
-            },
-            ..Default::default()
-        };
-        let mut trace = TraceHeaders::default();
-        let mut framing = Framing::None;
-        for h in parsed.headers.iter() {
-            trace.offer(h.name, h.value);
-            let name = h.name;
-            if name.eq_ignore_ascii_case("host") {
-                info.host = Some(lossy(h.value));
-            } else if name.eq_ignore_ascii_case("user-agent") {
-                info.user_agent = Some(lossy(h.value));
-            } else if name.eq_ignore_ascii_case("x-request-id") {
-                info.x_request_id = Some(lossy(h.value));
-            }
-            framing = body_framing(name, h.value, framing);
-        }
-        let head_request = method == "HEAD";
-        let connect = method == "CONNECT";
-        info.method = Some(method);
+        let framing = req.framing;
         self.push_pending(
-            Pending {
-                id: 0,
-                start_ns,
-                last_ns: at.ts_ns,
-                seq: Some(start_seq),
-                trace: trace.resolve(),
-                info,
-                gap: false,
-                head_request,
-                connect,
-            },
+            req.into_pending(start_ns, at.ts_ns, start_seq, false),
             stats,
         );
         self.body_of = Some(self.next_id);
@@ -491,8 +483,6 @@ impl Http1Parser {
             Head::Complete { used, len } => (used, len),
             Head::Consumed(n) => return n,
         };
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut headers);
         let head_buf;
         let head: &[u8] = if self.resp.head.is_empty() {
             &data[..head_len]
@@ -501,23 +491,19 @@ impl Http1Parser {
             &head_buf[..head_len]
         };
         let (start_ns, start_seq) = self.resp.start.take().unwrap_or((at.ts_ns, at.seq));
-        let status = match parsed.parse(head) {
-            Ok(httparse::Status::Complete(_)) => parsed.code.unwrap_or(0),
-            _ => {
-                stats.http1_parse_errors += 1;
-                self.resp.state = State::Resync;
-                return used;
-            }
+        let Some((status, framing)) = parse_response(head) else {
+            stats.http1_parse_errors += 1;
+            self.resp.state = State::Resync;
+            return used;
         };
-        let mut framing = Framing::UntilClose;
-        for h in parsed.headers.iter() {
-            framing = body_framing(h.name, h.value, framing);
-        }
         if (100..200).contains(&status) && status != 101 {
             // Interim response (100 Continue, 103 Early Hints): the real one follows.
             self.resp.state = State::Idle;
             return used;
         }
+        // The server answers while a request head is still incomplete: the rest of that head
+        // was lost, so what arrived of it is the request.
+        self.salvage_request(stats);
         if std::mem::take(&mut self.pair_by_ack) {
             self.drop_unanswered_before(at.ack, out, stats);
         }
@@ -631,6 +617,95 @@ enum Head {
     Complete { used: usize, len: usize },
     /// These bytes were used without completing a head (buffered, or skipped as not HTTP).
     Consumed(usize),
+}
+
+/// A parsed request head.
+struct RequestHead {
+    info: HttpExchange,
+    trace: TraceContext,
+    framing: Framing,
+}
+
+impl RequestHead {
+    fn into_pending(self, start_ns: u64, last_ns: u64, seq: u32, gap: bool) -> Pending {
+        let method = self.info.method.as_deref().unwrap_or("");
+        Pending {
+            id: 0,
+            start_ns,
+            last_ns,
+            seq: Some(seq),
+            trace: self.trace,
+            head_request: method == "HEAD",
+            connect: method == "CONNECT",
+            info: self.info,
+            gap,
+        }
+    }
+}
+
+fn parse_request(head: &[u8]) -> Option<RequestHead> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    if !matches!(parsed.parse(head), Ok(httparse::Status::Complete(_))) {
+        return None;
+    }
+    let target = parsed.path.unwrap_or("");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target.to_owned(), None),
+    };
+    let mut info = HttpExchange {
+        method: parsed.method.map(str::to_owned),
+        path,
+        query,
+        version: if parsed.version == Some(0) {
+            "1.0"
+        } else {
+            "1.1"
+        },
+        ..Default::default()
+    };
+    let mut trace = TraceHeaders::default();
+    let mut framing = Framing::None;
+    for h in parsed.headers.iter() {
+        trace.offer(h.name, h.value);
+        let name = h.name;
+        if name.eq_ignore_ascii_case("host") {
+            info.host = Some(lossy(h.value));
+        } else if name.eq_ignore_ascii_case("user-agent") {
+            info.user_agent = Some(lossy(h.value));
+        } else if name.eq_ignore_ascii_case("x-request-id") {
+            info.x_request_id = Some(lossy(h.value));
+        }
+        framing = body_framing(name, h.value, framing);
+    }
+    Some(RequestHead {
+        info,
+        trace: trace.resolve(),
+        framing,
+    })
+}
+
+/// Status code and body framing of a response head.
+fn parse_response(head: &[u8]) -> Option<(u16, Framing)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut headers);
+    if !matches!(parsed.parse(head), Ok(httparse::Status::Complete(_))) {
+        return None;
+    }
+    let mut framing = Framing::UntilClose;
+    for h in parsed.headers.iter() {
+        framing = body_framing(h.name, h.value, framing);
+    }
+    Some((parsed.code.unwrap_or(0), framing))
+}
+
+/// The complete lines of a head cut short, closed with a blank line so it parses.
+fn salvage_head(partial: &[u8]) -> Option<Vec<u8>> {
+    let end = partial.iter().rposition(|&b| b == b'\n')? + 1;
+    let mut head = partial[..end].to_vec();
+    head.extend_from_slice(b"\r\n");
+    Some(head)
 }
 
 /// Reads a message head from `data`, buffering it when it is split across segments. Bytes that
