@@ -493,3 +493,41 @@ fn output_file_and_summary() {
         .any(|x| x["key"] == "service.name" && x["value"]["stringValue"] == "wirespan")));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The same frames under every link type and pcap flavour (pcaps/relink.py) give the same
+/// spans; each SLL2 interface index is a capture point of its own.
+#[test]
+fn link_types_and_timestamp_formats_give_the_same_spans() {
+    let reference = check_capture(&point("pcaps/http/client-veth.pcap", "client", None));
+    let comparable = |s: &Value| {
+        let mut s = s.clone();
+        if let Some(attrs) = s["attributes"].as_array_mut() {
+            attrs.retain(|a| a["key"] != "wirespan.capture.point");
+        }
+        if let Some(o) = s.as_object_mut() {
+            o.remove("spanId");
+        }
+        s
+    };
+    for file in ["sll.pcap", "raw-ip.pcap", "nanosec.pcap", "big-endian.pcap"] {
+        let spans = check_capture(&point(&format!("pcaps/links/{file}"), "client", None));
+        for (a, b) in spans.iter().zip(&reference) {
+            assert_eq!(comparable(a), comparable(b), "{file}");
+        }
+    }
+    let run = replay(&[repo("pcaps/links/sll2.pcap")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let spans = run.spans();
+    for index in ["3", "7"] {
+        let name = format!("pcap:sll2.pcap#{index}");
+        let mut mine: Vec<&Value> = spans
+            .iter()
+            .filter(|s| attr_str(s, "wirespan.capture.point").as_deref() == Some(name.as_str()))
+            .collect();
+        mine.sort_by_key(|s| ns(s, "startTimeUnixNano"));
+        assert_eq!(mine.len(), reference.len(), "{name}");
+        for (a, b) in mine.iter().zip(&reference) {
+            assert_eq!(comparable(a), comparable(b), "{name}");
+        }
+    }
+}
