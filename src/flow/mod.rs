@@ -112,6 +112,7 @@ pub struct FlowTable {
     next_id: u64,
     last_sweep_ns: u64,
     exchanges: Vec<Exchange>,
+    events: Vec<StreamEvent>,
 }
 
 /// Ports that a server is much more likely to own than a client.
@@ -146,6 +147,7 @@ impl FlowTable {
             next_id: 0,
             last_sweep_ns: 0,
             exchanges: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -207,6 +209,8 @@ impl FlowTable {
         };
         let limits = self.limits;
         let exchanges = &mut self.exchanges;
+        // Reused for every segment, so that reassembly allocates nothing per packet.
+        let events = &mut self.events;
         flow.last_ns = ts_ns;
         if flow.closed && !flags.syn() {
             return;
@@ -250,11 +254,11 @@ impl FlowTable {
         // The peer acknowledging bytes beyond a hole means those bytes were sent but not captured.
         if flags.ack() {
             let other = 1 - d;
-            let mut events = Vec::new();
-            flow.halves[other].on_peer_ack(seg.ack, !seg.payload.is_empty(), &mut events, stats);
-            flow.deliver(other, &events, exchanges, stats, limits);
+            events.clear();
+            flow.halves[other].on_peer_ack(seg.ack, !seg.payload.is_empty(), events, stats);
+            flow.deliver(other, events, exchanges, stats, limits);
         }
-        let mut events = Vec::new();
+        events.clear();
         let meta = SegmentMeta {
             ts_ns,
             seq: seg.seq,
@@ -274,11 +278,11 @@ impl FlowTable {
                 seg.payload,
                 seg.missing_tail,
                 limits.max_ooo_bytes,
-                &mut events,
+                events,
                 stats,
             );
         }
-        flow.deliver_borrowed(d, seg.payload, &events, exchanges, stats, limits);
+        flow.deliver_borrowed(d, seg.payload, events, exchanges, stats, limits);
         if flags.fin() {
             flow.halves[d].on_fin();
             if let App::Parsing(p) = &mut flow.app {
@@ -286,7 +290,7 @@ impl FlowTable {
             }
         }
         if flags.rst() || (flow.halves[0].fin_seen() && flow.halves[1].fin_seen()) {
-            flow.close(exchanges, stats);
+            flow.close(limits, events, exchanges, stats);
             stats.flows_closed += 1;
         }
         if !self.exchanges.is_empty() {
@@ -317,15 +321,11 @@ impl FlowTable {
         if !self.flows.values().any(expired) {
             return;
         }
-        let mut gone: Vec<Flow> = Vec::new();
-        self.flows.retain(|_, f| {
-            if expired(f) {
-                gone.push(std::mem::replace(f, placeholder_flow()));
-                false
-            } else {
-                true
-            }
-        });
+        let mut gone: Vec<Flow> = self
+            .flows
+            .extract_if(|_, f| expired(f))
+            .map(|(_, f)| f)
+            .collect();
         gone.sort_by_key(|f| f.id);
         for flow in gone {
             if !flow.closed {
@@ -357,7 +357,7 @@ impl FlowTable {
         out: &mut Vec<NetworkSpan>,
     ) {
         if !flow.closed {
-            flow.close(&mut self.exchanges, stats);
+            flow.close(self.limits, &mut self.events, &mut self.exchanges, stats);
         }
         if matches!(flow.app, App::Detecting { seen } if seen > 0) {
             stats.flows_unrecognised += 1;
@@ -397,26 +397,6 @@ fn new_flow(id: u64, point: CapturePointId, seg: &TcpSegment<'_>, ts_ns: u64) ->
         synack_ns: None,
         ack_ns: None,
         closed: false,
-        tunnel: None,
-        vlan: None,
-    }
-}
-
-fn placeholder_flow() -> Flow {
-    let any: IpAddr = std::net::Ipv4Addr::UNSPECIFIED.into();
-    Flow {
-        id: 0,
-        point: 0,
-        client: (any, 0),
-        server: (any, 0),
-        roles_known: false,
-        halves: [HalfStream::default(), HalfStream::default()],
-        app: App::Unrecognised,
-        last_ns: 0,
-        syn_ns: None,
-        synack_ns: None,
-        ack_ns: None,
-        closed: true,
         tunnel: None,
         vlan: None,
     }
@@ -498,12 +478,17 @@ impl Flow {
     }
 
     /// Flushes buffered out-of-order data (with its holes) and ends the parser.
-    fn close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
-        let limits = FlowLimits::default();
+    fn close(
+        &mut self,
+        limits: FlowLimits,
+        events: &mut Vec<StreamEvent>,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
         for d in 0..2 {
-            let mut events = Vec::new();
-            self.halves[d].flush(&mut events, stats);
-            self.deliver(d, &events, out, stats, limits);
+            events.clear();
+            self.halves[d].flush(events, stats);
+            self.deliver(d, events, out, stats, limits);
         }
         if let App::Parsing(p) = &mut self.app {
             p.on_close(out, stats);
