@@ -5,8 +5,7 @@
 //! Ids that the request did not carry are derived from the call itself, so the same input
 //! always gives the same output, and one call seen at several capture points shares its trace.
 
-use crate::protocol::http1::HttpExchange;
-use crate::protocol::{Exchange, ExchangeDetail};
+use crate::protocol::{Exchange, ExchangeDetail, HttpExchange};
 use std::net::IpAddr;
 
 /// OTLP span kinds (the enum numbers of the protocol).
@@ -290,14 +289,61 @@ fn http_attributes(
     if let Some(id) = &h.x_request_id {
         attrs.push(str_attr("http.request.header.x-request-id", id.as_str()));
     }
-    let name = match &h.method {
-        Some(m) => format!("{m} {}", h.path),
-        None => "HTTP".to_owned(),
+    if let Some(id) = h.stream_id {
+        attrs.push(int_attr("wirespan.http2.stream_id", i64::from(id)));
+    }
+    if let Some(code) = h.reset_code {
+        attrs.push(int_attr("wirespan.http2.reset_code", i64::from(code)));
+    }
+    if h.unknown_headers > 0 {
+        attrs.push(int_attr(
+            "wirespan.hpack.unknown_fields",
+            i64::from(h.unknown_headers),
+        ));
+    }
+    if let Some(g) = &h.grpc {
+        attrs.push(str_attr("rpc.system", "grpc"));
+        attrs.push(str_attr("rpc.service", g.service.as_str()));
+        attrs.push(str_attr("rpc.method", g.method.as_str()));
+        if let Some(code) = g.status {
+            attrs.push(int_attr("rpc.grpc.status_code", i64::from(code)));
+        }
+        if let Some(m) = g.message.as_ref().filter(|m| !m.is_empty()) {
+            attrs.push(str_attr("rpc.grpc.status_message", m.as_str()));
+        }
+        attrs.push(int_attr(
+            "wirespan.grpc.request_messages",
+            g.request_messages as i64,
+        ));
+        attrs.push(int_attr(
+            "wirespan.grpc.response_messages",
+            g.response_messages as i64,
+        ));
+    }
+    let name = match (&h.grpc, &h.method) {
+        (Some(g), _) if !g.service.is_empty() => format!("{}/{}", g.service, g.method),
+        (_, Some(m)) => format!("{m} {}", h.path),
+        _ => "HTTP".to_owned(),
     };
-    let error = h
-        .status
-        .filter(|&s| s >= 500)
-        .map(|s| Some(format!("HTTP {s}")));
+    let error = match &h.grpc {
+        Some(g) => g.status.filter(|&c| c != 0).map(|c| {
+            Some(
+                g.message
+                    .clone()
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| format!("gRPC status {c}")),
+            )
+        }),
+        None => h
+            .status
+            .filter(|&s| s >= 500)
+            .map(|s| Some(format!("HTTP {s}")))
+            .or_else(|| {
+                h.reset_code
+                    .filter(|&c| c != 0)
+                    .map(|c| Some(format!("RST_STREAM {c}")))
+            }),
+    };
     (name, error)
 }
 

@@ -105,6 +105,26 @@ counters! {
     http1_head_too_large,
     /// HTTP/1 pipelined requests dropped because too many were in flight.
     http1_pipeline_overflow,
+    /// HTTP/2 frames read.
+    http2_frames,
+    /// HTTP/2 frames that cannot be (too long, CONTINUATION without HEADERS).
+    http2_frame_errors,
+    /// HTTP/2 readers that lost frame boundaries in a hole and looked for the next frame.
+    http2_resyncs,
+    /// HTTP/2 exchanges completed (END_STREAM, RST_STREAM or GOAWAY).
+    http2_exchanges,
+    /// HTTP/2 streams still open when the connection ended.
+    http2_streams_unfinished,
+    /// HTTP/2 streams given up because too many were open.
+    http2_streams_dropped,
+    /// HTTP/2 responses on streams whose request was not seen.
+    http2_responses_without_request,
+    /// HPACK blocks that could not be decoded.
+    http2_hpack_errors,
+    /// HPACK table size updates above the limit (a 4 GiB table, say).
+    http2_hpack_table_size_rejected,
+    /// Header fields referring to dynamic-table entries from before the capture.
+    http2_hpack_unknown_fields,
     /// Exchanges marked incomplete because a stream hole hit them.
     exchanges_with_gap,
     /// Spans emitted.

@@ -241,7 +241,7 @@ impl FlowTable {
         }
         if !seg.payload.is_empty() && !flow.roles_known {
             if let App::Detecting { .. } = flow.app {
-                if let Some((_, sender)) = protocol::detect(seg.payload) {
+                if let Some((_, Some(sender))) = protocol::detect(seg.payload) {
                     let sender_is_client = sender == Sender::Client;
                     if sender_is_client != (d == 0) {
                         flow.swap_roles();

@@ -9,7 +9,9 @@
 //! the next message start it can find.
 
 use super::trace_context::TraceHeaders;
-use super::{Direction, Exchange, ExchangeDetail, Incomplete, SegmentMeta, TraceContext};
+use super::{
+    Direction, Exchange, ExchangeDetail, HttpExchange, Incomplete, SegmentMeta, TraceContext,
+};
 use crate::stats::Counters;
 use std::collections::VecDeque;
 
@@ -41,22 +43,6 @@ const METHODS: &[&[u8]] = &[
     b"REPORT",
     b"SEARCH",
 ];
-
-/// The facts of one HTTP call that end up on its span.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpExchange {
-    /// `None` when the request was lost in a hole of the capture.
-    pub method: Option<String>,
-    pub path: String,
-    pub query: Option<String>,
-    pub version: &'static str,
-    pub host: Option<String>,
-    pub user_agent: Option<String>,
-    pub x_request_id: Option<String>,
-    pub status: Option<u16>,
-    pub request_body_size: u64,
-    pub response_body_size: u64,
-}
 
 /// Is this the start of an HTTP/1 request line (`METHOD SP`)?
 pub fn looks_like_request(data: &[u8]) -> bool {

@@ -5,7 +5,9 @@
 //! timestamps and TCP sequence numbers of their first and last bytes. Parsers are pure: they
 //! know nothing of flows, capture points or spans. Protocols are recognised by content.
 
+pub mod grpc;
 pub mod http1;
+pub mod http2;
 pub mod trace_context;
 
 use crate::stats::Counters;
@@ -60,7 +62,43 @@ pub struct Exchange {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExchangeDetail {
-    Http(http1::HttpExchange),
+    Http(HttpExchange),
+}
+
+/// The facts of one HTTP call (HTTP/1.x or HTTP/2, gRPC included) that end up on its span.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpExchange {
+    /// `None` when the request was lost in a hole of the capture or its field is unknown.
+    pub method: Option<String>,
+    pub path: String,
+    pub query: Option<String>,
+    /// `1.0`, `1.1` or `2`.
+    pub version: &'static str,
+    pub host: Option<String>,
+    pub user_agent: Option<String>,
+    pub x_request_id: Option<String>,
+    pub status: Option<u16>,
+    pub request_body_size: u64,
+    pub response_body_size: u64,
+    /// HTTP/2 stream the exchange travelled on.
+    pub stream_id: Option<u32>,
+    /// HTTP/2 RST_STREAM error code (or GOAWAY's, for streams it refused).
+    pub reset_code: Option<u32>,
+    /// HTTP/2 header fields whose dynamic-table entry predates the capture.
+    pub unknown_headers: u32,
+    pub grpc: Option<GrpcCall>,
+}
+
+/// What gRPC adds to an HTTP/2 exchange.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrpcCall {
+    pub service: String,
+    pub method: String,
+    /// From trailers, a trailers-only response, or mapped from RST_STREAM.
+    pub status: Option<u32>,
+    pub message: Option<String>,
+    pub request_messages: u64,
+    pub response_messages: u64,
 }
 
 /// Which side of the connection sent the bytes a protocol was recognised in.
@@ -73,6 +111,7 @@ pub enum Sender {
 /// A parser for one connection, chosen by [`detect`].
 pub enum AppParser {
     Http1(Box<http1::Http1Parser>),
+    Http2(Box<http2::Http2Parser>),
 }
 
 impl AppParser {
@@ -86,6 +125,7 @@ impl AppParser {
     ) {
         match self {
             AppParser::Http1(p) => p.on_data(dir, data, meta, out, stats),
+            AppParser::Http2(p) => p.on_data(dir, data, meta, out, stats),
         }
     }
 
@@ -93,6 +133,7 @@ impl AppParser {
     pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         match self {
             AppParser::Http1(p) => p.on_gap(dir, len, stats),
+            AppParser::Http2(p) => p.on_gap(dir, len, stats),
         }
     }
 
@@ -106,6 +147,7 @@ impl AppParser {
     ) {
         match self {
             AppParser::Http1(p) => p.on_fin(dir, ts_ns, out, stats),
+            AppParser::Http2(_) => {}
         }
     }
 
@@ -113,17 +155,25 @@ impl AppParser {
     pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
         match self {
             AppParser::Http1(p) => p.on_close(out, stats),
+            AppParser::Http2(p) => p.on_close(out, stats),
         }
     }
 }
 
-/// Recognises a protocol from the first bytes one side sent; says which side that was.
-pub fn detect(data: &[u8]) -> Option<(AppParser, Sender)> {
+/// Recognises a protocol from the first bytes one side sent; says which side that was when
+/// the bytes tell.
+pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Sender>)> {
     if http1::looks_like_request(data) {
-        return Some((AppParser::Http1(Box::default()), Sender::Client));
+        return Some((AppParser::Http1(Box::default()), Some(Sender::Client)));
     }
     if http1::looks_like_response(data) {
-        return Some((AppParser::Http1(Box::default()), Sender::Server));
+        return Some((AppParser::Http1(Box::default()), Some(Sender::Server)));
+    }
+    if http2::looks_like_frames(data) {
+        let from_preface =
+            data.starts_with(&http2::PREFACE[..data.len().min(http2::PREFACE.len())]);
+        let parser = http2::Http2Parser::new(from_preface);
+        return Some((AppParser::Http2(Box::new(parser)), http2::sender_hint(data)));
     }
     None
 }

@@ -1,0 +1,188 @@
+//! gRPC over HTTP/2: length-prefixed message framing, `:path` → service and method,
+//! `grpc-message` percent-decoding and the binary `grpc-trace-bin` context.
+
+use super::trace_context::TraceContext;
+
+/// Counts the length-prefixed messages (1-byte compressed flag, 4-byte length) in one
+/// direction of a stream's DATA, as the bytes arrive in any split.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCounter {
+    /// Prefix bytes seen of the message being started (0 to 5).
+    prefix_seen: u8,
+    prefix: [u8; 5],
+    /// Payload bytes still to come of the current message.
+    remaining: u64,
+    pub messages: u64,
+    pub compressed: u64,
+    /// Payload bytes of all messages, without prefixes.
+    pub payload_bytes: u64,
+}
+
+impl MessageCounter {
+    pub fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.remaining > 0 {
+                let n = (data.len() as u64).min(self.remaining);
+                self.remaining -= n;
+                data = &data[n as usize..];
+                continue;
+            }
+            let take = (5 - usize::from(self.prefix_seen)).min(data.len());
+            let start = usize::from(self.prefix_seen);
+            self.prefix[start..start + take].copy_from_slice(&data[..take]);
+            self.prefix_seen += take as u8;
+            data = &data[take..];
+            if self.prefix_seen == 5 {
+                self.prefix_seen = 0;
+                self.messages += 1;
+                if self.prefix[0] & 1 != 0 {
+                    self.compressed += 1;
+                }
+                let len = u32::from_be_bytes([
+                    self.prefix[1],
+                    self.prefix[2],
+                    self.prefix[3],
+                    self.prefix[4],
+                ]);
+                self.remaining = u64::from(len);
+                self.payload_bytes += u64::from(len);
+            }
+        }
+    }
+}
+
+/// `/package.Service/Method` → (`package.Service`, `Method`).
+pub fn split_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix('/')?;
+    let (service, method) = rest.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
+}
+
+/// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec).
+pub fn percent_decode(v: &[u8]) -> String {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'%' {
+            if let Some(b) = v
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Standard or URL-safe base64, padded or not (gRPC sends `-bin` metadata unpadded).
+fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// `grpc-trace-bin`: OpenCensus binary format — version 0, then fields: 0 = trace id (16 bytes),
+/// 1 = span id (8), 2 = trace options (1).
+pub fn parse_grpc_trace_bin(value: &[u8]) -> Option<TraceContext> {
+    let bin = base64_decode(value)?;
+    if bin.first() != Some(&0) {
+        return None;
+    }
+    let mut tc = TraceContext::default();
+    let mut i = 1;
+    while let Some(&field) = bin.get(i) {
+        i += 1;
+        match field {
+            0 => {
+                tc.trace_id = bin.get(i..i + 16).and_then(|b| b.try_into().ok());
+                i += 16;
+            }
+            1 => {
+                tc.parent_span_id = bin.get(i..i + 8).and_then(|b| b.try_into().ok());
+                i += 8;
+            }
+            2 => i += 1,
+            _ => break,
+        }
+    }
+    tc.trace_id.is_some().then_some(tc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_messages_across_any_split() {
+        let mut stream = Vec::new();
+        for (flag, len) in [(0u8, 3u32), (1, 0), (0, 70_000)] {
+            stream.push(flag);
+            stream.extend_from_slice(&len.to_be_bytes());
+            stream.extend(std::iter::repeat_n(7u8, len as usize));
+        }
+        for split in [1usize, 2, 5, 7, 4096] {
+            let mut c = MessageCounter::default();
+            for chunk in stream.chunks(split) {
+                c.feed(chunk);
+            }
+            assert_eq!(
+                (c.messages, c.compressed, c.payload_bytes),
+                (3, 1, 70_003),
+                "split {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_messages_and_trace_bin() {
+        assert_eq!(
+            split_path("/shop.Cart/GetCart"),
+            Some(("shop.Cart", "GetCart"))
+        );
+        assert_eq!(split_path("/index.html"), None);
+        assert_eq!(percent_decode(b"not%20found%3A x"), "not found: x");
+        // version 0, trace id 0x01.., span id 0x02.., options 1
+        let mut bin = vec![0u8, 0];
+        bin.extend([1u8; 16]);
+        bin.push(1);
+        bin.extend([2u8; 8]);
+        bin.extend([2, 1]);
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut b64 = Vec::new();
+        for chunk in bin.chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |a, &b| a << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+            for k in 0..=chunk.len() {
+                b64.push(ALPHABET[((n >> (18 - 6 * k)) & 63) as usize]);
+            }
+        }
+        let tc = parse_grpc_trace_bin(&b64).expect("trace-bin");
+        assert_eq!(tc.trace_id, Some([1; 16]));
+        assert_eq!(tc.parent_span_id, Some([2; 8]));
+    }
+}
