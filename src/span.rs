@@ -5,6 +5,7 @@
 //! Ids that the request did not carry are derived from the call itself, so the same input
 //! always gives the same output, and one call seen at several capture points shares its trace.
 
+use crate::protocol::mysql::MysqlExchange;
 use crate::protocol::{Exchange, ExchangeDetail, HttpExchange};
 use std::net::IpAddr;
 
@@ -224,6 +225,7 @@ pub fn build(ex: &Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
     ];
     let (name, error) = match &ex.detail {
         ExchangeDetail::Http(h) => http_attributes(h, &mut attributes),
+        ExchangeDetail::Mysql(m) => mysql_attributes(m, &mut attributes),
     };
     attributes.push(str_attr("wirespan.capture.point", facts.capture_point));
     attributes.push(str_attr("wirespan.tap_side", facts.tap_side.as_str()));
@@ -344,6 +346,54 @@ fn http_attributes(
                     .map(|c| Some(format!("RST_STREAM {c}")))
             }),
     };
+    (name, error)
+}
+
+/// Adds the MySQL attributes; returns the span name and error status.
+fn mysql_attributes(
+    m: &MysqlExchange,
+    attrs: &mut Vec<Attribute>,
+) -> (String, Option<Option<String>>) {
+    attrs.push(str_attr("network.protocol.name", "mysql"));
+    if let Some(v) = &m.server_version {
+        attrs.push(str_attr("network.protocol.version", v.as_str()));
+    }
+    attrs.push(str_attr("db.system", "mysql"));
+    attrs.push(str_attr("db.operation.name", m.operation.as_str()));
+    attrs.push(str_attr("wirespan.mysql.command", m.command));
+    if let Some(sql) = &m.sql {
+        attrs.push(str_attr("db.query.text", sql.as_str()));
+    }
+    if let Some(db) = &m.database {
+        attrs.push(str_attr("db.namespace", db.as_str()));
+    }
+    if let Some(user) = &m.user {
+        attrs.push(str_attr("db.user", user.as_str()));
+    }
+    if let Some(code) = m.error_code {
+        attrs.push(int_attr("db.response.status_code", i64::from(code)));
+    }
+    if let Some(rows) = m.returned_rows {
+        attrs.push(int_attr("db.response.returned_rows", rows as i64));
+    }
+    if let Some(rows) = m.affected_rows {
+        attrs.push(int_attr("wirespan.mysql.affected_rows", rows as i64));
+    }
+    if let Some(id) = m.statement_id {
+        attrs.push(int_attr("wirespan.mysql.statement_id", i64::from(id)));
+    }
+    let name = if m.operation.is_empty() {
+        m.command.to_owned()
+    } else {
+        m.operation.clone()
+    };
+    let error = m.error_code.filter(|&c| c != 0).map(|c| {
+        Some(
+            m.error_message
+                .clone()
+                .unwrap_or_else(|| format!("MySQL error {c}")),
+        )
+    });
     (name, error)
 }
 

@@ -125,6 +125,28 @@ counters! {
     http2_hpack_table_size_rejected,
     /// Header fields referring to dynamic-table entries from before the capture.
     http2_hpack_unknown_fields,
+    /// MySQL packets read.
+    mysql_packets,
+    /// MySQL commands answered (or sent without an answer expected).
+    mysql_exchanges,
+    /// MySQL packets that are not what the protocol state expects.
+    mysql_parse_errors,
+    /// MySQL readers that lost packet boundaries in a hole.
+    mysql_resyncs,
+    /// Server packets whose length claimed more bytes than came before the next command.
+    mysql_length_mismatch,
+    /// MySQL commands whose response never came.
+    mysql_commands_unanswered,
+    /// MySQL responses with no command to answer.
+    mysql_responses_without_command,
+    /// MySQL connections that switched to TLS (not readable).
+    mysql_tls_connections,
+    /// MySQL connections using the compressed protocol (not parsed).
+    mysql_compressed_connections,
+    /// Prepared statements not remembered because a connection had too many.
+    mysql_statements_dropped,
+    /// SQL texts longer than the kept prefix.
+    mysql_sql_truncated,
     /// Exchanges marked incomplete because a stream hole hit them.
     exchanges_with_gap,
     /// Spans emitted.

@@ -141,24 +141,29 @@ impl Encap {
         self.n_tunnels == 0 && self.n_vlans == 0
     }
 
-    /// A hash of the encapsulation that is the same for both directions of a flow (outer
-    /// addresses are swapped in replies), so it can be part of the flow key: the same inner
-    /// 5-tuple in two VNIs is two flows.
+    /// What of the encapsulation separates flows: the virtual network ids (VXLAN, VXLAN-GPE,
+    /// Geneve VNIs), so that the same inner 5-tuple in two tenants' overlays is two flows.
+    /// VLAN tags, GRE keys, ERSPAN sessions and outer addresses are left out on purpose: real
+    /// mirrors tag the two directions of one connection differently (the DeepFlow ERSPAN
+    /// capture has an inner VLAN on one direction only; VMware GRE uses a key per direction),
+    /// and keying on them would split every such connection in two.
     pub fn context_hash(&self) -> u64 {
-        if self.is_empty() {
-            return 0;
-        }
         let mut h = crate::span::StableHasher::new();
-        for &v in self.vlans() {
-            h.write_u64(u64::from(v));
-        }
+        let mut any = false;
         for t in self.tunnels() {
-            h.write_u64(t.kind.id_for_hash());
-            let (a, b) = (ip_bits(t.outer_src), ip_bits(t.outer_dst));
-            h.write_u128(a.min(b));
-            h.write_u128(a.max(b));
+            if let TunnelKind::Vxlan { .. }
+            | TunnelKind::VxlanGpe { .. }
+            | TunnelKind::Geneve { .. } = t.kind
+            {
+                h.write_u64(t.kind.id_for_hash());
+                any = true;
+            }
         }
-        h.finish().max(1)
+        if any {
+            h.finish().max(1)
+        } else {
+            0
+        }
     }
 
     /// `vxlan:4242,outer=10.10.0.1>10.10.0.2`, layers outermost first joined by `|`; `None`

@@ -1002,8 +1002,7 @@ mod tests {
     }
 
     fn http(e: &Exchange) -> &HttpExchange {
-        let ExchangeDetail::Http(h) = &e.detail;
-        h
+        e.http().expect("an HTTP exchange")
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod grpc;
 pub mod http1;
 pub mod http2;
+pub mod mysql;
 pub mod trace_context;
 
 use crate::stats::Counters;
@@ -60,9 +61,26 @@ pub struct Exchange {
     pub detail: ExchangeDetail,
 }
 
+impl Exchange {
+    pub fn http(&self) -> Option<&HttpExchange> {
+        match &self.detail {
+            ExchangeDetail::Http(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn mysql(&self) -> Option<&mysql::MysqlExchange> {
+        match &self.detail {
+            ExchangeDetail::Mysql(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExchangeDetail {
     Http(HttpExchange),
+    Mysql(mysql::MysqlExchange),
 }
 
 /// The facts of one HTTP call (HTTP/1.x or HTTP/2, gRPC included) that end up on its span.
@@ -112,6 +130,7 @@ pub enum Sender {
 pub enum AppParser {
     Http1(Box<http1::Http1Parser>),
     Http2(Box<http2::Http2Parser>),
+    Mysql(Box<mysql::MysqlParser>),
 }
 
 impl AppParser {
@@ -126,6 +145,7 @@ impl AppParser {
         match self {
             AppParser::Http1(p) => p.on_data(dir, data, meta, out, stats),
             AppParser::Http2(p) => p.on_data(dir, data, meta, out, stats),
+            AppParser::Mysql(p) => p.on_data(dir, data, meta, out, stats),
         }
     }
 
@@ -134,6 +154,7 @@ impl AppParser {
         match self {
             AppParser::Http1(p) => p.on_gap(dir, len, stats),
             AppParser::Http2(p) => p.on_gap(dir, len, stats),
+            AppParser::Mysql(p) => p.on_gap(dir, len, stats),
         }
     }
 
@@ -147,7 +168,7 @@ impl AppParser {
     ) {
         match self {
             AppParser::Http1(p) => p.on_fin(dir, ts_ns, out, stats),
-            AppParser::Http2(_) => {}
+            AppParser::Http2(_) | AppParser::Mysql(_) => {}
         }
     }
 
@@ -156,6 +177,7 @@ impl AppParser {
         match self {
             AppParser::Http1(p) => p.on_close(out, stats),
             AppParser::Http2(p) => p.on_close(out, stats),
+            AppParser::Mysql(p) => p.on_close(out, stats),
         }
     }
 }
@@ -168,6 +190,18 @@ pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Sender>)> {
     }
     if http1::looks_like_response(data) {
         return Some((AppParser::Http1(Box::default()), Some(Sender::Server)));
+    }
+    if mysql::looks_like_greeting(data) {
+        return Some((
+            AppParser::Mysql(Box::new(mysql::MysqlParser::new(true))),
+            Some(Sender::Server),
+        ));
+    }
+    if mysql::looks_like_command(data) {
+        return Some((
+            AppParser::Mysql(Box::new(mysql::MysqlParser::new(false))),
+            Some(Sender::Client),
+        ));
     }
     if http2::looks_like_frames(data) {
         let from_preface =

@@ -804,7 +804,7 @@ mod tests {
         for split in [1usize, 7, 100, 1 << 20] {
             let (out, stats) = run(&client, &server, split);
             assert_eq!(out.len(), 2, "split {split}");
-            let ExchangeDetail::Http(a) = &out[0].detail;
+            let a = out[0].http().expect("http");
             let g = a.grpc.as_ref().expect("grpc");
             assert_eq!(
                 (g.service.as_str(), g.method.as_str(), g.status),
@@ -818,7 +818,7 @@ mod tests {
                 out[0].trace.parent_span_id,
                 Some([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])
             );
-            let ExchangeDetail::Http(b) = &out[1].detail;
+            let b = out[1].http().expect("http");
             let g = b.grpc.as_ref().expect("grpc");
             assert_eq!(b.path, "/shop.Cart/GetCart");
             assert_eq!(
@@ -855,7 +855,7 @@ mod tests {
             &mut stats,
         );
         assert_eq!(out.len(), 1);
-        let ExchangeDetail::Http(h) = &out[0].detail;
+        let h = out[0].http().expect("http");
         assert_eq!(h.method.as_deref(), Some("POST"));
         assert_eq!(h.unknown_headers, 2);
         assert_eq!(h.reset_code, Some(8));

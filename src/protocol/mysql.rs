@@ -1,0 +1,1020 @@
+//! The MySQL client/server protocol (MySQL and MariaDB).
+//!
+//! Takes both directions of a connection; gives one [`Exchange`] per command: COM_QUERY,
+//! COM_INIT_DB, COM_PING, COM_QUIT, COM_STMT_PREPARE/EXECUTE/CLOSE/RESET and the rest, each
+//! paired with its response (OK, ERR, EOF, a text or binary result set with its row count).
+//! The handshake gives the server version, user, database and capabilities; prepared
+//! statements are remembered per connection so an EXECUTE carries its SQL. Packets are read as
+//! they arrive and only their first bytes are kept; rows are counted, not stored. Connections
+//! that switch to TLS or compression are recognised, counted and left alone.
+
+use super::{Direction, Exchange, ExchangeDetail, Incomplete, SegmentMeta, TraceContext};
+use crate::stats::Counters;
+use hashbrown::HashMap;
+
+/// Bytes of a packet kept for parsing; SQL text longer than this is cut (and marked).
+const KEEP: usize = 64 * 1024;
+/// Prepared statements remembered per connection.
+const MAX_STATEMENTS: usize = 1024;
+/// A payload of this length continues in the next packet (MySQL splits at 16 MiB - 1).
+const MAX_PAYLOAD: u32 = 0xff_ffff;
+
+const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
+const CLIENT_COMPRESS: u32 = 0x0000_0020;
+const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
+const CLIENT_SSL: u32 = 0x0000_0800;
+const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
+const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x0020_0000;
+const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
+const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
+
+/// What a MySQL command did, for its span.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MysqlExchange {
+    /// `COM_QUERY`, `COM_STMT_EXECUTE`, …; `CONNECT` for a failed login.
+    pub command: &'static str,
+    /// The SQL (for COM_STMT_EXECUTE, the prepared statement's).
+    pub sql: Option<String>,
+    pub statement_id: Option<u32>,
+    /// SQL keyword (`SELECT`, …) for queries; the command name otherwise.
+    pub operation: String,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub server_version: Option<String>,
+    /// MySQL error number; 0 for OK; `None` for commands without a response.
+    pub error_code: Option<u16>,
+    pub error_message: Option<String>,
+    pub returned_rows: Option<u64>,
+    pub affected_rows: Option<u64>,
+}
+
+/// The first SQL keyword, upper-cased, after whitespace and comments.
+pub fn sql_operation(sql: &str) -> String {
+    let mut s = sql;
+    loop {
+        s = s.trim_start();
+        if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else if s.starts_with("--") || s.starts_with('#') {
+            s = s.split_once('\n').map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    let s = s.trim_start_matches('(');
+    s.split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+fn command_name(c: u8) -> &'static str {
+    match c {
+        0x01 => "COM_QUIT",
+        0x02 => "COM_INIT_DB",
+        0x03 => "COM_QUERY",
+        0x04 => "COM_FIELD_LIST",
+        0x05 => "COM_CREATE_DB",
+        0x06 => "COM_DROP_DB",
+        0x08 => "COM_SHUTDOWN",
+        0x09 => "COM_STATISTICS",
+        0x0d => "COM_DEBUG",
+        0x0e => "COM_PING",
+        0x11 => "COM_CHANGE_USER",
+        0x16 => "COM_STMT_PREPARE",
+        0x17 => "COM_STMT_EXECUTE",
+        0x18 => "COM_STMT_SEND_LONG_DATA",
+        0x19 => "COM_STMT_CLOSE",
+        0x1a => "COM_STMT_RESET",
+        0x1b => "COM_SET_OPTION",
+        0x1c => "COM_STMT_FETCH",
+        0x1f => "COM_RESET_CONNECTION",
+        _ => "COM_UNKNOWN",
+    }
+}
+
+/// Commands the server never answers.
+fn has_response(c: u8) -> bool {
+    !matches!(c, 0x01 | 0x18 | 0x19)
+}
+
+/// Could `data` start a client command packet (length, sequence 0, a known command)?
+pub fn looks_like_command(data: &[u8]) -> bool {
+    let (Some(len), Some(&seq), Some(&cmd)) = (packet_len(data), data.get(3), data.get(4)) else {
+        return false;
+    };
+    if seq != 0 || len == 0 || len as usize + 4 != data.len() {
+        return false;
+    }
+    match cmd {
+        0x01 | 0x0e | 0x1f => len == 1,
+        0x19 | 0x1a => len == 5,
+        0x02 | 0x03 | 0x16 => data[5..]
+            .iter()
+            .take(32)
+            .all(|&b| b >= 0x20 || b.is_ascii_whitespace()),
+        0x17 => len >= 10,
+        _ => false,
+    }
+}
+
+/// Could `data` be a server greeting (protocol 10, a printable version, NUL)?
+pub fn looks_like_greeting(data: &[u8]) -> bool {
+    let (Some(len), Some(&seq), Some(&proto)) = (packet_len(data), data.get(3), data.get(4)) else {
+        return false;
+    };
+    if seq != 0 || proto != 0x0a || !(20..=1024).contains(&len) {
+        return false;
+    }
+    let version = &data[5..];
+    match version.iter().position(|&b| b == 0) {
+        Some(n) => n > 0 && version[..n].iter().all(|b| b.is_ascii_graphic()),
+        None => false,
+    }
+}
+
+fn packet_len(data: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes([
+        *data.first()?,
+        *data.get(1)?,
+        *data.get(2)?,
+        0,
+    ]))
+}
+
+/// A length-encoded integer at `*pos`.
+fn lenenc(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let first = *b.get(*pos)?;
+    *pos += 1;
+    let n = match first {
+        0..=0xfa => return Some(u64::from(first)),
+        0xfc => 2,
+        0xfd => 3,
+        0xfe => 8,
+        _ => return None,
+    };
+    let bytes = b.get(*pos..*pos + n)?;
+    *pos += n;
+    let mut v = [0u8; 8];
+    v[..n].copy_from_slice(bytes);
+    Some(u64::from_le_bytes(v))
+}
+
+fn nul_str(b: &[u8], pos: &mut usize) -> Option<String> {
+    let rest = b.get(*pos..)?;
+    let n = rest.iter().position(|&c| c == 0)?;
+    *pos += n + 1;
+    Some(String::from_utf8_lossy(&rest[..n]).into_owned())
+}
+
+/// One direction's packet reader: header, then the first `KEEP` bytes of the payload.
+#[derive(Default)]
+struct PacketReader {
+    header: [u8; 4],
+    header_seen: usize,
+    /// Payload length and sequence id of the packet being read.
+    current: Option<(u32, u8)>,
+    read: u32,
+    kept: Vec<u8>,
+    start: (u64, u32),
+    /// After a hole: wait for a segment that starts a packet.
+    resync: bool,
+}
+
+/// A complete packet (or its first `KEEP` bytes) with where it started.
+struct Packet {
+    len: u32,
+    seq: u8,
+    start: (u64, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the server greeting, or joined mid-connection.
+    Start,
+    /// Greeting seen; the client's handshake response (or SSL request) comes next.
+    Greeted,
+    /// Authentication exchange until OK or ERR.
+    Auth,
+    Commands,
+    /// TLS or compression: the rest is not readable as plain packets.
+    Opaque,
+}
+
+/// What the server's packets answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The first response packet.
+    First,
+    /// Column definitions (then EOF unless deprecated), then rows.
+    Columns {
+        left: u64,
+    },
+    ColumnsEof,
+    Rows,
+    /// Prepare OK: parameter and column definitions to skip.
+    PrepareDefs {
+        left: u64,
+        eofs: u8,
+    },
+}
+
+struct Command {
+    code: u8,
+    exchange: MysqlExchange,
+    start: (u64, u32),
+    resp_seq: Option<u32>,
+    expect: Expect,
+    rows: u64,
+    /// The previous packet filled a whole 16 MiB payload: this one continues it.
+    continued: bool,
+    last_ns: u64,
+    gap: bool,
+}
+
+/// Both directions of one MySQL connection.
+pub struct MysqlParser {
+    readers: [PacketReader; 2],
+    phase: Phase,
+    capabilities: u32,
+    server_caps: u32,
+    user: Option<String>,
+    database: Option<String>,
+    server_version: Option<String>,
+    statements: HashMap<u32, String>,
+    /// The PREPARE waiting for its statement id.
+    preparing: Option<String>,
+    current: Option<Command>,
+    /// A command continues into the next client packet (16 MiB split).
+    command_continues: bool,
+}
+
+impl MysqlParser {
+    pub fn new(from_greeting: bool) -> MysqlParser {
+        MysqlParser {
+            readers: [PacketReader::default(), PacketReader::default()],
+            phase: if from_greeting {
+                Phase::Start
+            } else {
+                Phase::Commands
+            },
+            capabilities: CLIENT_PROTOCOL_41,
+            server_caps: 0,
+            user: None,
+            database: None,
+            server_version: None,
+            statements: HashMap::new(),
+            preparing: None,
+            current: None,
+            command_continues: false,
+        }
+    }
+
+    fn deprecate_eof(&self) -> bool {
+        self.capabilities & CLIENT_DEPRECATE_EOF != 0
+    }
+
+    pub fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        meta: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        if self.phase == Phase::Opaque {
+            return;
+        }
+        let d = usize::from(dir == Direction::ToClient);
+        if self.readers[d].resync {
+            let starts = if d == 0 {
+                looks_like_command(data)
+            } else {
+                self.current.is_some()
+            };
+            if !starts {
+                return;
+            }
+            let r = &mut self.readers[d];
+            r.resync = false;
+            r.current = None;
+            r.header_seen = 0;
+        }
+        if d == 0 && self.readers[1].current.is_some() && looks_like_command(data) {
+            // The client has moved on while the server's last packet claimed more bytes than
+            // came: that length lied (or its bytes were lost). Start the server side afresh.
+            stats.mysql_length_mismatch += 1;
+            self.readers[1] = PacketReader::default();
+        }
+        let mut pos = 0;
+        while pos < data.len() {
+            let seq = meta.seq.wrapping_add(pos as u32);
+            let r = &mut self.readers[d];
+            let Some((len, _)) = r.current else {
+                if r.header_seen == 0 {
+                    r.start = (meta.ts_ns, seq);
+                }
+                let n = (4 - r.header_seen).min(data.len() - pos);
+                r.header[r.header_seen..r.header_seen + n].copy_from_slice(&data[pos..pos + n]);
+                r.header_seen += n;
+                pos += n;
+                if r.header_seen == 4 {
+                    r.header_seen = 0;
+                    let len = u32::from_le_bytes([r.header[0], r.header[1], r.header[2], 0]);
+                    r.current = Some((len, r.header[3]));
+                    r.read = 0;
+                    r.kept.clear();
+                    if len == 0 {
+                        self.packet_done(d, meta.ts_ns, out, stats);
+                    }
+                }
+                continue;
+            };
+            let left = (len - r.read) as usize;
+            let n = left.min(data.len() - pos);
+            let room = KEEP.saturating_sub(r.kept.len()).min(n);
+            r.kept.extend_from_slice(&data[pos..pos + room]);
+            r.read += n as u32;
+            pos += n;
+            if r.read == len {
+                self.packet_done(d, meta.ts_ns, out, stats);
+            }
+        }
+        if let Some(c) = &mut self.current {
+            c.last_ns = meta.ts_ns;
+        }
+    }
+
+    pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
+        let d = usize::from(dir == Direction::ToClient);
+        let r = &mut self.readers[d];
+        if let Some((plen, _)) = r.current {
+            if r.read + len < plen {
+                // Inside one packet: only its unkept tail (or a row) is lost.
+                r.read += len;
+                if let Some(c) = &mut self.current {
+                    c.gap = true;
+                }
+                return;
+            }
+        }
+        stats.mysql_resyncs += 1;
+        *r = PacketReader {
+            resync: true,
+            ..Default::default()
+        };
+        if let Some(c) = &mut self.current {
+            c.gap = true;
+        }
+    }
+
+    pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        if let Some(c) = self.current.take() {
+            let incomplete = if c.resp_seq.is_none() {
+                Incomplete::NoResponse
+            } else {
+                Incomplete::Gap
+            };
+            stats.mysql_commands_unanswered += u64::from(c.resp_seq.is_none());
+            let end = c.last_ns;
+            out.push(self.exchange(c, end, Some(incomplete)));
+        }
+    }
+
+    fn take_packet(&mut self, d: usize) -> Option<(Packet, Vec<u8>)> {
+        let r = &mut self.readers[d];
+        let (len, seq) = r.current.take()?;
+        let kept = std::mem::take(&mut r.kept);
+        Some((
+            Packet {
+                len,
+                seq,
+                start: r.start,
+            },
+            kept,
+        ))
+    }
+
+    fn packet_done(&mut self, d: usize, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        let Some((p, body)) = self.take_packet(d) else {
+            return;
+        };
+        stats.mysql_packets += 1;
+        match (d, self.phase) {
+            (1, Phase::Start) => self.greeting(&body, stats),
+            (0, Phase::Greeted) => self.handshake_response(&p, &body, stats),
+            (1, Phase::Auth) => self.auth_reply(&p, &body, ts, out, stats),
+            (0, Phase::Auth) => {}
+            (0, Phase::Commands | Phase::Start) => self.command(&p, &body, ts, out, stats),
+            (1, Phase::Commands) => self.response(&p, &body, ts, out, stats),
+            _ => {}
+        }
+        self.readers[d].kept = body;
+        self.readers[d].kept.clear();
+    }
+
+    fn greeting(&mut self, b: &[u8], stats: &mut Counters) {
+        let mut pos = 1;
+        if b.first() != Some(&0x0a) {
+            stats.mysql_parse_errors += 1;
+            self.phase = Phase::Commands;
+            return;
+        }
+        self.server_version = nul_str(b, &mut pos);
+        pos += 4 + 8 + 1;
+        let low = b
+            .get(pos..pos + 2)
+            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+        pos += 2 + 1 + 2;
+        let high = b
+            .get(pos..pos + 2)
+            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+        self.server_caps = u32::from(low) | u32::from(high) << 16;
+        self.phase = Phase::Greeted;
+    }
+
+    fn handshake_response(&mut self, p: &Packet, b: &[u8], stats: &mut Counters) {
+        let Some(caps) = b
+            .get(..4)
+            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
+        else {
+            stats.mysql_parse_errors += 1;
+            return;
+        };
+        let caps = caps
+            & if self.server_caps != 0 {
+                self.server_caps
+            } else {
+                u32::MAX
+            };
+        self.capabilities = caps;
+        if caps & CLIENT_SSL != 0 && p.len <= 32 {
+            // SSLRequest: the rest of the connection is TLS.
+            stats.mysql_tls_connections += 1;
+            self.phase = Phase::Opaque;
+            return;
+        }
+        let mut pos = 32;
+        self.user = nul_str(b, &mut pos);
+        if caps & CLIENT_PLUGIN_AUTH_LENENC != 0 {
+            let n = lenenc(b, &mut pos).unwrap_or(0) as usize;
+            pos += n;
+        } else if caps & CLIENT_SECURE_CONNECTION != 0 {
+            pos += 1 + usize::from(b.get(pos).copied().unwrap_or(0));
+        } else {
+            let _ = nul_str(b, &mut pos);
+        }
+        if caps & CLIENT_CONNECT_WITH_DB != 0 {
+            self.database = nul_str(b, &mut pos).filter(|s| !s.is_empty());
+        }
+        self.phase = Phase::Auth;
+    }
+
+    fn auth_reply(
+        &mut self,
+        p: &Packet,
+        b: &[u8],
+        ts: u64,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        match b.first() {
+            Some(0x00) => {
+                if self.capabilities & CLIENT_COMPRESS != 0 {
+                    stats.mysql_compressed_connections += 1;
+                    self.phase = Phase::Opaque;
+                } else {
+                    self.phase = Phase::Commands;
+                }
+            }
+            Some(0xff) => {
+                // A failed login is the connection's only exchange: say so.
+                let mut ex = self.base_exchange("CONNECT");
+                ex.operation = "CONNECT".to_owned();
+                let (code, message) = parse_err(b);
+                ex.error_code = Some(code);
+                ex.error_message = message;
+                stats.mysql_exchanges += 1;
+                out.push(Exchange {
+                    start_ns: p.start.0,
+                    end_ns: ts,
+                    req_seq: None,
+                    resp_seq: Some(p.start.1),
+                    trace: TraceContext::default(),
+                    incomplete: None,
+                    detail: ExchangeDetail::Mysql(ex),
+                });
+                self.phase = Phase::Opaque;
+            }
+            // Auth switch or more data: the exchange goes on.
+            _ => {}
+        }
+    }
+
+    fn base_exchange(&self, command: &'static str) -> MysqlExchange {
+        MysqlExchange {
+            command,
+            operation: command.to_owned(),
+            database: self.database.clone(),
+            user: self.user.clone(),
+            server_version: self.server_version.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn command(
+        &mut self,
+        p: &Packet,
+        b: &[u8],
+        ts: u64,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        if self.phase == Phase::Start {
+            self.phase = Phase::Commands;
+        }
+        if std::mem::take(&mut self.command_continues) {
+            self.command_continues = p.len == MAX_PAYLOAD;
+            return;
+        }
+        self.command_continues = p.len == MAX_PAYLOAD;
+        if p.seq != 0 {
+            // Not a command (e.g. LOCAL INFILE data): the current command goes on.
+            return;
+        }
+        if let Some(prev) = self.current.take() {
+            // A new command before the last one was answered: the answer was lost.
+            stats.mysql_commands_unanswered += 1;
+            let end = prev.last_ns;
+            out.push(self.exchange(prev, end, Some(Incomplete::Gap)));
+        }
+        let Some(&code) = b.first() else { return };
+        let mut ex = self.base_exchange(command_name(code));
+        let text = || String::from_utf8_lossy(&b[1..]).into_owned();
+        match code {
+            0x03 => {
+                let sql = text();
+                if (b.len() as u32) < p.len {
+                    stats.mysql_sql_truncated += 1;
+                }
+                ex.operation = sql_operation(&sql);
+                ex.sql = Some(sql);
+            }
+            0x16 => {
+                let sql = text();
+                self.preparing = Some(sql.clone());
+                ex.sql = Some(sql);
+            }
+            0x02 => ex.sql = Some(text()),
+            0x17 | 0x19 | 0x1a | 0x18 | 0x1c => {
+                let id = b
+                    .get(1..5)
+                    .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+                ex.statement_id = id;
+                ex.sql = id.and_then(|id| self.statements.get(&id).cloned());
+                if code == 0x19 {
+                    if let Some(id) = id {
+                        self.statements.remove(&id);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if code == 0x02 {
+            ex.database = ex.sql.clone();
+        }
+        let cmd = Command {
+            code,
+            exchange: ex,
+            start: p.start,
+            resp_seq: None,
+            expect: Expect::First,
+            rows: 0,
+            continued: false,
+            last_ns: ts,
+            gap: false,
+        };
+        if has_response(code) {
+            self.current = Some(cmd);
+        } else {
+            stats.mysql_exchanges += 1;
+            out.push(self.exchange(cmd, ts, None));
+        }
+    }
+
+    fn response(
+        &mut self,
+        p: &Packet,
+        b: &[u8],
+        ts: u64,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        let deprecate_eof = self.deprecate_eof();
+        let Some(c) = self.current.as_mut() else {
+            stats.mysql_responses_without_command += 1;
+            return;
+        };
+        c.last_ns = ts;
+        if std::mem::take(&mut c.continued) {
+            c.continued = p.len == MAX_PAYLOAD;
+            return;
+        }
+        c.continued = p.len == MAX_PAYLOAD;
+        if c.resp_seq.is_none() {
+            c.resp_seq = Some(p.start.1);
+        }
+        let first = b.first().copied();
+        let is_eof = first == Some(0xfe) && p.len < 9;
+        let is_ok_or_eof_end = first == Some(0xfe) && p.len < 0xff_ffff;
+        match c.expect {
+            Expect::First => match first {
+                Some(0x00) if c.code == 0x16 => {
+                    // Prepare OK: statement id, columns, parameters.
+                    let id = b
+                        .get(1..5)
+                        .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+                    let columns = b.get(5..7).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+                    let params = b.get(7..9).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+                    if let (Some(id), Some(sql)) = (id, self.preparing.take()) {
+                        if self.statements.len() < MAX_STATEMENTS {
+                            self.statements.insert(id, sql);
+                        } else {
+                            stats.mysql_statements_dropped += 1;
+                        }
+                    }
+                    c.exchange.statement_id = id;
+                    c.exchange.error_code = Some(0);
+                    let eofs = if deprecate_eof {
+                        0
+                    } else {
+                        u8::from(columns > 0) + u8::from(params > 0)
+                    };
+                    let left = u64::from(columns) + u64::from(params);
+                    if left + u64::from(eofs) == 0 {
+                        self.done(ts, out, stats);
+                    } else {
+                        c.expect = Expect::PrepareDefs { left, eofs };
+                    }
+                }
+                Some(0x00) => {
+                    let mut pos = 1;
+                    c.exchange.affected_rows = lenenc(b, &mut pos);
+                    c.exchange.error_code = Some(0);
+                    let _ = lenenc(b, &mut pos);
+                    let status = b
+                        .get(pos..pos + 2)
+                        .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+                    if c.code == 0x03 && c.exchange.operation == "USE" {
+                        if let Some(db) = c
+                            .exchange
+                            .sql
+                            .as_deref()
+                            .and_then(|s| s.split_whitespace().nth(1))
+                        {
+                            self.database =
+                                Some(db.trim_matches(|ch| ch == '`' || ch == ';').to_owned());
+                        }
+                    }
+                    if c.code == 0x02 {
+                        self.database = c.exchange.sql.clone();
+                    }
+                    if status & SERVER_MORE_RESULTS_EXISTS == 0 {
+                        self.done(ts, out, stats);
+                    }
+                }
+                Some(0xff) => {
+                    let (code, message) = parse_err(b);
+                    c.exchange.error_code = Some(code);
+                    c.exchange.error_message = message;
+                    self.done(ts, out, stats);
+                }
+                Some(0xfe) if is_eof => {
+                    c.exchange.error_code = Some(0);
+                    self.done(ts, out, stats);
+                }
+                Some(0xfb) => {
+                    // LOCAL INFILE request: the client sends the file, then the server answers.
+                }
+                _ => {
+                    let mut pos = 0;
+                    match lenenc(b, &mut pos) {
+                        Some(n) if n > 0 && n < 4096 => {
+                            c.expect = Expect::Columns { left: n };
+                            c.exchange.error_code = Some(0);
+                        }
+                        _ => {
+                            stats.mysql_parse_errors += 1;
+                            self.done(ts, out, stats);
+                        }
+                    }
+                }
+            },
+            Expect::Columns { left } => {
+                let left = left - 1;
+                c.expect = if left > 0 {
+                    Expect::Columns { left }
+                } else if deprecate_eof {
+                    Expect::Rows
+                } else {
+                    Expect::ColumnsEof
+                };
+            }
+            Expect::ColumnsEof => c.expect = Expect::Rows,
+            Expect::Rows => match first {
+                Some(0xff) => {
+                    let (code, message) = parse_err(b);
+                    c.exchange.error_code = Some(code);
+                    c.exchange.error_message = message;
+                    self.done(ts, out, stats);
+                }
+                Some(0xfe) if is_ok_or_eof_end && (is_eof || deprecate_eof) => {
+                    // EOF (or OK with the 0xfe header): status flags say whether more follow.
+                    let status = if is_eof && !deprecate_eof {
+                        b.get(3..5).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]))
+                    } else {
+                        let mut pos = 1;
+                        let _ = lenenc(b, &mut pos);
+                        let _ = lenenc(b, &mut pos);
+                        b.get(pos..pos + 2)
+                            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]))
+                    };
+                    if status & SERVER_MORE_RESULTS_EXISTS != 0 {
+                        c.expect = Expect::First;
+                    } else {
+                        self.done(ts, out, stats);
+                    }
+                }
+                _ => c.rows += 1,
+            },
+            Expect::PrepareDefs { left, eofs } => {
+                let (left, eofs) = if left > 0 {
+                    (left - 1, eofs)
+                } else {
+                    (0, eofs.saturating_sub(1))
+                };
+                if left == 0 && eofs == 0 {
+                    self.done(ts, out, stats);
+                } else {
+                    c.expect = Expect::PrepareDefs { left, eofs };
+                }
+            }
+        }
+    }
+
+    fn done(&mut self, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        if let Some(c) = self.current.take() {
+            stats.mysql_exchanges += 1;
+            out.push(self.exchange(c, ts, None));
+        }
+    }
+
+    fn exchange(&self, mut c: Command, end_ns: u64, incomplete: Option<Incomplete>) -> Exchange {
+        let is_result_set = c.exchange.error_code == Some(0) && c.exchange.affected_rows.is_none();
+        if c.rows > 0 || (is_result_set && matches!(c.code, 0x03 | 0x17)) {
+            c.exchange.returned_rows = Some(c.rows);
+        }
+        Exchange {
+            start_ns: c.start.0,
+            end_ns: end_ns.max(c.start.0),
+            req_seq: Some(c.start.1),
+            resp_seq: c.resp_seq,
+            trace: TraceContext::default(),
+            incomplete: incomplete.or(c.gap.then_some(Incomplete::Gap)),
+            detail: ExchangeDetail::Mysql(c.exchange),
+        }
+    }
+}
+
+/// Error number and message of an ERR packet (`0xff`, code, `#` and SQL state, message).
+fn parse_err(b: &[u8]) -> (u16, Option<String>) {
+    let code = b.get(1..3).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+    let mut msg = b.get(3..).unwrap_or(&[]);
+    if msg.first() == Some(&b'#') {
+        msg = msg.get(6..).unwrap_or(&[]);
+    }
+    (code, Some(String::from_utf8_lossy(msg).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut p = vec![len as u8, (len >> 8) as u8, (len >> 16) as u8, seq];
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn feed(p: &mut MysqlParser, dir: Direction, data: &[u8], ts: u64) -> Vec<Exchange> {
+        let mut out = Vec::new();
+        let mut stats = Counters::default();
+        for (i, chunk) in data.chunks(3).enumerate() {
+            let meta = SegmentMeta {
+                ts_ns: ts,
+                seq: (i * 3) as u32,
+                ack: 0,
+            };
+            p.on_data(dir, chunk, meta, &mut out, &mut stats);
+        }
+        out
+    }
+
+    fn mysql(e: &Exchange) -> &MysqlExchange {
+        e.mysql().expect("a MySQL exchange")
+    }
+
+    #[test]
+    fn operation_skips_comments_and_whitespace() {
+        assert_eq!(sql_operation("  /* hint */ select 1"), "SELECT");
+        assert_eq!(
+            sql_operation("-- note\n\tInsert into t values (1)"),
+            "INSERT"
+        );
+        assert_eq!(sql_operation("# x\n(SELECT 1)"), "SELECT");
+        assert_eq!(sql_operation("/* never closed"), "");
+    }
+
+    #[test]
+    fn query_result_set_prepare_and_execute() {
+        let mut p = MysqlParser::new(false);
+        // COM_QUERY with a 2-column, 3-row result set (EOF style).
+        let q = packet(0, b"\x03SELECT a, b FROM t");
+        assert!(looks_like_command(&q));
+        feed(&mut p, Direction::ToServer, &q, 1);
+        let mut resp = packet(1, &[2]);
+        resp.extend(packet(2, b"coldef-a"));
+        resp.extend(packet(3, b"coldef-b"));
+        resp.extend(packet(4, &[0xfe, 0, 0, 2, 0]));
+        for i in 0..3 {
+            resp.extend(packet(5 + i, b"\x011\x012"));
+        }
+        resp.extend(packet(8, &[0xfe, 0, 0, 2, 0]));
+        let out = feed(&mut p, Direction::ToClient, &resp, 2);
+        assert_eq!(out.len(), 1);
+        let m = mysql(&out[0]);
+        assert_eq!(
+            (m.operation.as_str(), m.returned_rows, m.error_code),
+            ("SELECT", Some(3), Some(0))
+        );
+        // PREPARE → id 7 with 1 param, 0 columns; EXECUTE carries the SQL; ERR on execute.
+        feed(
+            &mut p,
+            Direction::ToServer,
+            &packet(0, b"\x16DELETE FROM t WHERE a = ?"),
+            3,
+        );
+        let mut ok = vec![0u8, 7, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        ok.truncate(12);
+        let mut resp = packet(1, &ok);
+        resp.extend(packet(2, b"paramdef"));
+        resp.extend(packet(3, &[0xfe, 0, 0, 2, 0]));
+        let out = feed(&mut p, Direction::ToClient, &resp, 4);
+        assert_eq!(mysql(&out[0]).statement_id, Some(7));
+        feed(
+            &mut p,
+            Direction::ToServer,
+            &packet(0, &[0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0]),
+            5,
+        );
+        let out = feed(
+            &mut p,
+            Direction::ToClient,
+            &packet(1, b"\xff\x7a\x04#42S02Table 'x.t' doesn't exist"),
+            6,
+        );
+        let m = mysql(&out[0]);
+        assert_eq!(m.sql.as_deref(), Some("DELETE FROM t WHERE a = ?"));
+        assert_eq!(m.error_code, Some(1146));
+        assert_eq!(
+            m.error_message.as_deref(),
+            Some("Table 'x.t' doesn't exist")
+        );
+        // CLOSE has no response: emitted at once.
+        let out = feed(
+            &mut p,
+            Direction::ToServer,
+            &packet(0, &[0x19, 7, 0, 0, 0]),
+            7,
+        );
+        assert_eq!(mysql(&out[0]).command, "COM_STMT_CLOSE");
+    }
+
+    #[test]
+    fn handshake_gives_user_and_database_and_tls_is_opaque() {
+        let mut greeting = vec![0x0a];
+        greeting.extend_from_slice(b"10.11.6-MariaDB\0");
+        greeting.extend_from_slice(&[1, 0, 0, 0]);
+        greeting.extend_from_slice(&[b'x'; 8]);
+        greeting.push(0);
+        greeting.extend_from_slice(&0xffffu16.to_le_bytes());
+        greeting.extend_from_slice(&[8, 2, 0]);
+        greeting.extend_from_slice(&0xffffu16.to_le_bytes());
+        greeting.extend_from_slice(&[21; 11]);
+        let g = packet(0, &greeting);
+        assert!(looks_like_greeting(&g));
+        let mut p = MysqlParser::new(true);
+        feed(&mut p, Direction::ToClient, &g, 1);
+        let caps = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_CONNECT_WITH_DB;
+        let mut resp = caps.to_le_bytes().to_vec();
+        resp.extend_from_slice(&[0; 28]);
+        resp.extend_from_slice(b"shop\0");
+        resp.push(2);
+        resp.extend_from_slice(b"pw");
+        resp.extend_from_slice(b"orders\0");
+        feed(&mut p, Direction::ToServer, &packet(1, &resp), 2);
+        feed(
+            &mut p,
+            Direction::ToClient,
+            &packet(2, &[0, 0, 0, 2, 0, 0, 0]),
+            3,
+        );
+        feed(&mut p, Direction::ToServer, &packet(0, &[0x0e]), 4);
+        let out = feed(
+            &mut p,
+            Direction::ToClient,
+            &packet(1, &[0, 0, 0, 2, 0, 0, 0]),
+            5,
+        );
+        let m = mysql(&out[0]);
+        assert_eq!(
+            (m.command, m.user.as_deref(), m.database.as_deref()),
+            ("COM_PING", Some("shop"), Some("orders"))
+        );
+        assert_eq!(m.server_version.as_deref(), Some("10.11.6-MariaDB"));
+
+        let mut tls = MysqlParser::new(true);
+        let mut stats = Counters::default();
+        let mut out = Vec::new();
+        let meta = SegmentMeta {
+            ts_ns: 0,
+            seq: 0,
+            ack: 0,
+        };
+        tls.on_data(Direction::ToClient, &g, meta, &mut out, &mut stats);
+        let mut ssl = (caps | CLIENT_SSL).to_le_bytes().to_vec();
+        ssl.extend_from_slice(&[0; 28]);
+        tls.on_data(
+            Direction::ToServer,
+            &packet(1, &ssl),
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        tls.on_data(
+            Direction::ToServer,
+            &[0x16, 3, 1, 0, 200, 1],
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        assert_eq!(stats.mysql_tls_connections, 1);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_length_larger_than_the_packet_is_survived() {
+        let mut p = MysqlParser::new(false);
+        let mut stats = Counters::default();
+        let mut out = Vec::new();
+        let meta = SegmentMeta {
+            ts_ns: 1,
+            seq: 0,
+            ack: 0,
+        };
+        p.on_data(
+            Direction::ToServer,
+            &packet(0, b"\x03SELECT 1"),
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        // The server claims 16 MiB and sends 3 bytes.
+        p.on_data(
+            Direction::ToClient,
+            &[0xff, 0xff, 0xfe, 1, 1, 2, 3],
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        p.on_data(
+            Direction::ToServer,
+            &packet(0, b"\x03SELECT 2"),
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        p.on_data(
+            Direction::ToClient,
+            &packet(1, &[0, 0, 0, 2, 0, 0, 0]),
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].incomplete, Some(Incomplete::Gap));
+        assert_eq!(mysql(&out[1]).sql.as_deref(), Some("SELECT 2"));
+        assert_eq!(stats.mysql_length_mismatch, 1);
+    }
+}
