@@ -203,6 +203,12 @@ pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Sender>)> {
             Some(Sender::Client),
         ));
     }
+    if mysql::looks_like_compressed(data) {
+        return Some((
+            AppParser::Mysql(Box::new(mysql::MysqlParser::compressed())),
+            None,
+        ));
+    }
     if http2::looks_like_frames(data) {
         let from_preface =
             data.starts_with(&http2::PREFACE[..data.len().min(http2::PREFACE.len())]);

@@ -26,6 +26,7 @@ const CLIENT_SSL: u32 = 0x0000_0800;
 const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
 const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x0020_0000;
 const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
+const CLIENT_QUERY_ATTRIBUTES: u32 = 0x0800_0000;
 const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
 
 /// What a MySQL command did, for its span.
@@ -116,6 +117,25 @@ pub fn looks_like_command(data: &[u8]) -> bool {
         0x17 => len >= 10,
         _ => false,
     }
+}
+
+/// Could `data` start a compressed-protocol packet (3-byte compressed length, sequence,
+/// 3-byte uncompressed length, then a raw packet or a zlib stream)?
+pub fn looks_like_compressed(data: &[u8]) -> bool {
+    let (Some(clen), Some(ulen)) = (packet_len(data), data.get(4..7)) else {
+        return false;
+    };
+    let ulen = u32::from_le_bytes([ulen[0], ulen[1], ulen[2], 0]);
+    let body = &data[7..];
+    if clen as usize != body.len() || clen == 0 {
+        return false;
+    }
+    if ulen == 0 {
+        // Sent uncompressed: the body is an ordinary packet.
+        return packet_len(body).is_some_and(|n| n as usize + 4 == body.len());
+    }
+    // zlib header: deflate with a valid check value.
+    matches!(body, [0x78, b1, ..] if (0x7800u16 | u16::from(*b1)) % 31 == 0)
 }
 
 /// Could `data` be a server greeting (protocol 10, a printable version, NUL)?
@@ -247,6 +267,8 @@ pub struct MysqlParser {
     current: Option<Command>,
     /// A command continues into the next client packet (16 MiB split).
     command_continues: bool,
+    /// Joined a compressed connection: count it once, parse nothing.
+    compressed_unseen: bool,
 }
 
 impl MysqlParser {
@@ -267,7 +289,16 @@ impl MysqlParser {
             preparing: None,
             current: None,
             command_continues: false,
+            compressed_unseen: false,
         }
+    }
+
+    /// A parser for a connection recognised as using the compressed protocol mid-way.
+    pub fn compressed() -> MysqlParser {
+        let mut p = MysqlParser::new(false);
+        p.phase = Phase::Opaque;
+        p.compressed_unseen = true;
+        p
     }
 
     fn deprecate_eof(&self) -> bool {
@@ -283,6 +314,9 @@ impl MysqlParser {
         stats: &mut Counters,
     ) {
         if self.phase == Phase::Opaque {
+            if std::mem::take(&mut self.compressed_unseen) {
+                stats.mysql_compressed_connections += 1;
+            }
             return;
         }
         let d = usize::from(dir == Direction::ToClient);
@@ -553,7 +587,7 @@ impl MysqlParser {
         let text = || String::from_utf8_lossy(&b[1..]).into_owned();
         match code {
             0x03 => {
-                let sql = text();
+                let sql = query_text(b, self.capabilities);
                 if (b.len() as u32) < p.len {
                     stats.mysql_sql_truncated += 1;
                 }
@@ -786,6 +820,19 @@ impl MysqlParser {
     }
 }
 
+/// The SQL of a COM_QUERY. With CLIENT_QUERY_ATTRIBUTES (MySQL 8.0.23+) the text follows a
+/// parameter count and a parameter-set count; SQL never starts with a 0 byte, so a leading
+/// `00 01` says the same when the handshake was not seen.
+fn query_text(b: &[u8], capabilities: u32) -> String {
+    let body = b.get(1..).unwrap_or(&[]);
+    let attributes = capabilities & CLIENT_QUERY_ATTRIBUTES != 0 || body.starts_with(&[0x00, 0x01]);
+    let sql = match body {
+        [0x00, 0x01, rest @ ..] if attributes => rest,
+        _ => body,
+    };
+    String::from_utf8_lossy(sql).into_owned()
+}
+
 /// Error number and message of an ERR packet (`0xff`, code, `#` and SQL state, message).
 fn parse_err(b: &[u8]) -> (u16, Option<String>) {
     let code = b.get(1..3).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
@@ -971,6 +1018,21 @@ mod tests {
         );
         assert_eq!(stats.mysql_tls_connections, 1);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn query_attributes_and_compressed_packets() {
+        assert_eq!(query_text(b"\x03\x00\x01select 1", 0), "select 1");
+        assert_eq!(
+            query_text(b"\x03select 1", CLIENT_QUERY_ATTRIBUTES),
+            "select 1"
+        );
+        let mut raw = packet(0, b"\x03use `test`");
+        let mut compressed = vec![raw.len() as u8, 0, 0, 0, 0, 0, 0];
+        compressed.append(&mut raw);
+        assert!(looks_like_compressed(&compressed));
+        assert!(!looks_like_command(&compressed));
+        assert!(looks_like_compressed(&[2, 0, 0, 0, 9, 0, 0, 0x78, 0x9c]));
     }
 
     #[test]
