@@ -103,6 +103,8 @@ counters! {
     http1_parse_errors,
     /// HTTP/1 heads larger than the head buffer limit.
     http1_head_too_large,
+    /// HTTP/1 connections that switched to HTTP/2 (`Upgrade: h2c`).
+    http1_h2c_upgrades,
     /// HTTP/1 pipelined requests dropped because too many were in flight.
     http1_pipeline_overflow,
     /// HTTP/2 frames read.

@@ -69,6 +69,20 @@ struct Pending {
     gap: bool,
     head_request: bool,
     connect: bool,
+    /// The request asked to switch to HTTP/2 (`Upgrade: h2c`).
+    h2c: bool,
+}
+
+/// A connection that switched to HTTP/2 after `101 Switching Protocols`: the request that
+/// asked for it (HTTP/2 stream 1 answers it) and where in the last chunk HTTP/2 begins.
+#[derive(Debug)]
+pub struct H2cUpgrade {
+    pub request: HttpExchange,
+    pub trace: TraceContext,
+    pub start_ns: u64,
+    pub req_seq: Option<u32>,
+    /// Offset in the chunk last given to `on_data` where the HTTP/2 bytes start.
+    pub offset: usize,
 }
 
 /// How the bytes after a head are framed.
@@ -152,6 +166,8 @@ pub struct Http1Parser {
     pair_by_ack: bool,
     /// Sequence number just past each pending request's last byte, for pairing by ACK.
     ends: VecDeque<(u64, u32)>,
+    /// Set when the connection switched to HTTP/2, until taken.
+    upgrade: Option<H2cUpgrade>,
 }
 
 /// What a message head says about the body that follows.
@@ -186,12 +202,21 @@ impl Http1Parser {
                 break;
             }
             pos += used;
+            if let Some(up) = &mut self.upgrade {
+                up.offset = pos;
+                break;
+            }
         }
         let r = match dir {
             Direction::ToServer => &mut self.req,
             Direction::ToClient => &mut self.resp,
         };
         r.last_ns = meta.ts_ns;
+    }
+
+    /// The HTTP/2 switch, once `101 Switching Protocols` answered an `Upgrade: h2c` request.
+    pub fn take_upgrade(&mut self) -> Option<H2cUpgrade> {
+        self.upgrade.take()
     }
 
     pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
@@ -222,6 +247,7 @@ impl Http1Parser {
                             gap: true,
                             head_request: false,
                             connect: false,
+                            h2c: false,
                         },
                         stats,
                     );
@@ -515,6 +541,22 @@ impl Http1Parser {
             seq: start_seq,
         });
         self.resp.body = 0;
+        if status == 101 && front.h2c {
+            // The request is answered on HTTP/2 stream 1: it becomes that stream's exchange.
+            if let Some(p) = self.pending.pop_front() {
+                self.upgrade = Some(H2cUpgrade {
+                    request: p.info,
+                    trace: p.trace,
+                    start_ns: p.start_ns,
+                    req_seq: p.seq,
+                    offset: 0,
+                });
+            }
+            self.response = None;
+            self.req.state = State::Done;
+            self.resp.state = State::Done;
+            return used;
+        }
         if tunnel {
             self.finish_response(at.ts_ns, out, stats);
             self.req.state = State::Done;
@@ -610,6 +652,7 @@ struct RequestHead {
     info: HttpExchange,
     trace: TraceContext,
     framing: Framing,
+    h2c: bool,
 }
 
 impl RequestHead {
@@ -625,6 +668,7 @@ impl RequestHead {
             connect: method == "CONNECT",
             info: self.info,
             gap,
+            h2c: self.h2c,
         }
     }
 }
@@ -653,8 +697,10 @@ fn parse_request(head: &[u8]) -> Option<RequestHead> {
     };
     let mut trace = TraceHeaders::default();
     let mut framing = Framing::None;
+    let mut h2c = false;
     for h in parsed.headers.iter() {
         trace.offer(h.name, h.value);
+        h2c |= h.name.eq_ignore_ascii_case("upgrade") && h.value.eq_ignore_ascii_case(b"h2c");
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
             info.host = Some(lossy(h.value));
@@ -669,6 +715,7 @@ fn parse_request(head: &[u8]) -> Option<RequestHead> {
         info,
         trace: trace.resolve(),
         framing,
+        h2c,
     })
 }
 

@@ -143,7 +143,23 @@ impl AppParser {
         stats: &mut Counters,
     ) {
         match self {
-            AppParser::Http1(p) => p.on_data(dir, data, meta, out, stats),
+            AppParser::Http1(p) => {
+                p.on_data(dir, data, meta, out, stats);
+                if let Some(up) = p.take_upgrade() {
+                    // `Upgrade: h2c` accepted: the rest of the connection is HTTP/2.
+                    stats.http1_h2c_upgrades += 1;
+                    let rest = data.get(up.offset..).unwrap_or(&[]);
+                    let rest_meta = SegmentMeta {
+                        seq: meta.seq.wrapping_add(up.offset as u32),
+                        ..meta
+                    };
+                    let mut h2 = http2::Http2Parser::after_upgrade(up);
+                    if !rest.is_empty() {
+                        h2.on_data(dir, rest, rest_meta, out, stats);
+                    }
+                    *self = AppParser::Http2(Box::new(h2));
+                }
+            }
             AppParser::Http2(p) => p.on_data(dir, data, meta, out, stats),
             AppParser::Mysql(p) => p.on_data(dir, data, meta, out, stats),
         }
@@ -216,4 +232,80 @@ pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Sender>)> {
         return Some((AppParser::Http2(Box::new(parser)), http2::sender_hint(data)));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// `Upgrade: h2c` → 101 → HTTP/2: the upgrade request is answered on stream 1.
+    #[test]
+    fn h2c_upgrade_hands_the_connection_to_http2() {
+        let (mut parser, sender) = detect(b"GET /up HTTP/1.1\r\nHost: x\r\n").expect("http/1");
+        assert_eq!(sender, Some(Sender::Client));
+        let mut out = Vec::new();
+        let mut stats = Counters::default();
+        let meta = |ts, seq| SegmentMeta {
+            ts_ns: ts,
+            seq,
+            ack: 0,
+        };
+        let req = b"GET /up?x=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+        parser.on_data(Direction::ToServer, req, meta(1, 100), &mut out, &mut stats);
+        let mut resp =
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                .to_vec();
+        resp.extend(frame(4, 0, 0, &[]));
+        resp.extend(frame(1, 0x4, 1, &[0x88])); // :status 200
+        resp.extend(frame(0, 0x1, 1, b"hello world"));
+        parser.on_data(
+            Direction::ToClient,
+            &resp,
+            meta(2, 900),
+            &mut out,
+            &mut stats,
+        );
+        assert!(matches!(parser, AppParser::Http2(_)));
+        assert_eq!(out.len(), 1);
+        let h = out[0].http().expect("http");
+        assert_eq!(
+            (
+                h.method.as_deref(),
+                h.path.as_str(),
+                h.status,
+                h.response_body_size
+            ),
+            (Some("GET"), "/up", Some(200), 11)
+        );
+        assert_eq!(out[0].req_seq, Some(100));
+        // The client's preface and a second request continue on HTTP/2.
+        let mut client = http2::PREFACE.to_vec();
+        client.extend(frame(4, 0, 0, &[]));
+        client.extend(frame(1, 0x5, 3, &[0x82, 0x86, 0x84])); // GET http /
+        parser.on_data(
+            Direction::ToServer,
+            &client,
+            meta(3, 300),
+            &mut out,
+            &mut stats,
+        );
+        parser.on_data(
+            Direction::ToClient,
+            &frame(1, 0x5, 3, &[0x8d]),
+            meta(4, 2000),
+            &mut out,
+            &mut stats,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].http().and_then(|h| h.status), Some(404));
+        assert_eq!(stats.http1_h2c_upgrades, 1);
+    }
 }

@@ -180,6 +180,8 @@ struct Stream {
     request_ended: bool,
     info: HttpExchange,
     trace: TraceHeaders,
+    /// Trace context already resolved (the HTTP/1.1 request of an h2c upgrade).
+    resolved_trace: Option<TraceContext>,
     grpc_trace: Option<TraceContext>,
     is_grpc: bool,
     grpc_status: Option<u32>,
@@ -228,9 +230,27 @@ impl Http2Parser {
     }
 
     /// Parses the rest of a connection that switched from HTTP/1.1 (`Upgrade: h2c`): the client
-    /// still sends the preface; the server's response to the upgrade request is stream 1.
-    pub fn after_upgrade() -> Http2Parser {
-        Http2Parser::new(true)
+    /// still sends the preface; the server answers the upgrade request on stream 1, whose
+    /// request is the HTTP/1.1 one.
+    pub fn after_upgrade(up: super::http1::H2cUpgrade) -> Http2Parser {
+        let mut p = Http2Parser::new(true);
+        let mut info = up.request;
+        info.version = "2";
+        p.created += 1;
+        p.streams.insert(
+            1,
+            Stream {
+                seen_request: true,
+                request_ended: true,
+                start: (up.start_ns, up.req_seq.unwrap_or(0)),
+                last_ns: up.start_ns,
+                info,
+                resolved_trace: Some(up.trace),
+                order: p.created,
+                ..Default::default()
+            },
+        );
+        p
     }
 
     pub fn on_data(
@@ -693,7 +713,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
             response_messages: s.messages[1].messages,
         });
     }
-    let mut trace = s.trace.resolve();
+    let mut trace = s.resolved_trace.unwrap_or_else(|| s.trace.resolve());
     if trace.trace_id.is_none() {
         if let Some(bin) = s.grpc_trace {
             trace = bin;
