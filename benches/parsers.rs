@@ -1,0 +1,101 @@
+//! Protocol parser throughput in bytes/s: the TCP payloads of a bundled capture, already in
+//! order, fed straight to the parser that `protocol::detect` picks (no decode, no flow table).
+//!
+//! `cargo bench --bench parsers`: HTTP/1 (pcaps/http), HTTP/2 + gRPC (pcaps/grpc) and MySQL
+//! (pcaps/mysql) client-side captures.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::path::Path;
+use wirespan::capture::{CaptureFile, CapturePoints};
+use wirespan::decode::{decode, DecodeConfig, Decoded, Encap};
+use wirespan::protocol::{detect, Direction, SegmentMeta};
+use wirespan::stats::Counters;
+
+/// One connection's payloads in capture order: (direction, sequence number, bytes).
+type Stream = Vec<(Direction, u32, Vec<u8>)>;
+
+/// The payload-carrying segments of the capture's connection to `server_port`, by direction.
+fn connection_payloads(path: &Path, server_port: u16) -> Vec<Stream> {
+    let file = CaptureFile::open(path).expect("bench capture");
+    let mut points = CapturePoints::default();
+    let mut reader = file.packets(&mut points).expect("readable");
+    let cfg = DecodeConfig::default();
+    let mut encap = Encap::default();
+    let mut streams: Vec<((IpAddr, u16), Stream)> = Vec::new();
+    while let Ok(Some(p)) = reader.next_packet(&mut points) {
+        let Decoded::Tcp(seg) = decode(p.link, p.data, false, &cfg, &mut encap) else {
+            continue;
+        };
+        if seg.payload.is_empty() {
+            continue;
+        }
+        let (client, dir) = if seg.dst_port == server_port {
+            ((seg.src, seg.src_port), Direction::ToServer)
+        } else if seg.src_port == server_port {
+            ((seg.dst, seg.dst_port), Direction::ToClient)
+        } else {
+            continue;
+        };
+        let entry = match streams.iter().position(|(c, _)| *c == client) {
+            Some(i) => &mut streams[i].1,
+            None => {
+                streams.push((client, Vec::new()));
+                &mut streams.last_mut().expect("just pushed").1
+            }
+        };
+        entry.push((dir, seg.seq, seg.payload.to_vec()));
+    }
+    streams.into_iter().map(|(_, s)| s).collect()
+}
+
+fn bench_protocol(c: &mut Criterion, name: &str, file: &str, port: u16) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    if !path.exists() {
+        eprintln!("{name}: {file} is missing; regenerate it (pcaps/README.md)");
+        return;
+    }
+    let streams = connection_payloads(&path, port);
+    let bytes: u64 = streams
+        .iter()
+        .flatten()
+        .map(|(_, _, p)| p.len() as u64)
+        .sum();
+    let mut g = c.benchmark_group(format!("parse/{name}"));
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function(file, |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            let mut stats = Counters::default();
+            for stream in &streams {
+                let Some(first) = stream.first() else {
+                    continue;
+                };
+                let Some((mut parser, _)) = detect(&first.2) else {
+                    continue;
+                };
+                for (i, (dir, seq, payload)) in stream.iter().enumerate() {
+                    let meta = SegmentMeta {
+                        ts_ns: i as u64,
+                        seq: *seq,
+                        ack: 0,
+                    };
+                    parser.on_data(*dir, payload, meta, &mut out, &mut stats);
+                }
+                parser.on_close(&mut out, &mut stats);
+            }
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+fn parsers(c: &mut Criterion) {
+    bench_protocol(c, "http1", "pcaps/http/client-veth.pcap", 80);
+    bench_protocol(c, "http2-grpc", "pcaps/grpc/client-veth.pcap", 50051);
+    bench_protocol(c, "mysql", "pcaps/mysql/client-veth.pcap", 3306);
+}
+
+criterion_group!(benches, parsers);
+criterion_main!(benches);
