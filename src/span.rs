@@ -324,7 +324,8 @@ fn http_attributes(
     }
     let name = match (&h.grpc, &h.method) {
         (Some(g), _) if !g.service.is_empty() => format!("{}/{}", g.service, g.method),
-        (_, Some(m)) => format!("{m} {}", h.path),
+        (_, Some(m)) if !h.path.is_empty() => format!("{m} {}", h.path),
+        (_, Some(m)) => m.clone(),
         _ => "HTTP".to_owned(),
     };
     let error = match &h.grpc {
@@ -382,10 +383,11 @@ fn mysql_attributes(
     if let Some(id) = m.statement_id {
         attrs.push(int_attr("wirespan.mysql.statement_id", i64::from(id)));
     }
-    let name = if m.operation.is_empty() {
-        m.command.to_owned()
-    } else {
+    // A query is named by what it does; other commands by the command (`COM_STMT_EXECUTE`).
+    let name = if m.command == "COM_QUERY" && !m.operation.is_empty() {
         m.operation.clone()
+    } else {
+        m.command.to_owned()
     };
     let error = m.error_code.filter(|&c| c != 0).map(|c| {
         Some(

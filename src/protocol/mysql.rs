@@ -37,7 +37,8 @@ pub struct MysqlExchange {
     /// The SQL (for COM_STMT_EXECUTE, the prepared statement's).
     pub sql: Option<String>,
     pub statement_id: Option<u32>,
-    /// SQL keyword (`SELECT`, …) for queries; the command name otherwise.
+    /// SQL keyword (`SELECT`, …) for queries and for preparing or executing a statement whose
+    /// SQL is known; the command name otherwise.
     pub operation: String,
     pub database: Option<String>,
     pub user: Option<String>,
@@ -592,20 +593,32 @@ impl MysqlParser {
                     stats.mysql_sql_truncated += 1;
                 }
                 ex.operation = sql_operation(&sql);
+                if ex.operation == "USE" {
+                    if let Some(db) = sql.split_whitespace().nth(1) {
+                        ex.database = Some(db.trim_matches(|ch| ch == '`' || ch == ';').to_owned());
+                    }
+                }
                 ex.sql = Some(sql);
             }
             0x16 => {
                 let sql = text();
                 self.preparing = Some(sql.clone());
+                ex.operation = sql_operation(&sql);
                 ex.sql = Some(sql);
             }
-            0x02 => ex.sql = Some(text()),
+            // The schema to switch to is not SQL: it goes to db.namespace, not the query text.
+            0x02 => ex.database = Some(text()),
             0x17 | 0x19 | 0x1a | 0x18 | 0x1c => {
                 let id = b
                     .get(1..5)
                     .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
                 ex.statement_id = id;
                 ex.sql = id.and_then(|id| self.statements.get(&id).cloned());
+                if code == 0x17 {
+                    if let Some(sql) = &ex.sql {
+                        ex.operation = sql_operation(sql);
+                    }
+                }
                 if code == 0x19 {
                     if let Some(id) = id {
                         self.statements.remove(&id);
@@ -613,9 +626,6 @@ impl MysqlParser {
                 }
             }
             _ => {}
-        }
-        if code == 0x02 {
-            ex.database = ex.sql.clone();
         }
         let cmd = Command {
             code,
@@ -699,19 +709,9 @@ impl MysqlParser {
                     let status = b
                         .get(pos..pos + 2)
                         .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
-                    if c.code == 0x03 && c.exchange.operation == "USE" {
-                        if let Some(db) = c
-                            .exchange
-                            .sql
-                            .as_deref()
-                            .and_then(|s| s.split_whitespace().nth(1))
-                        {
-                            self.database =
-                                Some(db.trim_matches(|ch| ch == '`' || ch == ';').to_owned());
-                        }
-                    }
-                    if c.code == 0x02 {
-                        self.database = c.exchange.sql.clone();
+                    // `USE db` and COM_INIT_DB carry their target as the exchange's namespace.
+                    if c.code == 0x02 || (c.code == 0x03 && c.exchange.operation == "USE") {
+                        self.database = c.exchange.database.clone();
                     }
                     if status & SERVER_MORE_RESULTS_EXISTS == 0 {
                         self.done(ts, out, stats);

@@ -199,6 +199,8 @@ pub struct Http2Parser {
     hpack: [hpack::Decoder; 2],
     streams: HashMap<u32, Stream>,
     created: u64,
+    /// Whether any header block was decoded yet (after that, the history cannot be complete).
+    decoded_any: bool,
 }
 
 impl Default for Http2Parser {
@@ -219,13 +221,15 @@ impl Http2Parser {
     /// parser joins mid-connection with unknown dynamic tables.
     pub fn new(from_preface: bool) -> Http2Parser {
         Http2Parser {
-            readers: [FrameReader::new(from_preface), FrameReader::new(false)],
+            // The client side may still send the preface even when the server spoke first.
+            readers: [FrameReader::new(true), FrameReader::new(false)],
             hpack: [
                 hpack::Decoder::new(from_preface),
                 hpack::Decoder::new(from_preface),
             ],
             streams: HashMap::new(),
             created: 0,
+            decoded_any: false,
         }
     }
 
@@ -288,6 +292,10 @@ impl Http2Parser {
                 r.preface_left -= n;
                 data = &data[n..];
                 seq = seq.wrapping_add(n as u32);
+                if r.preface_left == 0 && !self.decoded_any {
+                    // The connection's start is in the capture: every table entry will be seen.
+                    self.hpack = [hpack::Decoder::new(true), hpack::Decoder::new(true)];
+                }
                 continue;
             }
             let Some(frame) = r.frame else {
@@ -530,6 +538,7 @@ impl Http2Parser {
             return;
         };
         let block = std::mem::take(&mut r.block);
+        self.decoded_any = true;
         let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut unknown = 0u32;
         let result = self.hpack[d].decode(&block, &mut |f| match f {
