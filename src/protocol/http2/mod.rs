@@ -505,11 +505,6 @@ impl Http2Parser {
                     .map(u32::from_be_bytes)
                     .unwrap_or(0)
                     & 0x7fff_ffff;
-                let code = payload
-                    .get(4..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(0);
                 // Streams the sender of GOAWAY never processed: refused (RFC 9113 §6.8).
                 let refused: Vec<u32> = self
                     .streams
@@ -523,13 +518,18 @@ impl Http2Parser {
                     .collect();
                 refused.sort_by_key(|(_, s)| s.order);
                 for (id, mut s) in refused {
-                    s.info.reset_code = Some(code.max(7));
+                    // Never processed: as if reset with REFUSED_STREAM, whatever GOAWAY's code.
+                    s.info.reset_code = Some(7);
                     out.push(finish(id, s, ts, None));
                     stats.http2_exchanges += 1;
                 }
             }
             _ => {}
         }
+        // Keep the buffer's allocation for the next frame.
+        let mut payload = payload;
+        payload.clear();
+        self.readers[d].payload = payload;
     }
 
     fn block_done(&mut self, d: usize, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
