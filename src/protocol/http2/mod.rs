@@ -21,8 +21,10 @@ use hashbrown::HashMap;
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// Frames longer than this are not HTTP/2 we can follow (SETTINGS_MAX_FRAME_SIZE caps at 2^24-1).
-const MAX_FRAME: u32 = 1 << 24;
+/// SETTINGS_MAX_FRAME_SIZE before any SETTINGS (RFC 9113 §6.5.2).
+const DEFAULT_MAX_FRAME: u32 = 16_384;
+/// The limit assumed for a connection joined mid-way, whose SETTINGS were not seen.
+const UNKNOWN_MAX_FRAME: u32 = 1 << 20;
 /// Non-DATA frame payloads and header blocks are buffered up to this size.
 const MAX_BLOCK: usize = 256 * 1024;
 /// Streams in flight per connection before the oldest are given up.
@@ -71,7 +73,7 @@ fn plausible(h: &FrameHeader) -> bool {
     );
     let connection_only = matches!(h.kind, SETTINGS | PING | GOAWAY);
     h.kind <= CONTINUATION
-        && h.len <= 1 << 20
+        && h.len <= UNKNOWN_MAX_FRAME
         && (!needs_stream || h.stream != 0)
         && (!connection_only || h.stream == 0)
         && (h.kind != SETTINGS || h.len % 6 == 0)
@@ -151,11 +153,15 @@ struct FrameReader {
     block_open: Option<(u32, bool, (u64, u32), bool)>,
     /// After a hole: waiting for a segment that starts with a frame.
     resync: bool,
+    /// Longest frame this side may send: the peer's SETTINGS_MAX_FRAME_SIZE. A longer one
+    /// means the reader lost the frame boundaries (or the peer lies).
+    max_frame: u32,
 }
 
 impl FrameReader {
-    fn new(preface: bool) -> FrameReader {
+    fn new(preface: bool, max_frame: u32) -> FrameReader {
         FrameReader {
+            max_frame,
             preface_left: if preface { PREFACE.len() } else { 0 },
             header: [0; 9],
             header_seen: 0,
@@ -222,7 +228,17 @@ impl Http2Parser {
     pub fn new(from_preface: bool) -> Http2Parser {
         Http2Parser {
             // The client side may still send the preface even when the server spoke first.
-            readers: [FrameReader::new(true), FrameReader::new(false)],
+            readers: {
+                let limit = if from_preface {
+                    DEFAULT_MAX_FRAME
+                } else {
+                    UNKNOWN_MAX_FRAME
+                };
+                [
+                    FrameReader::new(true, limit),
+                    FrameReader::new(false, limit),
+                ]
+            },
             hpack: [
                 hpack::Decoder::new(from_preface),
                 hpack::Decoder::new(from_preface),
@@ -312,7 +328,7 @@ impl Http2Parser {
                     let Some(h) = frame_header(&r.header) else {
                         continue;
                     };
-                    if h.len >= MAX_FRAME || h.kind > CONTINUATION && h.len > MAX_BLOCK as u32 {
+                    if h.len > r.max_frame || h.kind > CONTINUATION && h.len > MAX_BLOCK as u32 {
                         stats.http2_frame_errors += 1;
                         r.resync = true;
                         return;
@@ -484,6 +500,17 @@ impl Http2Parser {
                 }
             }
             DATA if h.flags & END_STREAM != 0 => self.end_stream(d, h.stream, ts, out, stats),
+            SETTINGS if h.flags & 0x1 == 0 => {
+                // SETTINGS_MAX_FRAME_SIZE bounds what the *other* side may send.
+                for setting in payload.chunks_exact(6) {
+                    let id = u16::from_be_bytes([setting[0], setting[1]]);
+                    let value =
+                        u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
+                    if id == 0x5 && (DEFAULT_MAX_FRAME..1 << 24).contains(&value) {
+                        self.readers[1 - d].max_frame = value;
+                    }
+                }
+            }
             RST_STREAM => {
                 let code = payload
                     .get(..4)
@@ -889,6 +916,53 @@ mod tests {
         assert_eq!(h.unknown_headers, 2);
         assert_eq!(h.reset_code, Some(8));
         assert_eq!(stats.http2_hpack_unknown_fields, 2);
+    }
+
+    #[test]
+    fn malformed_frames_are_counted_and_later_streams_still_parse() {
+        let mut p = Http2Parser::new(true);
+        let mut out = Vec::new();
+        let mut stats = Counters::default();
+        let meta = SegmentMeta {
+            ts_ns: 1,
+            seq: 0,
+            ack: 0,
+        };
+        let mut client = PREFACE.to_vec();
+        // An HPACK index far beyond both tables on a connection seen from its start.
+        client.extend(frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1,
+            &[0x83, 0xff, 0x80, 0x01],
+        ));
+        p.on_data(Direction::ToServer, &client, meta, &mut out, &mut stats);
+        assert_eq!(stats.http2_hpack_errors, 1);
+        // A frame claiming 2 MiB where the limit is 16 KiB: the reader resyncs.
+        let mut bogus = vec![0x20, 0x00, 0x00, DATA, 0, 0, 0, 0, 3];
+        bogus.extend_from_slice(b"junk");
+        p.on_data(Direction::ToClient, &bogus, meta, &mut out, &mut stats);
+        assert_eq!(stats.http2_frame_errors, 1);
+        // The next segments start with frames again and parse.
+        p.on_data(
+            Direction::ToServer,
+            &frame(HEADERS, END_HEADERS | END_STREAM, 3, &[0x82, 0x86, 0x84]),
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        p.on_data(
+            Direction::ToClient,
+            &frame(HEADERS, END_HEADERS | END_STREAM, 3, &[0x88]),
+            meta,
+            &mut out,
+            &mut stats,
+        );
+        let last = out.last().and_then(|e| e.http()).expect("stream 3");
+        assert_eq!(
+            (last.stream_id, last.status, last.path.as_str()),
+            (Some(3), Some(200), "/")
+        );
     }
 
     #[test]
