@@ -266,7 +266,10 @@ fn http_attributes(
     attrs.push(str_attr("network.protocol.version", h.version));
     if let Some(m) = &h.method {
         attrs.push(str_attr("http.request.method", m.as_str()));
-        attrs.push(str_attr("url.path", h.path.as_str()));
+        // An HTTP/2 :path hidden in a dynamic-table entry from before the capture is unknown.
+        if !h.path.is_empty() {
+            attrs.push(str_attr("url.path", h.path.as_str()));
+        }
         if let Some(q) = &h.query {
             attrs.push(str_attr("url.query", q.as_str()));
         }
@@ -321,6 +324,12 @@ fn http_attributes(
             "wirespan.grpc.response_messages",
             g.response_messages as i64,
         ));
+        if g.compressed_messages > 0 {
+            attrs.push(int_attr(
+                "wirespan.grpc.compressed_messages",
+                g.compressed_messages as i64,
+            ));
+        }
     }
     let name = match (&h.grpc, &h.method) {
         (Some(g), _) if !g.service.is_empty() => format!("{}/{}", g.service, g.method),

@@ -117,6 +117,8 @@ pub struct GrpcCall {
     pub message: Option<String>,
     pub request_messages: u64,
     pub response_messages: u64,
+    /// Messages sent with the compressed flag, both directions.
+    pub compressed_messages: u64,
 }
 
 /// Which side of the connection sent the bytes a protocol was recognised in.

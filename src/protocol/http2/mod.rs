@@ -747,6 +747,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
             message: s.grpc_message,
             request_messages: s.messages[0].messages,
             response_messages: s.messages[1].messages,
+            compressed_messages: s.messages[0].compressed + s.messages[1].compressed,
         });
     }
     let mut trace = s.resolved_trace.unwrap_or_else(|| s.trace.resolve());
