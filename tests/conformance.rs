@@ -263,3 +263,207 @@ fn http1_captures_give_the_expected_exchanges() {
         );
     }
 }
+
+/// One span per exchange, found by client and the sequence number of its first request byte.
+fn span_for<'a>(spans: &'a [Value], ex: &Value, ctx: &str, stderr: &str) -> &'a Value {
+    let (addr, port) = ex["client"]
+        .as_str()
+        .and_then(|c| c.rsplit_once(':'))
+        .map(|(a, p)| (a.to_owned(), p.parse::<i64>().ok()))
+        .expect("client ip:port");
+    let seq = ex["request_first_byte_seq_raw"]
+        .as_i64()
+        .expect("request seq");
+    let matching: Vec<&Value> = spans
+        .iter()
+        .filter(|s| {
+            attr_str(s, "client.address").as_deref() == Some(addr.as_str())
+                && attr_int(s, "client.port") == port
+                && attr_int(s, "wirespan.tcp.req_seq") == Some(seq)
+        })
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "{ctx}: one span for the request\n{stderr}"
+    );
+    matching[0]
+}
+
+#[test]
+fn http2_and_grpc_captures_give_the_expected_exchanges() {
+    let fx = fixture("deepflow_h2.json");
+    let captures = fx["captures"].as_object().expect("captures");
+    assert!(captures.len() >= 8);
+    for (rel, capture) in captures {
+        let run = run_capture(rel, capture);
+        let spans = run.spans();
+        let exchanges = capture["exchanges"].as_array().expect("exchanges");
+        assert_eq!(spans.len(), exchanges.len(), "{rel}\n{}", run.stderr);
+        assert_eq!(run.counter("http2_hpack_errors"), 0, "{rel}");
+        for ex in exchanges {
+            let ctx = format!("{rel} stream {}", ex["stream_id"]);
+            let span = span_for(&spans, ex, &ctx, &run.stderr);
+            assert_eq!(
+                attr_int(span, "wirespan.http2.stream_id"),
+                ex["stream_id"].as_i64(),
+                "{ctx}"
+            );
+            assert_eq!(
+                attr_str(span, "http.request.method").as_deref(),
+                ex["method"].as_str(),
+                "{ctx}"
+            );
+            assert_eq!(
+                attr_str(span, "url.path").as_deref(),
+                ex["path"].as_str(),
+                "{ctx}"
+            );
+            assert_eq!(
+                attr_int(span, "http.response.status_code"),
+                ex["status"].as_i64(),
+                "{ctx}"
+            );
+            assert_eq!(
+                attr_int(span, "wirespan.tcp.resp_seq"),
+                ex["response_first_byte_seq_raw"].as_i64(),
+                "{ctx}"
+            );
+            if let Some(status) = ex["grpc_status"].as_i64() {
+                assert_eq!(
+                    attr_int(span, "rpc.grpc.status_code"),
+                    Some(status),
+                    "{ctx}"
+                );
+            }
+            if let (Some(service), Some(method)) =
+                (ex["rpc_service"].as_str(), ex["rpc_method"].as_str())
+            {
+                assert_eq!(span["name"], format!("{service}/{method}"), "{ctx}");
+                assert_eq!(
+                    attr_str(span, "rpc.service").as_deref(),
+                    Some(service),
+                    "{ctx}"
+                );
+                assert_eq!(
+                    attr_str(span, "rpc.method").as_deref(),
+                    Some(method),
+                    "{ctx}"
+                );
+                for (key, field) in [
+                    ("wirespan.grpc.request_messages", "request_messages"),
+                    ("wirespan.grpc.response_messages", "response_messages"),
+                ] {
+                    if let Some(n) = ex[field].as_i64() {
+                        assert_eq!(attr_int(span, key), Some(n), "{ctx} {field}");
+                    }
+                }
+            }
+            if let Some(tp) = ex["traceparent"].as_str() {
+                let trace = tp.split('-').nth(1).unwrap_or_default();
+                assert_eq!(span["traceId"].as_str(), Some(trace), "{ctx}");
+            }
+        }
+    }
+}
+
+#[test]
+fn mysql_captures_give_the_expected_commands() {
+    let fx = fixture("deepflow_mysql.json");
+    let captures = fx["captures"].as_object().expect("captures");
+    assert!(captures.len() >= 20);
+    for (rel, capture) in captures {
+        let run = run_capture(rel, capture);
+        let spans = run.spans();
+        assert_eq!(run.counter("mysql_parse_errors"), 0, "{rel}");
+        if capture["compressed"] == true {
+            // Recognised and counted, not misparsed into spans.
+            assert!(spans.is_empty(), "{rel}");
+            assert_eq!(
+                run.counter("mysql_compressed_connections"),
+                capture["tcp_connections"].as_u64().unwrap_or(1),
+                "{rel}"
+            );
+            continue;
+        }
+        let commands = capture["commands"].as_array().expect("commands");
+        assert_eq!(spans.len(), commands.len(), "{rel}\n{}", run.stderr);
+        for cmd in commands {
+            let command = cmd["command"].as_str().expect("command");
+            let ctx = format!("{rel} {command} {}", cmd["sql"]);
+            let span = span_for(&spans, cmd, &ctx, &run.stderr);
+            let ours = if command == "LOGIN" {
+                "CONNECT"
+            } else {
+                command
+            };
+            assert_eq!(
+                attr_str(span, "wirespan.mysql.command").as_deref(),
+                Some(ours),
+                "{ctx}"
+            );
+            assert_eq!(
+                attr_str(span, "db.system").as_deref(),
+                Some("mysql"),
+                "{ctx}"
+            );
+            if let Some(sql) = cmd["sql"].as_str() {
+                let ours = attr_str(span, "db.query.text").unwrap_or_default();
+                if cmd["sql_utf8_valid"] == false {
+                    // Binary bytes in the SQL: the text is UTF-8 with replacement characters,
+                    // the same up to the first byte that is not UTF-8.
+                    let valid: String = sql.chars().take_while(|c| c.is_ascii()).collect();
+                    assert!(ours.starts_with(&valid), "{ctx}");
+                } else {
+                    assert_eq!(ours, sql, "{ctx}");
+                }
+                if let Some(op) = cmd["operation"].as_str() {
+                    assert_eq!(
+                        attr_str(span, "db.operation.name").as_deref(),
+                        Some(op),
+                        "{ctx}"
+                    );
+                }
+            }
+            assert_eq!(
+                attr_int(span, "wirespan.mysql.statement_id"),
+                cmd["statement_id"].as_i64(),
+                "{ctx}"
+            );
+            assert_eq!(
+                attr_int(span, "wirespan.tcp.resp_seq"),
+                cmd["response_first_byte_seq_raw"].as_i64(),
+                "{ctx}"
+            );
+            match cmd["response"].as_str() {
+                Some("ERR") => {
+                    assert_eq!(
+                        attr_int(span, "db.response.status_code"),
+                        cmd["error_code"].as_i64(),
+                        "{ctx}"
+                    );
+                    assert_eq!(span["status"]["code"].as_i64(), Some(2), "{ctx}");
+                }
+                Some("OK" | "RESULTSET" | "EOF") => {
+                    assert_eq!(attr_int(span, "db.response.status_code"), Some(0), "{ctx}");
+                }
+                _ => assert_eq!(attr_int(span, "db.response.status_code"), None, "{ctx}"),
+            }
+            if cmd["response"] == "RESULTSET" && cmd["response_complete"] == true {
+                assert_eq!(
+                    attr_int(span, "db.response.returned_rows"),
+                    cmd["row_count"].as_i64(),
+                    "{ctx}"
+                );
+            }
+            // A login's OK carries an affected-row count of 0 that means nothing.
+            if let (Some(n), false) = (cmd["affected_rows"].as_i64(), command == "LOGIN") {
+                assert_eq!(
+                    attr_int(span, "wirespan.mysql.affected_rows"),
+                    Some(n),
+                    "{ctx}"
+                );
+            }
+        }
+    }
+}

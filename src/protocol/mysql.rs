@@ -32,7 +32,7 @@ const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
 /// What a MySQL command did, for its span.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MysqlExchange {
-    /// `COM_QUERY`, `COM_STMT_EXECUTE`, …; `CONNECT` for a failed login.
+    /// `COM_QUERY`, `COM_STMT_EXECUTE`, …; `CONNECT` for the login.
     pub command: &'static str,
     /// The SQL (for COM_STMT_EXECUTE, the prepared statement's).
     pub sql: Option<String>,
@@ -270,6 +270,9 @@ pub struct MysqlParser {
     command_continues: bool,
     /// Joined a compressed connection: count it once, parse nothing.
     compressed_unseen: bool,
+    /// Where the client's handshake response started: a failed login's request.
+    login_start: Option<(u64, u32)>,
+    login_resp: Option<u32>,
 }
 
 impl MysqlParser {
@@ -291,6 +294,8 @@ impl MysqlParser {
             current: None,
             command_continues: false,
             compressed_unseen: false,
+            login_start: None,
+            login_resp: None,
         }
     }
 
@@ -489,6 +494,7 @@ impl MysqlParser {
             self.phase = Phase::Opaque;
             return;
         }
+        self.login_start = Some(p.start);
         let mut pos = 32;
         self.user = nul_str(b, &mut pos);
         if caps & CLIENT_PLUGIN_AUTH_LENENC != 0 {
@@ -513,8 +519,13 @@ impl MysqlParser {
         out: &mut Vec<Exchange>,
         stats: &mut Counters,
     ) {
+        // The login's response starts with the first server packet after the handshake
+        // response (an auth switch, more auth data, or the final OK/ERR).
+        self.login_resp.get_or_insert(p.start.1);
+        let mut ex = self.base_exchange("CONNECT");
         match b.first() {
             Some(0x00) => {
+                ex.error_code = Some(0);
                 if self.capabilities & CLIENT_COMPRESS != 0 {
                     stats.mysql_compressed_connections += 1;
                     self.phase = Phase::Opaque;
@@ -523,27 +534,30 @@ impl MysqlParser {
                 }
             }
             Some(0xff) => {
-                // A failed login is the connection's only exchange: say so.
-                let mut ex = self.base_exchange("CONNECT");
-                ex.operation = "CONNECT".to_owned();
                 let (code, message) = parse_err(b);
                 ex.error_code = Some(code);
                 ex.error_message = message;
-                stats.mysql_exchanges += 1;
-                out.push(Exchange {
-                    start_ns: p.start.0,
-                    end_ns: ts,
-                    req_seq: None,
-                    resp_seq: Some(p.start.1),
-                    trace: TraceContext::default(),
-                    incomplete: None,
-                    detail: ExchangeDetail::Mysql(ex),
-                });
                 self.phase = Phase::Opaque;
             }
-            // Auth switch or more data: the exchange goes on.
-            _ => {}
+            // Auth switch or more data: the login goes on.
+            _ => return,
         }
+        // The login is the connection's first exchange: who connected to which database, how
+        // long authentication took, and whether it failed.
+        stats.mysql_exchanges += 1;
+        let (start_ns, req_seq) = match self.login_start {
+            Some((ts, seq)) => (ts, Some(seq)),
+            None => (p.start.0, None),
+        };
+        out.push(Exchange {
+            start_ns,
+            end_ns: ts,
+            req_seq,
+            resp_seq: self.login_resp,
+            trace: TraceContext::default(),
+            incomplete: None,
+            detail: ExchangeDetail::Mysql(ex),
+        });
     }
 
     fn base_exchange(&self, command: &'static str) -> MysqlExchange {
