@@ -4,13 +4,20 @@
 //! was read to its end, 1 when a file was damaged or missing (its spans up to the damage are
 //! still written), 2 for usage errors (from clap).
 
+use crate::capture::bpf;
+use crate::capture::live::{self, LiveConfig};
+use crate::capture::ring::RingConfig;
 use crate::output::{OtlpJsonWriter, Resource};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::span::{AttrValue, NetworkSpan};
+use crate::stats::Counters;
 use clap::{Args, Parser, Subcommand};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +34,56 @@ pub struct Cli {
 pub enum Command {
     /// Replay pcap/pcapng files and write one network span per call per capture point.
     Replay(ReplayArgs),
+    /// Capture live from network interfaces (AF_PACKET rings) until SIGINT/SIGTERM.
+    Capture(CaptureArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// Interfaces to capture on, comma-separated or repeated; `any` for all of them.
+    #[arg(short, long, value_delimiter = ',', required = true)]
+    pub interface: Vec<String>,
+    /// A tcpdump filter expression, compiled to classic BPF and run in the kernel.
+    pub filter: Vec<String>,
+    /// Print the compiled BPF program (as `tcpdump -d`) and exit.
+    #[arg(short = 'd')]
+    pub dump_filter: bool,
+    /// Where the OTLP/JSON lines go: a file, or `-` for standard output.
+    #[arg(short, long, default_value = "-")]
+    pub output: String,
+    /// Reader threads (one fanout socket per interface each), and as many flow workers.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Cores to pin the threads to, e.g. `0,1`.
+    #[arg(long, value_delimiter = ',')]
+    pub cpus: Vec<usize>,
+    /// Put the interfaces into promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Print every counter at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Also print the counters every this many seconds.
+    #[arg(long)]
+    pub stats_interval: Option<f64>,
+    /// Ring block size in bytes (a power of two, a multiple of the page size).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub block_size: u32,
+    /// Ring blocks per socket.
+    #[arg(long, default_value_t = 64)]
+    pub block_count: u32,
+    /// Milliseconds after which the kernel hands over a block that is not full.
+    #[arg(long, default_value_t = 50)]
+    pub block_timeout_ms: u32,
+    /// The `host.name` resource attribute (default: this machine's hostname).
+    #[arg(long)]
+    pub host_name: Option<String>,
+    /// Most TCP flows tracked at once per worker.
+    #[arg(long, default_value_t = 262_144)]
+    pub max_flows: usize,
 }
 
 #[derive(Args, Debug)]
@@ -70,15 +127,147 @@ fn host_name() -> String {
 }
 
 pub fn run(cli: Cli) -> i32 {
-    match cli.command {
-        Command::Replay(args) => match replay(&args) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("wirespan: {e}");
-                1
-            }
-        },
+    let result = match cli.command {
+        Command::Replay(args) => replay(&args),
+        Command::Capture(args) => capture(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wirespan: {e}");
+            1
+        }
     }
+}
+
+/// Raised by SIGINT/SIGTERM (or `--duration`): readers stop, everything in flight drains.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn open_output(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
+    Ok(if path == "-" {
+        Box::new(io::stdout())
+    } else {
+        Box::new(File::create(path).map_err(|e| anyhow::anyhow!("cannot create {path}: {e}"))?)
+    })
+}
+
+fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
+    let any = args.interface.iter().any(|i| i == "any");
+    if any && args.interface.len() > 1 {
+        anyhow::bail!("-i any already covers every interface; name no others with it");
+    }
+    let expr = args.filter.join(" ");
+    let filter = if expr.trim().is_empty() {
+        None
+    } else {
+        let dlt = if any { bpf::DLT_RAW } else { bpf::DLT_EN10MB };
+        Some(bpf::compile(&expr, dlt).map_err(|e| anyhow::anyhow!(e))?)
+    };
+    if args.dump_filter {
+        match &filter {
+            Some(f) => f.listing.iter().for_each(|l| println!("{l}")),
+            None => println!("(000) ret      #262144"),
+        }
+        return Ok(0);
+    }
+    let threads = args.threads.max(1);
+    let mut pcfg = PipelineConfig::default();
+    pcfg.flows.max_flows = args.max_flows;
+    let cfg = LiveConfig {
+        interfaces: args.interface.clone(),
+        threads,
+        cpus: args.cpus.clone(),
+        ring: RingConfig {
+            block_size: args.block_size,
+            block_count: args.block_count,
+            frame_size: 2048,
+            block_timeout_ms: args.block_timeout_ms,
+        },
+        promiscuous: args.promisc,
+        filter: filter.map(|f| f.instructions),
+        queue_frames: 8192,
+        queue_spans: 65_536,
+        pipeline: pcfg,
+    };
+    // Everything that can fail does so here, before any thread starts.
+    let rings = live::open_rings(&cfg).map_err(|e| anyhow::anyhow!(e))?;
+    let out = open_output(&args.output)?;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let resource = Resource {
+        host_name: args.host_name.clone().unwrap_or_else(host_name),
+    };
+    let shared: live::SharedCounters = Arc::new(Mutex::new(Vec::new()));
+    eprintln!(
+        "wirespan: capturing on {} with {threads} thread(s){}",
+        args.interface.join(","),
+        if expr.is_empty() {
+            String::new()
+        } else {
+            format!(", filter '{expr}'")
+        }
+    );
+    let started = Instant::now();
+    let run_shared = Arc::clone(&shared);
+    let worker = std::thread::spawn(move || -> anyhow::Result<(Counters, u64)> {
+        let mut writer = OtlpJsonWriter::new(BufWriter::with_capacity(1 << 16, out), resource);
+        let mut written = 0u64;
+        let totals = live::run(&cfg, rings, &STOP, run_shared, |span| {
+            written += 1;
+            writer.push(span)
+        })?;
+        writer.flush()?;
+        Ok((totals, written))
+    });
+    let mut last_stats = Instant::now();
+    while !worker.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        if args
+            .duration
+            .is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+        {
+            STOP.store(true, Ordering::SeqCst);
+        }
+        if let Some(every) = args.stats_interval {
+            if last_stats.elapsed().as_secs_f64() >= every {
+                last_stats = Instant::now();
+                let mut now = Counters::default();
+                if let Ok(all) = shared.lock() {
+                    all.iter().for_each(|c| now.merge(c));
+                }
+                eprintln!("wirespan: after {:.1} s", started.elapsed().as_secs_f64());
+                eprint!("{now}");
+            }
+        }
+    }
+    let (totals, written) = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
+    let target = if args.output == "-" {
+        "standard output"
+    } else {
+        args.output.as_str()
+    };
+    eprintln!(
+        "wirespan: {} packets ({} bytes), {} kernel drops, {} queue drops, {} flows → {written} spans written to {target} in {:.1} s",
+        totals.packets,
+        totals.bytes,
+        totals.kernel_drops,
+        totals.queue_drops,
+        totals.flows_created,
+        started.elapsed().as_secs_f64()
+    );
+    if args.stats {
+        eprint!("{totals}");
+    }
+    Ok(0)
 }
 
 fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {

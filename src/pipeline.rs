@@ -32,6 +32,8 @@ pub struct Pipeline {
     spans: Vec<NetworkSpan>,
     /// SLL2 frames name their interface: (file's capture point, ifindex) → capture point.
     sll2_points: Vec<(CapturePointId, u32, CapturePointId)>,
+    /// Live frames: interface index → capture point.
+    ifindex_points: Vec<(u32, CapturePointId)>,
 }
 
 impl Pipeline {
@@ -45,6 +47,7 @@ impl Pipeline {
             stats: Counters::default(),
             spans: Vec::new(),
             sll2_points: Vec::new(),
+            ifindex_points: Vec::new(),
         }
     }
 
@@ -173,6 +176,32 @@ impl Pipeline {
         let p = self.points.intern(&name);
         self.sll2_points.push((base, ifindex, p));
         p
+    }
+
+    /// One frame from a live ring; `ifindex` names its capture point (the interface).
+    pub fn live_frame(
+        &mut self,
+        ts_ns: u64,
+        link: LinkType,
+        ifindex: u32,
+        wire_len: u32,
+        data: &[u8],
+    ) {
+        let point = match self.ifindex_points.iter().find(|&&(i, _)| i == ifindex) {
+            Some(&(_, p)) => p,
+            None => {
+                let p = self.points.intern(&crate::capture::live::name_of(ifindex));
+                self.ifindex_points.push((ifindex, p));
+                p
+            }
+        };
+        self.packet(&RawPacket {
+            ts_ns,
+            link,
+            point,
+            wire_len,
+            data,
+        });
     }
 
     /// Ends every open flow: their pending exchanges become spans.

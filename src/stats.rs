@@ -32,6 +32,16 @@ counters! {
     packets,
     /// Captured bytes of those records.
     bytes,
+    /// Live capture: packets the kernel delivered to wirespan's sockets (PACKET_STATISTICS).
+    kernel_packets,
+    /// Live capture: packets the kernel dropped because a ring was full.
+    kernel_drops,
+    /// Live capture: frames a reader handed to another thread's worker.
+    packets_handed_off,
+    /// Live capture: frames dropped because a worker's queue was full.
+    queue_drops,
+    /// Spans dropped because the writer's queue was full.
+    spans_dropped_queue_full,
     /// Records whose captured length is shorter than the wire length (snaplen).
     packets_snapped,
     /// TCP segments that reached the flow table.

@@ -5,9 +5,12 @@
 //! the interface that saw it. Nothing is copied; a damaged file yields a [`CaptureError`] naming
 //! the byte offset, after every packet before it has been handed out.
 
+pub mod bpf;
 mod file;
+pub mod live;
 mod pcap;
 mod pcapng;
+pub mod ring;
 
 pub use file::{CaptureFile, PacketReader};
 
@@ -53,6 +56,8 @@ pub enum LinkType {
     Null,
     /// OpenBSD loopback: a 4-byte address family in network byte order.
     Loop,
+    /// A cooked live frame (`-i any`): it starts at the network layer, with this EtherType.
+    Ethertype(u16),
     Other(u32),
 }
 

@@ -337,6 +337,7 @@ pub fn decode<'a>(
         LinkType::LinuxSll2 => cx.linux_sll2(frame),
         LinkType::RawIp => cx.ip_by_version(frame),
         LinkType::Null | LinkType::Loop => cx.bsd_loopback(frame, link == LinkType::Loop),
+        LinkType::Ethertype(ethertype) => cx.ethertype(ethertype, frame),
         LinkType::Other(_) => Decoded::Skipped(Skip::LinkType),
     }
 }

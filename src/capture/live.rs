@@ -1,0 +1,370 @@
+//! Live capture: reader threads on rings, flow workers, one span writer.
+//!
+//! Takes interfaces, a thread count and a stop flag; gives network spans to a sink until the
+//! flag is raised, then drains everything in flight and returns the run's counters. Each
+//! reader thread owns one fanout socket per interface (the kernel spreads flows across them),
+//! pinned to a core when asked. Readers decode only to find the inner flow, then hand the
+//! frame over a bounded lock-free queue to the worker owning that flow (so both directions of
+//! a tunnelled flow meet, whatever the outer hash did). With one thread the reader is its own
+//! worker and frames are never copied. A full queue drops the frame and counts it; a reader
+//! never blocks.
+
+use super::ring::{interface_name, Ring, RingConfig, RingError, SockFilter};
+use super::LinkType;
+use crate::decode::{self, DecodeConfig, Decoded, Encap};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::span::NetworkSpan;
+use crate::stats::Counters;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Everything a live capture needs.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub interfaces: Vec<String>,
+    pub threads: usize,
+    /// Cores to pin reader threads to, in order; empty = no pinning.
+    pub cpus: Vec<usize>,
+    pub ring: RingConfig,
+    pub promiscuous: bool,
+    pub filter: Option<Vec<SockFilter>>,
+    /// Frames queued per worker before new ones are dropped.
+    pub queue_frames: usize,
+    /// Spans queued for the writer before new ones are dropped.
+    pub queue_spans: usize,
+    pub pipeline: PipelineConfig,
+}
+
+/// A frame copied out of the ring for another thread's worker.
+struct OwnedFrame {
+    ts_ns: u64,
+    wire_len: u32,
+    ifindex: u32,
+    link: LinkType,
+    data: Vec<u8>,
+}
+
+/// Counters every thread publishes about once a second, for `--stats-interval` and the end.
+pub type SharedCounters = Arc<Mutex<Vec<Counters>>>;
+
+/// Opens every ring up front, so that a missing interface, a missing capability or a filter
+/// the kernel refuses is an error before any thread starts.
+pub fn open_rings(cfg: &LiveConfig) -> Result<Vec<Vec<Ring>>, RingError> {
+    let group_base = (std::process::id() & 0xff) as u16;
+    let mut per_thread: Vec<Vec<Ring>> = (0..cfg.threads).map(|_| Vec::new()).collect();
+    for (i, iface) in cfg.interfaces.iter().enumerate() {
+        // One fanout group per interface: its sockets share that interface's traffic.
+        let group = (group_base << 8) | (i as u16 & 0xff);
+        for rings in per_thread.iter_mut() {
+            let fanout = (cfg.threads > 1).then_some(group);
+            rings.push(Ring::open(
+                iface,
+                cfg.ring,
+                fanout,
+                cfg.promiscuous,
+                cfg.filter.as_deref(),
+            )?);
+        }
+    }
+    Ok(per_thread)
+}
+
+fn pin_to(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes within it; sched_setaffinity(0) applies
+    // to the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Symmetric hash of a frame's innermost TCP flow: the same for both directions.
+fn flow_hash(link: LinkType, data: &[u8], cfg: &DecodeConfig, encap: &mut Encap) -> u64 {
+    match decode::decode(link, data, false, cfg, encap) {
+        Decoded::Tcp(seg) => {
+            let a = (decode::ip_bits(seg.src), seg.src_port);
+            let b = (decode::ip_bits(seg.dst), seg.dst_port);
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            let mut h = crate::span::StableHasher::new();
+            h.write_u128(lo.0);
+            h.write_u64(u64::from(lo.1));
+            h.write_u128(hi.0);
+            h.write_u64(u64::from(hi.1));
+            h.finish()
+        }
+        // Fragments and non-TCP frames carry no flow; any worker will do.
+        _ => 0,
+    }
+}
+
+/// Runs the capture until `stop` is raised; every span goes to `sink` (on the writer thread).
+/// Returns the counters of all threads, merged.
+pub fn run(
+    cfg: &LiveConfig,
+    rings: Vec<Vec<Ring>>,
+    stop: &'static AtomicBool,
+    shared: SharedCounters,
+    mut sink: impl FnMut(NetworkSpan) -> std::io::Result<()> + Send,
+) -> std::io::Result<Counters> {
+    let threads = rings.len();
+    let (span_tx, span_rx) = bounded::<NetworkSpan>(cfg.queue_spans);
+    if let Ok(mut s) = shared.lock() {
+        *s = vec![Counters::default(); threads * 2];
+    }
+    let mut totals = Counters::default();
+    thread::scope(|scope| -> std::io::Result<()> {
+        let writer = scope.spawn(move || -> std::io::Result<u64> {
+            let mut written = 0;
+            for span in span_rx.iter() {
+                sink(span)?;
+                written += 1;
+            }
+            Ok(written)
+        });
+        // Frame queues to workers (only with more than one thread), and the buffers' way back.
+        let mut work_tx: Vec<Sender<OwnedFrame>> = Vec::new();
+        let mut workers = Vec::new();
+        let (free_tx, free_rx) = bounded::<Vec<u8>>(cfg.queue_frames * threads.max(1));
+        if threads > 1 {
+            for w in 0..threads {
+                let (tx, rx) = bounded::<OwnedFrame>(cfg.queue_frames);
+                work_tx.push(tx);
+                let span_tx = span_tx.clone();
+                let free_tx = free_tx.clone();
+                let shared = Arc::clone(&shared);
+                let pcfg = cfg.pipeline.clone();
+                let cpu = cfg.cpus.get((w + threads) % cfg.cpus.len().max(1)).copied();
+                workers
+                    .push(scope.spawn(move || {
+                        worker(w, threads, rx, span_tx, free_tx, shared, pcfg, cpu)
+                    }));
+            }
+        }
+        let mut readers = Vec::new();
+        for (t, thread_rings) in rings.into_iter().enumerate() {
+            let span_tx = span_tx.clone();
+            let work_tx = work_tx.clone();
+            let free_rx = free_rx.clone();
+            let shared = Arc::clone(&shared);
+            let pcfg = cfg.pipeline.clone();
+            let cpu = cfg.cpus.get(t % cfg.cpus.len().max(1)).copied();
+            readers.push(scope.spawn(move || {
+                reader(
+                    t,
+                    thread_rings,
+                    stop,
+                    work_tx,
+                    free_rx,
+                    span_tx,
+                    shared,
+                    pcfg,
+                    cpu,
+                )
+            }));
+        }
+        drop(span_tx);
+        drop(work_tx);
+        drop(free_tx);
+        for r in readers {
+            if let Ok(c) = r.join() {
+                totals.merge(&c);
+            }
+        }
+        for w in workers {
+            if let Ok(c) = w.join() {
+                totals.merge(&c);
+            }
+        }
+        match writer.join() {
+            Ok(result) => {
+                result?;
+            }
+            Err(_) => return Err(std::io::Error::other("the span writer thread panicked")),
+        }
+        Ok(())
+    })?;
+    Ok(totals)
+}
+
+fn publish(shared: &SharedCounters, slot: usize, c: &Counters) {
+    if let Ok(mut s) = shared.lock() {
+        if let Some(x) = s.get_mut(slot) {
+            *x = c.clone();
+        }
+    }
+}
+
+fn send_spans(pipeline: &mut Pipeline, span_tx: &Sender<NetworkSpan>) {
+    let mut dropped = 0;
+    for span in pipeline.take_spans() {
+        if let Err(TrySendError::Full(_)) = span_tx.try_send(span) {
+            dropped += 1;
+        }
+    }
+    pipeline.stats.spans_dropped_queue_full += dropped;
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reader(
+    t: usize,
+    mut rings: Vec<Ring>,
+    stop: &AtomicBool,
+    work_tx: Vec<Sender<OwnedFrame>>,
+    free_rx: Receiver<Vec<u8>>,
+    span_tx: Sender<NetworkSpan>,
+    shared: SharedCounters,
+    pcfg: PipelineConfig,
+    cpu: Option<usize>,
+) -> Counters {
+    if let Some(cpu) = cpu {
+        pin_to(cpu);
+    }
+    let decode_cfg = pcfg.decode.clone();
+    // With one thread the reader is the worker.
+    let mut pipeline = work_tx.is_empty().then(|| Pipeline::new(pcfg));
+    let mut own = Counters::default();
+    let mut encap = Encap::default();
+    let mut last_publish = Instant::now();
+    let workers = work_tx.len() as u64;
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let mut got_any = false;
+        for ring in rings.iter_mut() {
+            let Ok(Some(mut block)) = ring.next_block(0) else {
+                continue;
+            };
+            got_any = true;
+            while let Some(frame) = block.next_frame() {
+                match pipeline.as_mut() {
+                    Some(p) => {
+                        p.live_frame(
+                            frame.ts_ns,
+                            frame.link,
+                            frame.ifindex,
+                            frame.wire_len,
+                            frame.data,
+                        );
+                    }
+                    None => {
+                        own.packets_handed_off += 1;
+                        let w = (flow_hash(frame.link, frame.data, &decode_cfg, &mut encap)
+                            % workers) as usize;
+                        let mut data = free_rx.try_recv().unwrap_or_default();
+                        data.clear();
+                        data.extend_from_slice(frame.data);
+                        let owned = OwnedFrame {
+                            ts_ns: frame.ts_ns,
+                            wire_len: frame.wire_len,
+                            ifindex: frame.ifindex,
+                            link: frame.link,
+                            data,
+                        };
+                        if let Some(Err(TrySendError::Full(_))) =
+                            work_tx.get(w).map(|tx| tx.try_send(owned))
+                        {
+                            own.queue_drops += 1;
+                        }
+                    }
+                }
+            }
+            if let Some(p) = pipeline.as_mut() {
+                send_spans(p, &span_tx);
+            }
+        }
+        if last_publish.elapsed() >= Duration::from_secs(1) || stopping {
+            for ring in &rings {
+                let k = ring.kernel_stats();
+                own.kernel_packets += k.packets;
+                own.kernel_drops += k.drops;
+            }
+            let mut view = own.clone();
+            if let Some(p) = &pipeline {
+                view.merge(&p.stats);
+            }
+            publish(&shared, t, &view);
+            last_publish = Instant::now();
+        }
+        if stopping && !got_any {
+            break;
+        }
+        if !got_any {
+            wait_for_any(&rings, 100);
+        }
+    }
+    if let Some(p) = pipeline.as_mut() {
+        p.flush();
+        send_spans(p, &span_tx);
+        own.merge(&p.stats);
+    }
+    publish(&shared, t, &own);
+    own
+}
+
+/// Sleeps until one of the rings has a block ready, or `timeout_ms` passes.
+fn wait_for_any(rings: &[Ring], timeout_ms: i32) {
+    let mut fds: Vec<libc::pollfd> = rings
+        .iter()
+        .map(|r| libc::pollfd {
+            fd: r.raw_fd(),
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures.
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    w: usize,
+    readers: usize,
+    rx: Receiver<OwnedFrame>,
+    span_tx: Sender<NetworkSpan>,
+    free_tx: Sender<Vec<u8>>,
+    shared: SharedCounters,
+    pcfg: PipelineConfig,
+    cpu: Option<usize>,
+) -> Counters {
+    if let Some(cpu) = cpu {
+        pin_to(cpu);
+    }
+    let mut pipeline = Pipeline::new(pcfg);
+    let mut last_publish = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(frame) => {
+                pipeline.live_frame(
+                    frame.ts_ns,
+                    frame.link,
+                    frame.ifindex,
+                    frame.wire_len,
+                    &frame.data,
+                );
+                send_spans(&mut pipeline, &span_tx);
+                // Hand the buffer back for reuse; if the pool is full it is simply freed.
+                let _ = free_tx.try_send(frame.data);
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_publish.elapsed() >= Duration::from_secs(1) {
+            publish(&shared, readers + w, &pipeline.stats);
+            last_publish = Instant::now();
+        }
+    }
+    pipeline.flush();
+    send_spans(&mut pipeline, &span_tx);
+    publish(&shared, readers + w, &pipeline.stats);
+    pipeline.stats.clone()
+}
+
+/// Names for the interface indexes live frames carry.
+pub fn name_of(ifindex: u32) -> String {
+    interface_name(ifindex).unwrap_or_else(|| format!("ifindex{ifindex}"))
+}
