@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Live-capture check, driven by tests/live_capture.rs: two network namespaces joined by a veth
+# pair, a real HTTP server (Python's http.server, HTTP/1.1 keep-alive) in one, a client in the
+# other; wirespan captures live on the client's veth while tcpdump records the same interface.
+#
+#   run-live.sh WIRESPAN OUTDIR [FILTER...]
+#
+# Writes OUTDIR/live.jsonl (wirespan's spans), OUTDIR/live.pcap (tcpdump's capture),
+# OUTDIR/live.stderr and OUTDIR/client.json (what the client sent and got). Needs root and
+# iproute2; cleans up its namespaces whatever happens.
+set -euo pipefail
+WIRESPAN=$1
+OUT=$2
+shift 2
+FILTER=("$@")
+NS_A=wsl-cli-$$
+NS_B=wsl-srv-$$
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  ip netns del "$NS_A" 2>/dev/null || true
+  ip netns del "$NS_B" 2>/dev/null || true
+}
+trap cleanup EXIT
+mkdir -p "$OUT"
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add wsl-a$$ type veth peer name wsl-b$$
+ip link set wsl-a$$ netns "$NS_A"
+ip link set wsl-b$$ netns "$NS_B"
+ip -n "$NS_A" addr add 10.203.0.1/24 dev wsl-a$$
+ip -n "$NS_B" addr add 10.203.0.2/24 dev wsl-b$$
+ip -n "$NS_A" link set wsl-a$$ up
+ip -n "$NS_B" link set wsl-b$$ up
+ip -n "$NS_A" link set lo up
+ip -n "$NS_B" link set lo up
+
+cat > "$OUT/server.py" <<'PY'
+import http.server, socketserver, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def reply(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path.startswith("/missing"):
+            self.reply(404, b"no such thing")
+        else:
+            self.reply(200, b"x" * int(self.path.rsplit("/", 1)[-1] or 1))
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(n)
+        self.reply(201, b"created")
+    def log_message(self, *a):
+        pass
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(("10.203.0.2", 8080), H).serve_forever()
+PY
+cat > "$OUT/client.py" <<'PY'
+import http.client, json, sys, time
+calls = []
+for conn_no in range(3):
+    c = http.client.HTTPConnection("10.203.0.2", 8080, timeout=5)
+    for i, (method, path, body) in enumerate([("GET", "/bytes/%d" % (100 + conn_no), None),
+                                               ("POST", "/items", b"p" * 50),
+                                               ("GET", "/missing/thing", None),
+                                               ("GET", "/bytes/20000", None)]):
+        c.request(method, path, body=body, headers={"traceparent": "00-%032x-%016x-01" % (conn_no * 10 + i + 1, i + 1)})
+        r = c.getresponse()
+        data = r.read()
+        calls.append({"method": method, "path": path, "status": r.status, "response_body_size": len(data),
+                      "request_body_size": len(body or b""), "client_port": c.sock.getsockname()[1]})
+    c.close()
+    time.sleep(0.05)
+json.dump({"calls": calls}, open(sys.argv[1], "w"), indent=2, sort_keys=True)
+PY
+ip netns exec "$NS_B" python3 "$OUT/server.py" &
+PIDS+=($!)
+ip netns exec "$NS_A" tcpdump -i wsl-a$$ -s 0 -U --immediate-mode --time-stamp-precision=nano -w "$OUT/live.pcap" 2>"$OUT/tcpdump.stderr" &
+TD=$!
+PIDS+=($TD)
+ip netns exec "$NS_A" "$WIRESPAN" capture -i wsl-a$$ -o "$OUT/live.jsonl" --stats --host-name test "${FILTER[@]}" 2>"$OUT/live.stderr" &
+WS=$!
+PIDS+=($WS)
+# Both capturers ready, and the server listening.
+for _ in $(seq 1 100); do
+  if grep -q "capturing on" "$OUT/live.stderr" 2>/dev/null && grep -q "listening on" "$OUT/tcpdump.stderr" 2>/dev/null \
+     && ip netns exec "$NS_B" python3 -c "import socket; socket.create_connection(('10.203.0.2', 8080), 0.2)" 2>/dev/null; then
+    break
+  fi
+  sleep 0.1
+done
+ip netns exec "$NS_A" python3 "$OUT/client.py" "$OUT/client.json"
+sleep 0.3
+kill -TERM "$WS"
+wait "$WS"
+echo "wirespan exit 0"
+kill -INT "$TD"
+wait "$TD" || true
