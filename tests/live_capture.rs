@@ -37,9 +37,12 @@ fn live_capable() -> bool {
 struct LiveRun {
     dir: PathBuf,
     stderr: String,
+    /// The veth (underlay) and VXLAN device the capture ran on.
+    veth: String,
+    vx: String,
 }
 
-fn run_live(name: &str, filter: &[&str]) -> LiveRun {
+fn run_live(name: &str, ws_args: &str, filter: &[&str]) -> LiveRun {
     let dir = std::env::temp_dir().join(format!("wirespan-live-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new("bash")
@@ -47,6 +50,7 @@ fn run_live(name: &str, filter: &[&str]) -> LiveRun {
         .arg(env!("CARGO_BIN_EXE_wirespan"))
         .arg(&dir)
         .args(filter)
+        .env("WS_ARGS", ws_args)
         .output()
         .expect("run the live script");
     let stderr = std::fs::read_to_string(dir.join("live.stderr")).unwrap_or_default();
@@ -56,7 +60,15 @@ fn run_live(name: &str, filter: &[&str]) -> LiveRun {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    LiveRun { dir, stderr }
+    let ifaces = std::fs::read_to_string(dir.join("ifaces")).unwrap_or_default();
+    let mut it = ifaces.split_whitespace().map(str::to_owned);
+    let (veth, vx) = (it.next().unwrap_or_default(), it.next().unwrap_or_default());
+    LiveRun {
+        dir,
+        stderr,
+        veth,
+        vx,
+    }
 }
 
 fn counter(stderr: &str, name: &str) -> u64 {
@@ -86,49 +98,83 @@ fn comparable(s: &Value) -> Vec<String> {
     v
 }
 
-#[test]
-fn live_spans_equal_replay_spans_of_the_same_traffic() {
-    if !live_capable() {
-        return;
-    }
-    let live = run_live("equal", &["tcp", "port", "8080"]);
+fn at_point(spans: &[Value], point: &str) -> Vec<Value> {
+    let mut mine: Vec<Value> = spans
+        .iter()
+        .filter(|s| attr_str(s, "wirespan.capture.point").as_deref() == Some(point))
+        .cloned()
+        .collect();
+    mine.sort_by_key(|s| ns(s, "startTimeUnixNano"));
+    mine
+}
+
+/// Live spans of both interfaces equal the replay of tcpdump's captures of them, and the
+/// client's own account of each call.
+fn check_live_equals_replay(ws_args: &str) {
+    let live = run_live(
+        if ws_args.is_empty() { "one" } else { "two" },
+        ws_args,
+        &["tcp", "port", "8080", "or", "udp", "port", "4789"],
+    );
     let client: Value = serde_json::from_str(
         &std::fs::read_to_string(live.dir.join("client.json")).expect("client log"),
     )
     .expect("client json");
     let calls = client["calls"].as_array().expect("calls");
-    let mut live_spans =
-        spans_of(&std::fs::read(live.dir.join("live.jsonl")).expect("live output"));
-    assert_eq!(
-        live_spans.len(),
-        calls.len(),
-        "one span per call\n{}",
-        live.stderr
-    );
-    assert_eq!(counter(&live.stderr, "kernel_drops"), 0);
-    assert_eq!(counter(&live.stderr, "queue_drops"), 0);
-    let replayed = replay(&[live.dir.join("live.pcap")], &[]);
+    let live_spans = spans_of(&std::fs::read(live.dir.join("live.jsonl")).expect("live output"));
+    assert_eq!(counter(&live.stderr, "kernel_drops"), 0, "{}", live.stderr);
+    assert_eq!(counter(&live.stderr, "queue_drops"), 0, "{}", live.stderr);
+    let replayed = replay(&[live.dir.join("veth.pcap"), live.dir.join("vx.pcap")], &[]);
     assert_eq!(replayed.code, 0, "{}", replayed.stderr);
-    let mut replay_spans = replayed.spans();
-    live_spans.sort_by_key(|s| ns(s, "startTimeUnixNano"));
-    replay_spans.sort_by_key(|s| ns(s, "startTimeUnixNano"));
-    assert_eq!(live_spans.len(), replay_spans.len());
-    for (a, b) in live_spans.iter().zip(&replay_spans) {
-        assert_eq!(comparable(a), comparable(b));
-        // Each packet socket stamps the packets it is given; two sockets on one interface may
-        // differ by microseconds for packets sent from this host.
-        for key in ["startTimeUnixNano", "endTimeUnixNano"] {
-            assert!(
-                ns(a, key).abs_diff(ns(b, key)) < 1_000_000,
-                "{key}: {} vs {}",
-                ns(a, key),
-                ns(b, key)
-            );
+    let replay_spans = replayed.spans();
+    let overlay_calls = calls
+        .iter()
+        .filter(|c| c["server_address"] == "10.204.0.2")
+        .count();
+    // The veth sees every call (overlay ones inside VXLAN); the VXLAN device sees the overlay's.
+    for (point, pcap, expected) in [
+        (&live.veth, "pcap:veth.pcap#0", calls.len()),
+        (&live.vx, "pcap:vx.pcap#0", overlay_calls),
+    ] {
+        let ours = at_point(&live_spans, point);
+        let reference = at_point(&replay_spans, pcap);
+        assert_eq!(
+            ours.len(),
+            expected,
+            "{point}: one span per call\n{}",
+            live.stderr
+        );
+        assert_eq!(reference.len(), expected, "{pcap}");
+        for (a, b) in ours.iter().zip(&reference) {
+            assert_eq!(comparable(a), comparable(b), "{point}");
+            // Each packet socket stamps the packets it is given; two sockets on one interface
+            // may differ by microseconds for packets this host sends.
+            for key in ["startTimeUnixNano", "endTimeUnixNano"] {
+                assert!(
+                    ns(a, key).abs_diff(ns(b, key)) < 1_000_000,
+                    "{key}: {} vs {}",
+                    ns(a, key),
+                    ns(b, key)
+                );
+            }
         }
-        assert!(attr_str(a, "wirespan.capture.point").is_some_and(|p| p.starts_with("wsl-a")));
     }
-    // And the client's own account of each call.
-    for (span, call) in live_spans.iter().zip(calls) {
+    let underlay = at_point(&live_spans, &live.veth);
+    let tunnelled = underlay
+        .iter()
+        .filter(|s| attr_str(s, "wirespan.tunnel").is_some_and(|t| t.starts_with("vxlan:4343,")))
+        .count();
+    assert_eq!(
+        tunnelled, overlay_calls,
+        "overlay calls carry their tunnel at the underlay"
+    );
+    for call in calls {
+        let port = call["client_port"].as_i64();
+        let span = underlay.iter().find(|s| {
+            attr_int(s, "client.port") == port
+                && attr_str(s, "url.path").as_deref() == call["path"].as_str()
+        });
+        let span = span.unwrap_or_else(|| panic!("no span for {call}"));
         assert_eq!(
             span["name"],
             format!(
@@ -149,18 +195,44 @@ fn live_spans_equal_replay_spans_of_the_same_traffic() {
             attr_int(span, "http.request.body.size"),
             call["request_body_size"].as_i64()
         );
-        assert_eq!(attr_int(span, "client.port"), call["client_port"].as_i64());
+        assert_eq!(
+            attr_str(span, "server.address").as_deref(),
+            call["server_address"].as_str()
+        );
     }
-    // The kernel filter let through exactly the TCP packets tcpdump saw on port 8080.
-    let tcpdump_packets = Command::new("tcpdump")
-        .args(["-r"])
-        .arg(live.dir.join("live.pcap"))
-        .args(["-n", "tcp port 8080"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count() as u64)
-        .expect("tcpdump -r");
-    assert_eq!(counter(&live.stderr, "packets"), tcpdump_packets);
+    // The kernel filter let through exactly what tcpdump's same filter matches.
+    let count = |pcap: &str| {
+        let filtered = live.dir.join(format!("filtered-{pcap}"));
+        let ok = Command::new("tcpdump")
+            .arg("-r")
+            .arg(live.dir.join(pcap))
+            .arg("-w")
+            .arg(&filtered)
+            .arg("tcp port 8080 or udp port 4789")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(ok, "tcpdump -r {pcap}");
+        replay(&[filtered], &[]).counter("packets")
+    };
+    assert_eq!(
+        counter(&live.stderr, "packets"),
+        count("veth.pcap") + count("vx.pcap")
+    );
     let _ = std::fs::remove_dir_all(&live.dir);
+}
+
+#[test]
+fn live_spans_equal_replay_spans_of_the_same_traffic() {
+    if live_capable() {
+        check_live_equals_replay("");
+    }
+}
+
+#[test]
+fn two_fanout_readers_and_workers_give_the_same_spans() {
+    if live_capable() {
+        check_live_equals_replay("--threads 2");
+    }
 }
 
 #[test]
@@ -168,7 +240,7 @@ fn the_kernel_filter_keeps_out_what_it_should() {
     if !live_capable() {
         return;
     }
-    let live = run_live("filter", &["tcp", "port", "9999"]);
+    let live = run_live("filter", "", &["tcp", "port", "9999"]);
     let spans = spans_of(&std::fs::read(live.dir.join("live.jsonl")).unwrap_or_default());
     assert!(spans.is_empty());
     // Nothing reached the ring at all: the filter ran in the kernel.

@@ -16,6 +16,8 @@ use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -138,10 +140,13 @@ pub fn run(
                 let shared = Arc::clone(&shared);
                 let pcfg = cfg.pipeline.clone();
                 let cpu = cfg.cpus.get((w + threads) % cfg.cpus.len().max(1)).copied();
-                workers
-                    .push(scope.spawn(move || {
-                        worker(w, threads, rx, span_tx, free_tx, shared, pcfg, cpu)
-                    }));
+                // A reader may sit on a block for up to its timeout; twice that, and then some.
+                let reorder_ns = u64::from(cfg.ring.block_timeout_ms) * 2_000_000 + 20_000_000;
+                workers.push(scope.spawn(move || {
+                    worker(
+                        w, threads, reorder_ns, rx, span_tx, free_tx, shared, pcfg, cpu,
+                    )
+                }));
             }
         }
         let mut readers = Vec::new();
@@ -320,10 +325,47 @@ fn wait_for_any(rings: &[Ring], timeout_ms: i32) {
     }
 }
 
+/// Frames held for reordering at most; beyond it the oldest go on at once.
+const MAX_REORDER: usize = 65_536;
+
+/// A frame waiting in a worker's reorder buffer, ordered by capture time then arrival.
+struct Queued {
+    ts_ns: u64,
+    order: u64,
+    frame: OwnedFrame,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ts_ns, self.order) == (other.ts_ns, other.order)
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.ts_ns, self.order).cmp(&(other.ts_ns, other.order))
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn worker(
     w: usize,
     readers: usize,
+    reorder_ns: u64,
     rx: Receiver<OwnedFrame>,
     span_tx: Sender<NetworkSpan>,
     free_tx: Sender<Vec<u8>>,
@@ -336,22 +378,48 @@ fn worker(
     }
     let mut pipeline = Pipeline::new(pcfg);
     let mut last_publish = Instant::now();
+    // The two directions of a tunnelled flow can reach this worker through different readers
+    // (the kernel hashes the outer headers), each handing over whole ring blocks: frames wait
+    // here, ordered by capture time, until no reader can still deliver an earlier one.
+    let mut pending: BinaryHeap<Reverse<Queued>> = BinaryHeap::new();
+    let mut arrivals = 0u64;
+    let process = |frame: OwnedFrame, pipeline: &mut Pipeline| {
+        pipeline.live_frame(
+            frame.ts_ns,
+            frame.link,
+            frame.ifindex,
+            frame.wire_len,
+            &frame.data,
+        );
+        send_spans(pipeline, &span_tx);
+        // Hand the buffer back for reuse; if the pool is full it is simply freed.
+        let _ = free_tx.try_send(frame.data);
+    };
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
+        let disconnected = match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(frame) => {
-                pipeline.live_frame(
-                    frame.ts_ns,
-                    frame.link,
-                    frame.ifindex,
-                    frame.wire_len,
-                    &frame.data,
-                );
-                send_spans(&mut pipeline, &span_tx);
-                // Hand the buffer back for reuse; if the pool is full it is simply freed.
-                let _ = free_tx.try_send(frame.data);
+                arrivals += 1;
+                pending.push(Reverse(Queued {
+                    ts_ns: frame.ts_ns,
+                    order: arrivals,
+                    frame,
+                }));
+                false
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => true,
+        };
+        let horizon = realtime_ns().saturating_sub(reorder_ns);
+        while let Some(Reverse(q)) = pending.peek() {
+            if q.ts_ns > horizon && pending.len() <= MAX_REORDER && !disconnected {
+                break;
+            }
+            if let Some(Reverse(q)) = pending.pop() {
+                process(q.frame, &mut pipeline);
+            }
+        }
+        if disconnected {
+            break;
         }
         if last_publish.elapsed() >= Duration::from_secs(1) {
             publish(&shared, readers + w, &pipeline.stats);

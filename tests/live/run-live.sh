@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Live-capture check, driven by tests/live_capture.rs: two network namespaces joined by a veth
-# pair, a real HTTP server (Python's http.server, HTTP/1.1 keep-alive) in one, a client in the
-# other; wirespan captures live on the client's veth while tcpdump records the same interface.
+# pair and by a real VXLAN overlay on top of it (VNI 4343), a real HTTP server (Python's
+# http.server, HTTP/1.1 keep-alive) in one, a client in the other that calls the server both
+# directly and across the overlay. wirespan captures live on the client's veth (underlay: plain
+# and VXLAN-encapsulated traffic) and on its VXLAN device at once, while one tcpdump per
+# interface records the same.
 #
-#   run-live.sh WIRESPAN OUTDIR [FILTER...]
+#   WS_ARGS="--threads 2" run-live.sh WIRESPAN OUTDIR [FILTER...]
 #
-# Writes OUTDIR/live.jsonl (wirespan's spans), OUTDIR/live.pcap (tcpdump's capture),
-# OUTDIR/live.stderr and OUTDIR/client.json (what the client sent and got). Needs root and
-# iproute2; cleans up its namespaces whatever happens.
+# Writes OUTDIR/live.jsonl (wirespan's spans), OUTDIR/veth.pcap and OUTDIR/vx.pcap (tcpdump),
+# OUTDIR/live.stderr, OUTDIR/ifaces (the two interface names) and OUTDIR/client.json (what the
+# client sent and got). Needs root and iproute2; cleans up whatever happens.
 set -euo pipefail
 WIRESPAN=$1
 OUT=$2
@@ -25,6 +28,10 @@ trap cleanup EXIT
 mkdir -p "$OUT"
 ip netns add "$NS_A"
 ip netns add "$NS_B"
+# No IPv6 autoconfiguration chatter: every packet on the wire is the test's own.
+for ns in "$NS_A" "$NS_B"; do
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+done
 ip link add wsl-a$$ type veth peer name wsl-b$$
 ip link set wsl-a$$ netns "$NS_A"
 ip link set wsl-b$$ netns "$NS_B"
@@ -34,6 +41,13 @@ ip -n "$NS_A" link set wsl-a$$ up
 ip -n "$NS_B" link set wsl-b$$ up
 ip -n "$NS_A" link set lo up
 ip -n "$NS_B" link set lo up
+ip -n "$NS_A" link add vxa$$ type vxlan id 4343 local 10.203.0.1 remote 10.203.0.2 dstport 4789 dev wsl-a$$
+ip -n "$NS_B" link add vxb$$ type vxlan id 4343 local 10.203.0.2 remote 10.203.0.1 dstport 4789 dev wsl-b$$
+ip -n "$NS_A" addr add 10.204.0.1/24 dev vxa$$
+ip -n "$NS_B" addr add 10.204.0.2/24 dev vxb$$
+ip -n "$NS_A" link set vxa$$ up
+ip -n "$NS_B" link set vxb$$ up
+echo "wsl-a$$ vxa$$" > "$OUT/ifaces"
 
 cat > "$OUT/server.py" <<'PY'
 import http.server, socketserver, sys
@@ -56,13 +70,15 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 socketserver.ThreadingTCPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer(("10.203.0.2", 8080), H).serve_forever()
+socketserver.ThreadingTCPServer(("0.0.0.0", 8080), H).serve_forever()
 PY
 cat > "$OUT/client.py" <<'PY'
 import http.client, json, sys, time
 calls = []
-for conn_no in range(3):
-    c = http.client.HTTPConnection("10.203.0.2", 8080, timeout=5)
+for conn_no in range(4):
+    # Connections 0 and 2 go straight over the veth, 1 and 3 across the VXLAN overlay.
+    server = "10.203.0.2" if conn_no % 2 == 0 else "10.204.0.2"
+    c = http.client.HTTPConnection(server, 8080, timeout=5)
     for i, (method, path, body) in enumerate([("GET", "/bytes/%d" % (100 + conn_no), None),
                                                ("POST", "/items", b"p" * 50),
                                                ("GET", "/missing/thing", None),
@@ -71,22 +87,28 @@ for conn_no in range(3):
         r = c.getresponse()
         data = r.read()
         calls.append({"method": method, "path": path, "status": r.status, "response_body_size": len(data),
-                      "request_body_size": len(body or b""), "client_port": c.sock.getsockname()[1]})
+                      "request_body_size": len(body or b""), "client_port": c.sock.getsockname()[1],
+                      "server_address": server})
     c.close()
     time.sleep(0.05)
 json.dump({"calls": calls}, open(sys.argv[1], "w"), indent=2, sort_keys=True)
 PY
 ip netns exec "$NS_B" python3 "$OUT/server.py" &
 PIDS+=($!)
-ip netns exec "$NS_A" tcpdump -i wsl-a$$ -s 0 -U --immediate-mode --time-stamp-precision=nano -w "$OUT/live.pcap" 2>"$OUT/tcpdump.stderr" &
+ip netns exec "$NS_A" tcpdump -i wsl-a$$ -s 0 -U --immediate-mode --time-stamp-precision=nano -w "$OUT/veth.pcap" 2>"$OUT/tcpdump.stderr" &
 TD=$!
 PIDS+=($TD)
-ip netns exec "$NS_A" "$WIRESPAN" capture -i wsl-a$$ -o "$OUT/live.jsonl" --stats --host-name test "${FILTER[@]}" 2>"$OUT/live.stderr" &
+ip netns exec "$NS_A" tcpdump -i vxa$$ -s 0 -U --immediate-mode --time-stamp-precision=nano -w "$OUT/vx.pcap" 2>"$OUT/tcpdump2.stderr" &
+TD2=$!
+PIDS+=($TD2)
+# shellcheck disable=SC2086
+ip netns exec "$NS_A" "$WIRESPAN" capture -i wsl-a$$,vxa$$ -o "$OUT/live.jsonl" --stats --host-name test ${WS_ARGS:-} "${FILTER[@]}" 2>"$OUT/live.stderr" &
 WS=$!
 PIDS+=($WS)
 # Both capturers ready, and the server listening.
 for _ in $(seq 1 100); do
   if grep -q "capturing on" "$OUT/live.stderr" 2>/dev/null && grep -q "listening on" "$OUT/tcpdump.stderr" 2>/dev/null \
+     && grep -q "listening on" "$OUT/tcpdump2.stderr" 2>/dev/null \
      && ip netns exec "$NS_B" python3 -c "import socket; socket.create_connection(('10.203.0.2', 8080), 0.2)" 2>/dev/null; then
     break
   fi
@@ -97,5 +119,6 @@ sleep 0.3
 kill -TERM "$WS"
 wait "$WS"
 echo "wirespan exit 0"
-kill -INT "$TD"
+kill -INT "$TD" "$TD2"
 wait "$TD" || true
+wait "$TD2" || true
