@@ -42,7 +42,7 @@ struct LiveRun {
     vx: String,
 }
 
-fn run_live(name: &str, ws_args: &str, filter: &[&str]) -> LiveRun {
+fn run_live(name: &str, ws_args: &str, iface: Option<&str>, filter: &[&str]) -> LiveRun {
     let dir = std::env::temp_dir().join(format!("wirespan-live-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new("bash")
@@ -51,6 +51,7 @@ fn run_live(name: &str, ws_args: &str, filter: &[&str]) -> LiveRun {
         .arg(&dir)
         .args(filter)
         .env("WS_ARGS", ws_args)
+        .envs(iface.map(|i| ("WS_IFACE", i)))
         .output()
         .expect("run the live script");
     let stderr = std::fs::read_to_string(dir.join("live.stderr")).unwrap_or_default();
@@ -110,10 +111,11 @@ fn at_point(spans: &[Value], point: &str) -> Vec<Value> {
 
 /// Live spans of both interfaces equal the replay of tcpdump's captures of them, and the
 /// client's own account of each call.
-fn check_live_equals_replay(ws_args: &str) {
+fn check_live_equals_replay(name: &str, ws_args: &str, iface: Option<&str>) {
     let live = run_live(
-        if ws_args.is_empty() { "one" } else { "two" },
+        name,
         ws_args,
+        iface,
         &["tcp", "port", "8080", "or", "udp", "port", "4789"],
     );
     let client: Value = serde_json::from_str(
@@ -224,14 +226,22 @@ fn check_live_equals_replay(ws_args: &str) {
 #[test]
 fn live_spans_equal_replay_spans_of_the_same_traffic() {
     if live_capable() {
-        check_live_equals_replay("");
+        check_live_equals_replay("one", "", None);
     }
 }
 
 #[test]
 fn two_fanout_readers_and_workers_give_the_same_spans() {
     if live_capable() {
-        check_live_equals_replay("--threads 2");
+        check_live_equals_replay("two", "--threads 2", None);
+    }
+}
+
+/// `-i any`: cooked frames from every interface, each named after the interface it came from.
+#[test]
+fn any_interface_captures_every_interface_under_its_own_name() {
+    if live_capable() {
+        check_live_equals_replay("any", "", Some("any"));
     }
 }
 
@@ -240,7 +250,7 @@ fn the_kernel_filter_keeps_out_what_it_should() {
     if !live_capable() {
         return;
     }
-    let live = run_live("filter", "", &["tcp", "port", "9999"]);
+    let live = run_live("filter", "", None, &["tcp", "port", "9999"]);
     let spans = spans_of(&std::fs::read(live.dir.join("live.jsonl")).unwrap_or_default());
     assert!(spans.is_empty());
     // Nothing reached the ring at all: the filter ran in the kernel.

@@ -6,7 +6,7 @@
 # and VXLAN-encapsulated traffic) and on its VXLAN device at once, while one tcpdump per
 # interface records the same.
 #
-#   WS_ARGS="--threads 2" run-live.sh WIRESPAN OUTDIR [FILTER...]
+#   WS_ARGS="--threads 2" WS_IFACE=any run-live.sh WIRESPAN OUTDIR [FILTER...]
 #
 # Writes OUTDIR/live.jsonl (wirespan's spans), OUTDIR/veth.pcap and OUTDIR/vx.pcap (tcpdump),
 # OUTDIR/live.stderr, OUTDIR/ifaces (the two interface names) and OUTDIR/client.json (what the
@@ -102,7 +102,7 @@ ip netns exec "$NS_A" tcpdump -i vxa$$ -s 0 -U --immediate-mode --time-stamp-pre
 TD2=$!
 PIDS+=($TD2)
 # shellcheck disable=SC2086
-ip netns exec "$NS_A" "$WIRESPAN" capture -i wsl-a$$,vxa$$ -o "$OUT/live.jsonl" --stats --host-name test ${WS_ARGS:-} "${FILTER[@]}" 2>"$OUT/live.stderr" &
+ip netns exec "$NS_A" "$WIRESPAN" capture -i "${WS_IFACE:-wsl-a$$,vxa$$}" -o "$OUT/live.jsonl" --stats --host-name test ${WS_ARGS:-} "${FILTER[@]}" 2>"$OUT/live.stderr" &
 WS=$!
 PIDS+=($WS)
 # Both capturers ready, and the server listening.
