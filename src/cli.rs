@@ -189,7 +189,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         },
         promiscuous: args.promisc,
         filter: filter.map(|f| f.instructions),
-        queue_frames: 8192,
+        queue_frames: 16_384,
         queue_spans: 65_536,
         pipeline: pcfg,
     };
