@@ -168,6 +168,8 @@ pub struct Http1Parser {
     ends: VecDeque<(u64, u32)>,
     /// Set when the connection switched to HTTP/2, until taken.
     upgrade: Option<H2cUpgrade>,
+    /// An exchange answered before its request body ended, waiting for that end.
+    early: Option<(u64, Exchange)>,
 }
 
 /// What a message head says about the body that follows.
@@ -195,7 +197,7 @@ impl Http1Parser {
                 ..meta
             };
             let used = match dir {
-                Direction::ToServer => self.request_bytes(&data[pos..], at, stats),
+                Direction::ToServer => self.request_bytes(&data[pos..], at, out, stats),
                 Direction::ToClient => self.response_bytes(&data[pos..], at, out, stats),
             };
             if used == 0 {
@@ -287,6 +289,7 @@ impl Http1Parser {
     }
 
     pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        self.release_early(out);
         self.salvage_request(stats);
         if !self.resp.head.is_empty() && self.response.is_none() {
             // The capture ended inside a response head: its status line still says how it went.
@@ -367,12 +370,22 @@ impl Http1Parser {
     }
 
     /// Consumes request bytes; returns how many were used (0 only when `data` is empty).
-    fn request_bytes(&mut self, data: &[u8], at: SegmentMeta, stats: &mut Counters) -> usize {
+    fn request_bytes(
+        &mut self,
+        data: &[u8],
+        at: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> usize {
         match self.req.state {
-            State::Idle => self.request_head(data, at, stats),
+            State::Idle => {
+                self.release_early(out);
+                self.request_head(data, at, stats)
+            }
             State::Resync => match find_message_start(data, looks_like_request) {
                 0 => {
                     self.req.state = State::Idle;
+                    self.release_early(out);
                     self.request_head(data, at, stats)
                 }
                 skip => {
@@ -390,11 +403,29 @@ impl Http1Parser {
                     p.info.request_body_size = body;
                     p.last_ns = at.ts_ns;
                 }
+                if let Some((_, ex)) = self
+                    .early
+                    .as_mut()
+                    .filter(|(id, _)| Some(*id) == self.body_of)
+                {
+                    if let ExchangeDetail::Http(h) = &mut ex.detail {
+                        h.request_body_size = body;
+                    }
+                }
                 if done {
                     self.request_done(at.seq.wrapping_add(used as u32));
+                    self.release_early(out);
                 }
                 used
             }
+        }
+    }
+
+    /// An exchange whose response ended before its request body did is complete once the
+    /// request is (the server answered early, e.g. a 201 before reading the upload).
+    fn release_early(&mut self, out: &mut Vec<Exchange>) {
+        if let Some((_, ex)) = self.early.take() {
+            out.push(ex);
         }
     }
 
@@ -626,7 +657,8 @@ impl Http1Parser {
             stats.exchanges_with_gap += 1;
         }
         stats.http1_exchanges += 1;
-        out.push(Exchange {
+        let request_unfinished = self.body_of == Some(p.id);
+        let ex = Exchange {
             start_ns: p.start_ns,
             end_ns: end_ns.max(response.start_ns),
             req_seq: p.seq,
@@ -634,7 +666,13 @@ impl Http1Parser {
             trace: p.trace,
             incomplete,
             detail: ExchangeDetail::Http(p.info),
-        });
+        };
+        if request_unfinished {
+            self.release_early(out);
+            self.early = Some((p.id, ex));
+        } else {
+            out.push(ex);
+        }
     }
 }
 
@@ -1116,6 +1154,30 @@ mod tests {
         assert_eq!((out[0].start_ns, out[0].end_ns), (1, 5));
         // The span's response starts at the final response, not the interim 100.
         assert_eq!(out[0].resp_seq, Some(25));
+    }
+
+    #[test]
+    fn an_early_answer_waits_for_the_request_body() {
+        let mut p = Http1Parser::default();
+        feed(
+            &mut p,
+            Direction::ToServer,
+            b"POST /up HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            1,
+            0,
+        );
+        assert!(feed(
+            &mut p,
+            Direction::ToClient,
+            b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            2,
+            0
+        )
+        .is_empty());
+        let out = feed(&mut p, Direction::ToServer, b"hello", 3, 40);
+        assert_eq!(out.len(), 1);
+        assert_eq!(http(&out[0]).request_body_size, 5);
+        assert_eq!(http(&out[0]).status, Some(201));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live-capture check, driven by tests/live_capture.rs: two network namespaces joined by a veth
-# pair and by a real VXLAN overlay on top of it (VNI 4343), a real HTTP server (Python's
-# http.server, HTTP/1.1 keep-alive) in one, a client in the other that calls the server both
+# pair and by a real VXLAN overlay on top of it (VNI 4343), a real HTTP server (nginx when it is
+# installed, else Python's http.server; HTTP/1.1 keep-alive) in one, a client in the other that
+# calls the server both
 # directly and across the overlay. wirespan captures live on the client's veth (underlay: plain
 # and VXLAN-encapsulated traffic) and on its VXLAN device at once, while one tcpdump per
 # interface records the same.
@@ -93,7 +94,39 @@ for conn_no in range(4):
     time.sleep(0.05)
 json.dump({"calls": calls}, open(sys.argv[1], "w"), indent=2, sort_keys=True)
 PY
-ip netns exec "$NS_B" python3 "$OUT/server.py" &
+if command -v nginx >/dev/null 2>&1; then
+  # nginx serves the same answers: files of the requested sizes, 201 for POST, 404 otherwise.
+  mkdir -p "$OUT/www/bytes" "$OUT/nginx"
+  for n in 100 101 102 103 20000; do head -c "$n" /dev/zero | tr '\0' x > "$OUT/www/bytes/$n"; done
+  cat > "$OUT/nginx/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $OUT/nginx/body;
+  proxy_temp_path $OUT/nginx/proxy;
+  fastcgi_temp_path $OUT/nginx/fastcgi;
+  uwsgi_temp_path $OUT/nginx/uwsgi;
+  scgi_temp_path $OUT/nginx/scgi;
+  keepalive_requests 1000;
+  server {
+    listen 8080;
+    root $OUT/www;
+    default_type application/octet-stream;
+    location = /items { if (\$request_method = POST) { return 201 "created"; } }
+    location /missing { return 404 "no such thing"; }
+  }
+}
+NGX
+  ip netns exec "$NS_B" nginx -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx" &
+  echo nginx > "$OUT/server"
+else
+  ip netns exec "$NS_B" python3 "$OUT/server.py" &
+  echo python > "$OUT/server"
+fi
 PIDS+=($!)
 ip netns exec "$NS_A" tcpdump -i wsl-a$$ -s 0 -U --immediate-mode --time-stamp-precision=nano -w "$OUT/veth.pcap" 2>"$OUT/tcpdump.stderr" &
 TD=$!
