@@ -72,9 +72,11 @@ fn run_live(name: &str, ws_args: &str, iface: Option<&str>, filter: &[&str]) -> 
     }
 }
 
+/// A counter's final value (the last of the periodic prints).
 fn counter(stderr: &str, name: &str) -> u64 {
     stderr
         .lines()
+        .rev()
         .find_map(|l| {
             let mut it = l.split_whitespace();
             (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
@@ -111,7 +113,8 @@ fn at_point(spans: &[Value], point: &str) -> Vec<Value> {
 
 /// Live spans of both interfaces equal the replay of tcpdump's captures of them, and the
 /// client's own account of each call.
-fn check_live_equals_replay(name: &str, ws_args: &str, iface: Option<&str>) {
+/// Returns wirespan's standard error.
+fn check_live_equals_replay(name: &str, ws_args: &str, iface: Option<&str>) -> String {
     let live = run_live(
         name,
         ws_args,
@@ -221,6 +224,7 @@ fn check_live_equals_replay(name: &str, ws_args: &str, iface: Option<&str>) {
         count("veth.pcap") + count("vx.pcap")
     );
     let _ = std::fs::remove_dir_all(&live.dir);
+    live.stderr
 }
 
 #[test]
@@ -233,7 +237,10 @@ fn live_spans_equal_replay_spans_of_the_same_traffic() {
 #[test]
 fn two_fanout_readers_and_workers_give_the_same_spans() {
     if live_capable() {
-        check_live_equals_replay("two", "--threads 2", None);
+        let live =
+            check_live_equals_replay("two", "--threads 2 --cpus 0,1 --stats-interval 0.5", None);
+        // Counters every half second while it ran, as well as at the end.
+        assert!(live.contains("wirespan: after"), "{live}");
     }
 }
 
