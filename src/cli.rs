@@ -7,6 +7,8 @@
 use crate::capture::bpf;
 use crate::capture::live::{self, LiveConfig};
 use crate::capture::ring::RingConfig;
+use crate::correlate::{self, CorrelationConfig};
+use crate::otlp;
 use crate::output::{OtlpJsonWriter, Resource};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::span::{AttrValue, NetworkSpan};
@@ -115,6 +117,13 @@ pub struct ReplayArgs {
     /// Out-of-order bytes buffered per flow direction before a hole is given up on.
     #[arg(long, default_value_t = 256 * 1024)]
     pub max_reassembly_bytes: usize,
+    /// Apps' spans to correlate with: OTLP/JSON lines files, protobuf bodies (.pb), or
+    /// directories of them. The output is then one trace per call: app → network → app.
+    #[arg(long = "otel", value_name = "PATH")]
+    pub otel: Vec<PathBuf>,
+    /// How far apart the apps' clocks and the capture's may be when joining by time.
+    #[arg(long, default_value_t = 2000)]
+    pub correlation_window_ms: u64,
 }
 
 fn host_name() -> String {
@@ -294,17 +303,41 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     let mut pipeline = Pipeline::new(cfg);
     let mut failures = 0;
     let started = std::time::Instant::now();
+    let correlating = !args.otel.is_empty();
+    let mut apps = Vec::new();
+    for path in &args.otel {
+        apps.extend(otlp::read_path(path).map_err(|e| anyhow::anyhow!(e))?);
+    }
+    // Correlation needs every span of the run; without it spans stream straight out.
+    let mut network = Vec::new();
     for path in &args.files {
         let print = args.print;
         let result = pipeline.replay_file(path, &mut |span| {
             if print {
                 print_span(&span);
             }
-            writer.push(span)
+            if correlating {
+                network.push(otlp::to_proto(&span));
+                Ok(())
+            } else {
+                writer.push(span)
+            }
         })?;
         if let Err(e) = result {
             eprintln!("wirespan: {e}");
             failures += 1;
+        }
+    }
+    if correlating {
+        let ccfg = CorrelationConfig {
+            window_ns: args.correlation_window_ms * 1_000_000,
+        };
+        correlate::correlate(ccfg, &mut network, &mut apps, &mut pipeline.stats);
+        for chunk in apps.chunks(64) {
+            writer.write_resource_spans(chunk.to_vec())?;
+        }
+        for span in network {
+            writer.push_proto(span)?;
         }
     }
     writer.flush()?;

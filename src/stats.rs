@@ -163,6 +163,22 @@ counters! {
     exchanges_with_gap,
     /// Spans emitted.
     spans,
+    /// App spans read for correlation.
+    correlation_app_spans,
+    /// Calls (one or more network spans of one exchange) offered to the correlator.
+    correlation_calls,
+    /// Calls joined by the trace context they carried.
+    correlation_joined_by_context,
+    /// Calls joined through the callee's SERVER span naming the call's client as its peer.
+    correlation_joined_by_peer,
+    /// Calls joined under the span open on the client's host (uninstrumented DB clients).
+    correlation_joined_by_enclosing_span,
+    /// Calls joined through an X-Request-ID shared with a call into the same host.
+    correlation_joined_by_request_id,
+    /// Calls no app span could be found for: exported as they are.
+    correlation_calls_unjoined,
+    /// App spans given a network span as their new parent.
+    correlation_app_spans_reparented,
 }
 
 impl fmt::Display for Counters {
