@@ -9,6 +9,7 @@ use crate::capture::live::{self, LiveConfig};
 use crate::capture::ring::RingConfig;
 use crate::correlate::{self, CorrelationConfig};
 use crate::otlp;
+use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
 use crate::output::{OtlpJsonWriter, Resource};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::span::{AttrValue, NetworkSpan};
@@ -38,6 +39,59 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture live from network interfaces (AF_PACKET rings) until SIGINT/SIGTERM.
     Capture(CaptureArgs),
+    /// Receive the apps' OTLP spans (HTTP on 38086 and 4318, gRPC on 4317) and write them as
+    /// OTLP/JSON lines until SIGINT/SIGTERM: a recorder for `replay --otel`.
+    Receive(ReceiveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OtlpListenArgs {
+    /// DeepFlow-style OTLP/HTTP listener (`/api/v1/otel/trace`), or `off`.
+    #[arg(long, default_value = "0.0.0.0:38086")]
+    pub listen_deepflow: String,
+    /// OTLP/HTTP listener (`/v1/traces`), or `off`.
+    #[arg(long, default_value = "0.0.0.0:4318")]
+    pub listen_http: String,
+    /// OTLP/gRPC listener, or `off`.
+    #[arg(long, default_value = "0.0.0.0:4317")]
+    pub listen_grpc: String,
+    /// Largest OTLP request body accepted (before and after gzip), in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_body: usize,
+}
+
+impl OtlpListenArgs {
+    fn config(&self) -> anyhow::Result<ReceiverConfig> {
+        let addr = |s: &str| -> anyhow::Result<Option<std::net::SocketAddr>> {
+            if s == "off" {
+                return Ok(None);
+            }
+            s.parse()
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("'{s}' is not an address:port (or off)"))
+        };
+        Ok(ReceiverConfig {
+            deepflow: addr(&self.listen_deepflow)?,
+            http: addr(&self.listen_http)?,
+            grpc: addr(&self.listen_grpc)?,
+            max_body: self.max_body,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ReceiveArgs {
+    #[command(flatten)]
+    pub listen: OtlpListenArgs,
+    /// Where the received spans go, as OTLP/JSON lines: a file, or `-` for standard output.
+    #[arg(short, long, default_value = "-")]
+    pub output: String,
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Print the receiver's counters at the end.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +193,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Replay(args) => replay(&args),
         Command::Capture(args) => capture(&args),
+        Command::Receive(args) => receive(&args),
     };
     match result {
         Ok(code) => code,
@@ -162,6 +217,75 @@ fn open_output(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
     } else {
         Box::new(File::create(path).map_err(|e| anyhow::anyhow!("cannot create {path}: {e}"))?)
     })
+}
+
+fn receive(args: &ReceiveArgs) -> anyhow::Result<i32> {
+    let cfg = args.listen.config()?;
+    let out = open_output(&args.output)?;
+    let mut writer = OtlpJsonWriter::new(
+        BufWriter::with_capacity(1 << 16, out),
+        Resource {
+            host_name: host_name(),
+        },
+    );
+    let stats = Arc::new(ReceiverStats::default());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let duration = args.duration;
+    let result = runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<otlp::ResourceSpans>>(1024);
+        let shutdown = async move {
+            let ctrl_c = tokio::signal::ctrl_c();
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => return,
+                };
+            let timeout = async {
+                match duration {
+                    Some(d) => tokio::time::sleep(Duration::from_secs_f64(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+                _ = timeout => {}
+            }
+        };
+        let server = tokio::spawn(receiver::serve(cfg, tx, Arc::clone(&stats), shutdown));
+        // Listening (or failed to bind) before saying so.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if server.is_finished() {
+            return server
+                .await
+                .map_err(anyhow::Error::from)?
+                .map_err(anyhow::Error::from);
+        }
+        eprintln!("wirespan: receiving OTLP");
+        while let Some(batch) = rx.recv().await {
+            writer.write_resource_spans(batch)?;
+            writer.flush()?;
+        }
+        server
+            .await
+            .map_err(anyhow::Error::from)?
+            .map_err(anyhow::Error::from)
+    });
+    result?;
+    writer.flush()?;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    eprintln!(
+        "wirespan: {} OTLP requests, {} spans received, {} rejected (queue full), {} bad requests, {} too large",
+        load(&stats.requests),
+        load(&stats.spans_accepted),
+        load(&stats.spans_rejected_queue_full),
+        load(&stats.bad_requests),
+        load(&stats.too_large)
+    );
+    Ok(0)
 }
 
 fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {

@@ -5,6 +5,7 @@
 //! the same bytes). The message types are those of the `opentelemetry-proto` crate.
 
 pub mod json;
+pub mod receiver;
 
 use crate::span::{AttrValue, NetworkSpan};
 pub use opentelemetry_proto::tonic::collector::trace::v1::{
