@@ -46,6 +46,8 @@ struct Call {
     server: (String, i64),
 }
 
+/// Tolerance for "the span was open while the call ran" on one host's clock.
+const ENCLOSING_SLACK_NS: u64 = 1_000_000;
 const KIND_SERVER: i32 = 2;
 const KIND_CLIENT: i32 = 3;
 
@@ -297,7 +299,9 @@ fn join_by_server_peer(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters
 /// span that was open on the client's host while it ran, a DB CLIENT span for the same
 /// statement first of all.
 fn join_by_enclosing_span(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters) -> bool {
-    let w = c.cfg.window_ns;
+    // The app and the capture point share the host's clock here: the span must really enclose
+    // the call (a connection's QUIT at shutdown belongs to no request).
+    let w = ENCLOSING_SLACK_NS;
     let Some(&first) = call.members.first() else {
         return false;
     };
