@@ -9,6 +9,7 @@ use crate::capture::live::{self, LiveConfig};
 use crate::capture::ring::RingConfig;
 use crate::correlate::{self, CorrelationConfig};
 use crate::otlp;
+use crate::otlp::export::{self, ExporterConfig};
 use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
 use crate::output::{OtlpJsonWriter, Resource};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -178,6 +179,65 @@ pub struct ReplayArgs {
     /// How far apart the apps' clocks and the capture's may be when joining by time.
     #[arg(long, default_value_t = 2000)]
     pub correlation_window_ms: u64,
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Also send every span to this OTLP endpoint: `http://host:4318/v1/traces` (OTLP/HTTP
+    /// protobuf) or `grpc://host:4317` (OTLP/gRPC).
+    #[arg(long, value_name = "URL")]
+    pub export: Option<String>,
+    /// Do not gzip OTLP/HTTP export bodies.
+    #[arg(long)]
+    pub export_no_gzip: bool,
+    /// Seconds one export batch is retried (429/5xx/unavailable) before it is dropped.
+    #[arg(long, default_value_t = 60.0)]
+    pub export_max_retry_s: f64,
+    /// Seconds the exporter may keep sending once there is nothing new to send.
+    #[arg(long, default_value_t = 30.0)]
+    pub export_grace_s: f64,
+}
+
+impl ExportArgs {
+    fn config(&self) -> Option<ExporterConfig> {
+        Some(ExporterConfig {
+            endpoint: self.export.clone()?,
+            gzip: !self.export_no_gzip,
+            max_elapsed: Duration::from_secs_f64(self.export_max_retry_s),
+            ..Default::default()
+        })
+    }
+}
+
+/// Sends everything to the exporter and waits for it to finish (within its grace period);
+/// returns the number of spans that could not be delivered.
+fn export_all(args: &ExportArgs, groups: Vec<otlp::ResourceSpans>) -> anyhow::Result<u64> {
+    let Some(cfg) = args.config() else {
+        return Ok(0);
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let grace = Duration::from_secs_f64(args.export_grace_s);
+    let stats = runtime.block_on(async move {
+        let (exporter, task) = export::start(cfg, grace).map_err(|e| anyhow::anyhow!(e))?;
+        for g in groups {
+            exporter.send(g);
+        }
+        let stats = Arc::clone(&exporter.stats);
+        drop(exporter);
+        task.await?;
+        anyhow::Ok(stats)
+    })?;
+    eprintln!("wirespan: export: {}", stats.summary());
+    let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Ok(l(&stats.spans_dropped_queue_full)
+        + l(&stats.spans_dropped_after_retries)
+        + l(&stats.spans_dropped_rejected)
+        + l(&stats.spans_dropped_at_shutdown))
 }
 
 fn host_name() -> String {
@@ -423,11 +483,14 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     let resource = Resource {
         host_name: args.host_name.clone().unwrap_or_else(host_name),
     };
+    let writer_host = resource.host_name.clone();
     let mut writer = OtlpJsonWriter::new(BufWriter::with_capacity(1 << 16, sink), resource);
     let mut pipeline = Pipeline::new(cfg);
     let mut failures = 0;
     let started = std::time::Instant::now();
     let correlating = !args.otel.is_empty();
+    // Correlating and exporting both work on the whole run's spans.
+    let collecting = correlating || args.export.export.is_some();
     let mut apps = Vec::new();
     for path in &args.otel {
         apps.extend(otlp::read_path(path).map_err(|e| anyhow::anyhow!(e))?);
@@ -440,7 +503,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
             if print {
                 print_span(&span);
             }
-            if correlating {
+            if collecting {
                 network.push(otlp::to_proto(&span));
                 Ok(())
             } else {
@@ -452,17 +515,34 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
             failures += 1;
         }
     }
-    if correlating {
-        let ccfg = CorrelationConfig {
-            window_ns: args.correlation_window_ms * 1_000_000,
-        };
-        correlate::correlate(ccfg, &mut network, &mut apps, &mut pipeline.stats);
+    let mut undelivered = 0;
+    if collecting {
+        if correlating {
+            let ccfg = CorrelationConfig {
+                window_ns: args.correlation_window_ms * 1_000_000,
+            };
+            correlate::correlate(ccfg, &mut network, &mut apps, &mut pipeline.stats);
+        }
         for chunk in apps.chunks(64) {
             writer.write_resource_spans(chunk.to_vec())?;
+        }
+        let mut groups = apps;
+        for chunk in network.chunks(256) {
+            groups.push(otlp::ResourceSpans {
+                resource: Some(otlp::agent_resource(&writer_host)),
+                scope_spans: vec![otlp::ScopeSpans {
+                    scope: Some(otlp::agent_scope()),
+                    spans: chunk.to_vec(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
         }
         for span in network {
             writer.push_proto(span)?;
         }
+        writer.flush()?;
+        undelivered = export_all(&args.export, groups)?;
     }
     writer.flush()?;
     let elapsed = started.elapsed();
@@ -485,7 +565,11 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     if args.stats {
         eprint!("{s}");
     }
-    Ok(if failures > 0 { 1 } else { 0 })
+    Ok(if failures > 0 || undelivered > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 /// `  12.345 ms  GET /index.html  200  client  pcap:x.pcap#0  vxlan:42,…`

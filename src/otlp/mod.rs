@@ -4,6 +4,7 @@
 //! OTLP protobuf messages, and OTLP/JSON in a fixed field order (so the same spans always give
 //! the same bytes). The message types are those of the `opentelemetry-proto` crate.
 
+pub mod export;
 pub mod json;
 pub mod receiver;
 
