@@ -4,6 +4,7 @@
 //! was read to its end, 1 when a file was damaged or missing (its spans up to the damage are
 //! still written), 2 for usage errors (from clap).
 
+use crate::agent::{self, AgentConfig};
 use crate::capture::bpf;
 use crate::capture::live::{self, LiveConfig};
 use crate::capture::ring::RingConfig;
@@ -141,6 +142,19 @@ pub struct CaptureArgs {
     /// Most TCP flows tracked at once per worker.
     #[arg(long, default_value_t = 262_144)]
     pub max_flows: usize,
+    /// Receive the apps' OTLP spans and join them with the network spans (listeners below).
+    #[arg(long)]
+    pub otlp: bool,
+    #[command(flatten)]
+    pub listen: OtlpListenArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
+    /// How long spans wait for their partners (apps export in batches, seconds late).
+    #[arg(long, default_value_t = 10_000)]
+    pub correlation_window_ms: u64,
+    /// Spans held for correlation at most; past it the oldest leave early (counted).
+    #[arg(long, default_value_t = 200_000)]
+    pub correlation_max_spans: usize,
 }
 
 #[derive(Args, Debug)]
@@ -388,7 +402,6 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     };
     // Everything that can fail does so here, before any thread starts.
     let rings = live::open_rings(&cfg).map_err(|e| anyhow::anyhow!(e))?;
-    let out = open_output(&args.output)?;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -409,14 +422,69 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     );
     let started = Instant::now();
     let run_shared = Arc::clone(&shared);
+    // With app spans to join or an endpoint to feed, spans go through the agent.
+    let agent = if args.otlp || args.export.export.is_some() {
+        let writer = OtlpJsonWriter::new(
+            BufWriter::with_capacity(1 << 16, open_output(&args.output)?),
+            resource.clone(),
+        );
+        Some(agent::start(
+            AgentConfig {
+                receiver: if args.otlp {
+                    Some(args.listen.config()?)
+                } else {
+                    None
+                },
+                exporter: args.export.config(),
+                export_grace: Duration::from_secs_f64(args.export.export_grace_s),
+                window: CorrelationConfig {
+                    window_ns: args.correlation_window_ms * 1_000_000,
+                },
+                max_spans: args.correlation_max_spans,
+                host_name: resource.host_name.clone(),
+            },
+            writer,
+        )?)
+    } else {
+        None
+    };
+    let to_agent = agent.as_ref().map(|a| a.network.clone());
+    let direct = if agent.is_none() {
+        Some(OtlpJsonWriter::new(
+            BufWriter::with_capacity(1 << 16, open_output(&args.output)?),
+            resource,
+        ))
+    } else {
+        None
+    };
     let worker = std::thread::spawn(move || -> anyhow::Result<(Counters, u64)> {
-        let mut writer = OtlpJsonWriter::new(BufWriter::with_capacity(1 << 16, out), resource);
-        let mut written = 0u64;
-        let totals = live::run(&cfg, rings, &STOP, run_shared, |span| {
-            written += 1;
-            writer.push(span)
+        let mut direct = direct;
+        let mut handed = 0u64;
+        let mut dropped = 0u64;
+        let mut totals = live::run(&cfg, rings, &STOP, run_shared, |span| {
+            if let Some(tx) = &to_agent {
+                match tx.try_send(span) {
+                    Ok(()) => handed += 1,
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => dropped += 1,
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                        return Err(io::Error::other("the correlation thread stopped"))
+                    }
+                }
+                Ok(())
+            } else if let Some(w) = direct.as_mut() {
+                w.push(span)
+            } else {
+                Ok(())
+            }
         })?;
-        writer.flush()?;
+        totals.spans_dropped_queue_full += dropped;
+        let written = match direct.as_mut() {
+            Some(w) => {
+                w.flush()?;
+                w.written
+            }
+            None => handed,
+        };
         Ok((totals, written))
     });
     let mut last_stats = Instant::now();
@@ -440,9 +508,34 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    let (totals, written) = worker
+    let (mut totals, mut written) = worker
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
+    let mut undelivered = 0;
+    if let Some(agent) = agent {
+        let report = agent.finish()?;
+        totals.merge(&report.stats);
+        written = report.written;
+        if let Some(r) = &report.receiver {
+            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            eprintln!(
+                "wirespan: OTLP in: {} requests, {} spans received, {} rejected (queue full), {} bad requests, {} too large",
+                l(&r.requests),
+                l(&r.spans_accepted),
+                l(&r.spans_rejected_queue_full),
+                l(&r.bad_requests),
+                l(&r.too_large)
+            );
+        }
+        if let Some(e) = &report.export {
+            eprintln!("wirespan: export: {}", e.summary());
+            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            undelivered = l(&e.spans_dropped_queue_full)
+                + l(&e.spans_dropped_after_retries)
+                + l(&e.spans_dropped_rejected)
+                + l(&e.spans_dropped_at_shutdown);
+        }
+    }
     let target = if args.output == "-" {
         "standard output"
     } else {
@@ -460,7 +553,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     if args.stats {
         eprint!("{totals}");
     }
-    Ok(0)
+    Ok(if undelivered > 0 { 1 } else { 0 })
 }
 
 fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
@@ -521,6 +614,11 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
             let ccfg = CorrelationConfig {
                 window_ns: args.correlation_window_ms * 1_000_000,
             };
+            pipeline.stats.correlation_app_spans += apps
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len() as u64)
+                .sum::<u64>();
             correlate::correlate(ccfg, &mut network, &mut apps, &mut pipeline.stats);
         }
         for chunk in apps.chunks(64) {

@@ -97,7 +97,8 @@ pub struct Correlator<'a> {
     network: &'a mut [Span],
     apps: &'a mut [ResourceSpans],
     index: Vec<AppRef>,
-    by_span_id: HashMap<Vec<u8>, usize>,
+    /// (trace id, span id) → app span: span ids are only unique within a trace.
+    by_span_id: HashMap<(Vec<u8>, Vec<u8>), usize>,
 }
 
 impl<'a> Correlator<'a> {
@@ -135,7 +136,6 @@ pub fn correlate(
             }
         }
     }
-    stats.correlation_app_spans += index.len() as u64;
     let mut c = Correlator {
         cfg,
         network,
@@ -144,8 +144,8 @@ pub fn correlate(
         by_span_id: HashMap::new(),
     };
     for i in 0..c.index.len() {
-        let id = c.app(i).span_id.clone();
-        c.by_span_id.insert(id, i);
+        let key = (c.app(i).trace_id.clone(), c.app(i).span_id.clone());
+        c.by_span_id.insert(key, i);
     }
     let calls = group_calls(c.network);
     stats.correlation_calls += calls.len() as u64;
@@ -254,11 +254,7 @@ fn join_by_context(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters) ->
     if parent.is_empty() {
         return false;
     }
-    let caller = c
-        .by_span_id
-        .get(&parent)
-        .copied()
-        .filter(|&i| c.app(i).trace_id == trace);
+    let caller = c.by_span_id.get(&(trace.clone(), parent.clone())).copied();
     // The callee's SERVER span was started from the same context: same trace, same parent.
     let callee = (0..c.index.len()).find(|&i| {
         let s = c.app(i);
@@ -369,6 +365,130 @@ fn join_by_request_id(
     chain(c, call, &trace, &parent);
     stats.correlation_joined_by_request_id += 1;
     true
+}
+
+/// Live correlation: spans wait here until the apps' spans of their calls have had time to
+/// arrive (SDKs export in batches, seconds later), then leave joined.
+///
+/// A call's network spans are correlated and released once the call ended more than one
+/// window ago; app spans stay for two windows, so that the calls they take part in are
+/// correlated while they are still here. Past `max_spans` the oldest leave early (counted).
+pub struct Window {
+    cfg: CorrelationConfig,
+    max_spans: usize,
+    network: Vec<Span>,
+    apps: Vec<ResourceSpans>,
+}
+
+impl Window {
+    pub fn new(cfg: CorrelationConfig, max_spans: usize) -> Window {
+        Window {
+            cfg,
+            max_spans,
+            network: Vec::new(),
+            apps: Vec::new(),
+        }
+    }
+
+    pub fn add_network(&mut self, span: Span) {
+        self.network.push(span);
+    }
+
+    pub fn add_apps(&mut self, groups: Vec<ResourceSpans>, stats: &mut Counters) {
+        stats.correlation_app_spans += groups
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum::<u64>();
+        self.apps.extend(groups);
+    }
+
+    fn len(&self) -> usize {
+        self.network.len()
+            + self
+                .apps
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum::<usize>()
+    }
+
+    /// Correlates the calls that are due at `now_ns` (all of them when `flush`) and returns
+    /// what may leave: app span groups and network spans.
+    pub fn tick(
+        &mut self,
+        now_ns: u64,
+        flush: bool,
+        stats: &mut Counters,
+    ) -> (Vec<ResourceSpans>, Vec<Span>) {
+        let w = self.cfg.window_ns;
+        let over = self.len() > self.max_spans;
+        if over {
+            stats.correlation_released_early += 1;
+        }
+        let due =
+            |end: u64, windows: u64| flush || over || end.saturating_add(windows * w) <= now_ns;
+        // A call is due when all its observations are: keep the groups together.
+        let calls = group_calls(&self.network);
+        let mut take = vec![false; self.network.len()];
+        for call in &calls {
+            if due(call.end, 1) {
+                for &m in &call.members {
+                    take[m] = true;
+                }
+            }
+        }
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
+        for (span, t) in std::mem::take(&mut self.network).into_iter().zip(take) {
+            if t {
+                ready.push(span);
+            } else {
+                waiting.push(span);
+            }
+        }
+        self.network = waiting;
+        if !ready.is_empty() {
+            correlate(self.cfg, &mut ready, &mut self.apps, stats);
+        }
+        let mut leaving = Vec::new();
+        for mut group in std::mem::take(&mut self.apps) {
+            let mut stay = ResourceSpans {
+                resource: group.resource.clone(),
+                schema_url: group.schema_url.clone(),
+                ..Default::default()
+            };
+            let mut go = ResourceSpans {
+                resource: group.resource.clone(),
+                schema_url: group.schema_url.clone(),
+                ..Default::default()
+            };
+            for mut ss in std::mem::take(&mut group.scope_spans) {
+                let (gone, kept): (Vec<Span>, Vec<Span>) = std::mem::take(&mut ss.spans)
+                    .into_iter()
+                    .partition(|s| due(s.end_time_unix_nano, 2));
+                if !gone.is_empty() {
+                    go.scope_spans
+                        .push(opentelemetry_proto::tonic::trace::v1::ScopeSpans {
+                            scope: ss.scope.clone(),
+                            schema_url: ss.schema_url.clone(),
+                            spans: gone,
+                        });
+                }
+                if !kept.is_empty() {
+                    ss.spans = kept;
+                    stay.scope_spans.push(ss);
+                }
+            }
+            if !go.scope_spans.is_empty() {
+                leaving.push(go);
+            }
+            if !stay.scope_spans.is_empty() {
+                self.apps.push(stay);
+            }
+        }
+        (leaving, ready)
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! [`output`] (spans → OTLP/JSON lines). [`pipeline`] wires the stages together and
 //! [`stats`] counts everything that is seen, dropped or malformed on the way.
 
+pub mod agent;
 pub mod capture;
 pub mod cli;
 pub mod correlate;

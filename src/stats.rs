@@ -179,6 +179,8 @@ counters! {
     correlation_calls_unjoined,
     /// App spans given a network span as their new parent.
     correlation_app_spans_reparented,
+    /// Times the correlation window was full and released spans before their time.
+    correlation_released_early,
 }
 
 impl fmt::Display for Counters {

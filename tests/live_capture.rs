@@ -43,6 +43,16 @@ struct LiveRun {
 }
 
 fn run_live(name: &str, ws_args: &str, iface: Option<&str>, filter: &[&str]) -> LiveRun {
+    run_live_with(name, ws_args, iface, filter, None)
+}
+
+fn run_live_with(
+    name: &str,
+    ws_args: &str,
+    iface: Option<&str>,
+    filter: &[&str],
+    app_spans_url: Option<&str>,
+) -> LiveRun {
     let dir = std::env::temp_dir().join(format!("wirespan-live-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new("bash")
@@ -52,6 +62,7 @@ fn run_live(name: &str, ws_args: &str, iface: Option<&str>, filter: &[&str]) -> 
         .args(filter)
         .env("WS_ARGS", ws_args)
         .envs(iface.map(|i| ("WS_IFACE", i)))
+        .envs(app_spans_url.map(|u| ("WS_APP_SPANS", u)))
         .output()
         .expect("run the live script");
     let stderr = std::fs::read_to_string(dir.join("live.stderr")).unwrap_or_default();
@@ -332,4 +343,101 @@ fn bad_setups_fail_at_once_with_one_line() {
         }
         _ => eprintln!("SKIPPED: setpriv is not available to drop privileges"),
     }
+}
+
+/// The live agent: the apps' spans arrive over OTLP while wirespan captures; the output is one
+/// trace per call — CLIENT span → network spans along the path → SERVER span.
+#[test]
+fn live_capture_joins_the_apps_otlp_spans() {
+    if !live_capable() {
+        return;
+    }
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "opentelemetry-proto is required on CI"
+        );
+        eprintln!("SKIPPED: pip install opentelemetry-proto");
+        return;
+    }
+    let live = run_live_with(
+        "agent",
+        "--otlp --listen-deepflow 127.0.0.1:38086 --listen-http off --listen-grpc off --correlation-window-ms 1000",
+        None,
+        &["tcp", "port", "8080", "or", "udp", "port", "4789"],
+        Some("http://127.0.0.1:38086/api/v1/otel/trace"),
+    );
+    let client: Value = serde_json::from_str(
+        &std::fs::read_to_string(live.dir.join("client.json")).expect("client log"),
+    )
+    .expect("client json");
+    let calls = client["calls"].as_array().expect("calls");
+    let spans = spans_of(&std::fs::read(live.dir.join("live.jsonl")).expect("live output"));
+    assert!(
+        live.stderr
+            .contains(&format!("{} spans received", calls.len() * 2)),
+        "{}",
+        live.stderr
+    );
+    let by_id: std::collections::HashMap<(String, String), &Value> = spans
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s["traceId"].as_str().unwrap_or("").to_owned(),
+                    s["spanId"].as_str().unwrap_or("").to_owned(),
+                ),
+                s,
+            )
+        })
+        .collect();
+    for call in calls {
+        let tp: Vec<&str> = call["traceparent"]
+            .as_str()
+            .expect("traceparent")
+            .split('-')
+            .collect();
+        let (trace, client_span) = (tp[1], tp[2]);
+        let server_span = format!(
+            "{:016x}",
+            u64::from_str_radix(client_span, 16).unwrap_or(0) + 0x1000
+        );
+        // Walk from the SERVER span up: network spans, then the CLIENT span.
+        let mut at = by_id
+            .get(&(trace.to_owned(), server_span.clone()))
+            .copied()
+            .unwrap_or_else(|| panic!("SERVER span of {call} not in the output"));
+        assert!(
+            attr_str(at, "wirespan.reparented_from").as_deref() == Some(client_span),
+            "{call}"
+        );
+        let mut hops = Vec::new();
+        loop {
+            let parent = at["parentSpanId"].as_str().unwrap_or("").to_owned();
+            at = by_id
+                .get(&(trace.to_owned(), parent.clone()))
+                .copied()
+                .unwrap_or_else(|| panic!("{call}: parent {parent} missing"));
+            if at["spanId"] == client_span {
+                break;
+            }
+            hops.push(attr_str(at, "wirespan.capture.point").unwrap_or_default());
+        }
+        let overlay = call["server_address"] == "10.204.0.2";
+        // Inner traffic is seen on the VXLAN device before the veth carries it encapsulated.
+        let want = if overlay {
+            vec![live.veth.clone(), live.vx.clone()]
+        } else {
+            vec![live.veth.clone()]
+        };
+        assert_eq!(hops, want, "{call}: network hops from the server's side up");
+    }
+    let _ = std::fs::remove_dir_all(&live.dir);
 }

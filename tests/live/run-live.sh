@@ -84,12 +84,15 @@ for conn_no in range(4):
                                                ("POST", "/items", b"p" * 50),
                                                ("GET", "/missing/thing", None),
                                                ("GET", "/bytes/20000", None)]):
-        c.request(method, path, body=body, headers={"traceparent": "00-%032x-%016x-01" % (conn_no * 10 + i + 1, i + 1)})
+        traceparent = "00-%032x-%016x-01" % (conn_no * 10 + i + 1, conn_no * 10 + i + 1)
+        start = time.time_ns()
+        c.request(method, path, body=body, headers={"traceparent": traceparent})
         r = c.getresponse()
         data = r.read()
+        end = time.time_ns()
         calls.append({"method": method, "path": path, "status": r.status, "response_body_size": len(data),
                       "request_body_size": len(body or b""), "client_port": c.sock.getsockname()[1],
-                      "server_address": server})
+                      "server_address": server, "traceparent": traceparent, "start_ns": start, "end_ns": end})
     c.close()
     time.sleep(0.05)
 json.dump({"calls": calls}, open(sys.argv[1], "w"), indent=2, sort_keys=True)
@@ -148,6 +151,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 ip netns exec "$NS_A" python3 "$OUT/client.py" "$OUT/client.json"
+if [ -n "${WS_APP_SPANS:-}" ]; then
+  # The apps' spans, as their SDKs would export them, to wirespan's receiver.
+  ip netns exec "$NS_A" python3 "$(dirname "$0")/send_app_spans.py" "$OUT/client.json" "$WS_APP_SPANS" >/dev/null
+fi
 sleep 0.3
 kill -TERM "$WS"
 wait "$WS"

@@ -1,0 +1,189 @@
+//! The live agent's back half: network spans from the capture and the apps' spans from the
+//! OTLP receiver meet in the correlation window, then go to the output file and the exporter.
+//!
+//! Takes network spans over a bounded queue (the capture never waits: a full queue drops and
+//! counts); gives joined traces to an OTLP/JSON writer and, when configured, an OTLP endpoint.
+//! Runs on its own thread with its own tokio runtime; ends when the network queue closes,
+//! releasing everything still in the window.
+
+use crate::correlate::{CorrelationConfig, Window};
+use crate::otlp::export::{self, ExportStats, ExporterConfig};
+use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
+use crate::otlp::{self, ResourceSpans, ScopeSpans, Span};
+use crate::output::OtlpJsonWriter;
+use crate::span::NetworkSpan;
+use crate::stats::Counters;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub struct AgentConfig {
+    pub receiver: Option<ReceiverConfig>,
+    pub exporter: Option<ExporterConfig>,
+    pub export_grace: Duration,
+    pub window: CorrelationConfig,
+    /// Spans held in the correlation window at most.
+    pub max_spans: usize,
+    pub host_name: String,
+}
+
+/// What the agent did, once it has finished.
+pub struct AgentReport {
+    pub stats: Counters,
+    pub written: u64,
+    pub receiver: Option<Arc<ReceiverStats>>,
+    pub export: Option<Arc<ExportStats>>,
+}
+
+pub struct Agent {
+    pub network: mpsc::Sender<NetworkSpan>,
+    thread: std::thread::JoinHandle<anyhow::Result<AgentReport>>,
+}
+
+impl Agent {
+    /// Waits for the agent to drain (call after dropping every network sender).
+    pub fn finish(self) -> anyhow::Result<AgentReport> {
+        drop(self.network);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the correlation thread panicked"))?
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Sends what leaves the window to the exporter (if any) and the writer.
+fn release<W: Write>(
+    exporter: Option<&export::Exporter>,
+    host: &str,
+    apps: Vec<ResourceSpans>,
+    network: Vec<Span>,
+    writer: &mut OtlpJsonWriter<W>,
+) -> std::io::Result<()> {
+    if let Some(e) = exporter {
+        for g in &apps {
+            e.send(g.clone());
+        }
+        for chunk in network.chunks(256) {
+            e.send(ResourceSpans {
+                resource: Some(otlp::agent_resource(host)),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(otlp::agent_scope()),
+                    spans: chunk.to_vec(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+    }
+    writer.write_resource_spans(apps)?;
+    for s in network {
+        writer.push_proto(s)?;
+    }
+    writer.flush()
+}
+
+/// Starts the agent. Listeners are bound before this returns, so a port in use is an error now.
+pub fn start<W: Write + Send + 'static>(
+    cfg: AgentConfig,
+    mut writer: OtlpJsonWriter<W>,
+) -> anyhow::Result<Agent> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (net_tx, mut net_rx) = mpsc::channel::<NetworkSpan>(65_536);
+    let (app_tx, mut app_rx) = mpsc::channel::<Vec<ResourceSpans>>(1024);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let receiver_stats = cfg
+        .receiver
+        .as_ref()
+        .map(|_| Arc::new(ReceiverStats::default()));
+    let server = match (cfg.receiver.clone(), &receiver_stats) {
+        (Some(rcfg), Some(rstats)) => {
+            let rstats = Arc::clone(rstats);
+            let handle = runtime.spawn(receiver::serve(rcfg, app_tx, rstats, async move {
+                let _ = stop_rx.await;
+            }));
+            // Bound, or failed to bind, before going on.
+            runtime.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+            if handle.is_finished() {
+                runtime.block_on(handle)??;
+                anyhow::bail!("the OTLP receiver stopped at once");
+            }
+            Some(handle)
+        }
+        _ => {
+            drop(app_tx);
+            None
+        }
+    };
+    let exporter = match cfg.exporter.clone() {
+        Some(ecfg) => {
+            let _guard = runtime.enter();
+            Some(export::start(ecfg, cfg.export_grace).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        None => None,
+    };
+    let thread = std::thread::spawn(move || -> anyhow::Result<AgentReport> {
+        let mut stats = Counters::default();
+        let mut window = Window::new(cfg.window, cfg.max_spans);
+        let export_stats = exporter.as_ref().map(|(e, _)| Arc::clone(&e.stats));
+        let (exporter, export_task) = match exporter {
+            Some((e, t)) => (Some(e), Some(t)),
+            None => (None, None),
+        };
+        let host = cfg.host_name.clone();
+        runtime.block_on(async {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut network_open = true;
+            let mut apps_open = server.is_some();
+            while network_open {
+                tokio::select! {
+                    span = net_rx.recv() => match span {
+                        Some(span) => window.add_network(otlp::to_proto(&span)),
+                        None => network_open = false,
+                    },
+                    groups = app_rx.recv(), if apps_open => match groups {
+                        Some(groups) => window.add_apps(groups, &mut stats),
+                        None => apps_open = false,
+                    },
+                    _ = tick.tick() => {
+                        let (apps, network) = window.tick(realtime_ns(), false, &mut stats);
+                        release(exporter.as_ref(), &host, apps, network, &mut writer)?;
+                    }
+                }
+            }
+            // The capture is over: stop receiving, take what the apps already sent, let all go.
+            let _ = stop_tx.send(());
+            if let Some(server) = server {
+                server.await??;
+            }
+            while let Ok(groups) = app_rx.try_recv() {
+                window.add_apps(groups, &mut stats);
+            }
+            let (apps, network) = window.tick(realtime_ns(), true, &mut stats);
+            release(exporter.as_ref(), &host, apps, network, &mut writer)?;
+            drop(exporter);
+            if let Some(task) = export_task {
+                task.await?;
+            }
+            anyhow::Ok(())
+        })?;
+        Ok(AgentReport {
+            stats,
+            written: writer.written,
+            receiver: receiver_stats,
+            export: export_stats,
+        })
+    });
+    Ok(Agent {
+        network: net_tx,
+        thread,
+    })
+}
