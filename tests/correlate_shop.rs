@@ -177,3 +177,11 @@ fn every_request_is_one_trace_app_network_app() {
         run.stderr
     );
 }
+
+#[test]
+fn correlated_output_is_byte_identical_across_runs() {
+    let (_, a) = shop_run();
+    let (_, b) = shop_run();
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+}
