@@ -14,6 +14,7 @@ use crate::otlp::export::{self, ExporterConfig};
 use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
 use crate::output::{OtlpJsonWriter, Resource};
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::show;
 use crate::span::{AttrValue, NetworkSpan};
 use crate::stats::Counters;
 use clap::{Args, Parser, Subcommand};
@@ -591,7 +592,8 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     // Correlation needs every span of the run; without it spans stream straight out.
     let mut network = Vec::new();
     for path in &args.files {
-        let print = args.print;
+        // Correlated runs print whole traces at the end instead.
+        let print = args.print && !correlating;
         let result = pipeline.replay_file(path, &mut |span| {
             if print {
                 print_span(&span);
@@ -635,6 +637,9 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
                 }],
                 ..Default::default()
             });
+        }
+        if args.print && correlating {
+            eprint!("{}", show::trees(&groups));
         }
         for span in network {
             writer.push_proto(span)?;

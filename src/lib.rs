@@ -17,5 +17,6 @@ pub mod otlp;
 pub mod output;
 pub mod pipeline;
 pub mod protocol;
+pub mod show;
 pub mod span;
 pub mod stats;
