@@ -185,3 +185,50 @@ fn correlated_output_is_byte_identical_across_runs() {
     assert!(!a.stdout.is_empty());
     assert_eq!(a.stdout, b.stdout);
 }
+
+/// `--print` draws each request as a tree: the cart's SERVER span sits deeper than the network
+/// span that carried its call, which sits deeper than the frontend's gRPC CLIENT span.
+#[test]
+fn print_draws_each_trace_as_a_tree() {
+    let files: Vec<_> = std::fs::read_dir(repo("pcaps/shop"))
+        .expect("shop dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    let otel = repo("pcaps/shop/otlp");
+    let run = replay(&files, &["--otel", &otel.to_string_lossy(), "--print"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("pcaps/shop/shop.expected.json")).expect("expected"),
+    )
+    .expect("json");
+    for r in expected["requests"].as_array().expect("requests") {
+        let trace = r["trace_id"].as_str().expect("trace");
+        let block: Vec<&str> = run
+            .stderr
+            .split("trace ")
+            .find(|b| b.starts_with(trace))
+            .unwrap_or_else(|| panic!("trace {trace} not drawn"))
+            .lines()
+            .collect();
+        let indent = |needle: &str| {
+            block
+                .iter()
+                .find(|l| l.contains(needle))
+                .map(|l| {
+                    l.split(" ms ")
+                        .nth(1)
+                        .map_or(0, |rest| rest.len() - rest.trim_start().len())
+                })
+                .unwrap_or_else(|| panic!("{needle} missing in trace {trace}"))
+        };
+        let client = indent("/shop.Cart/GetCart CLIENT (frontend)");
+        let hop = indent("(net pcap:node2-veth-cart.pcap#0)");
+        let server = indent("/shop.Cart/GetCart SERVER (cart)");
+        assert!(
+            client < hop && hop < server,
+            "{client} < {hop} < {server} in trace {trace}"
+        );
+    }
+}
