@@ -218,7 +218,7 @@ fn print_draws_each_trace_as_a_tree() {
                 .find(|l| l.contains(needle))
                 .map(|l| {
                     l.split(" ms ")
-                        .nth(1)
+                        .nth(2)
                         .map_or(0, |rest| rest.len() - rest.trim_start().len())
                 })
                 .unwrap_or_else(|| panic!("{needle} missing in trace {trace}"))
