@@ -878,7 +878,7 @@ fn body_framing(name: &str, value: &[u8], current: Framing) -> Framing {
         let chunked = value
             .split(|&b| b == b',')
             .next_back()
-            .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
+            .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         if chunked {
             return Framing::Chunked;
         }
@@ -891,18 +891,6 @@ fn body_framing(name: &str, value: &[u8], current: Framing) -> Framing {
         }
     }
     current
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &v[start..end]
 }
 
 /// Consumes body bytes; returns `(bytes used, message complete)`.

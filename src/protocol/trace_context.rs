@@ -22,7 +22,7 @@ pub struct TraceHeaders {
 impl TraceHeaders {
     /// Offers a header; returns true when it was a trace header.
     pub fn offer(&mut self, name: &str, value: &[u8]) -> bool {
-        let value = trim(value);
+        let value = value.trim_ascii();
         if name.eq_ignore_ascii_case("traceparent") {
             self.traceparent = parse_traceparent(value);
         } else if name.eq_ignore_ascii_case("b3") {
@@ -58,18 +58,6 @@ impl TraceHeaders {
             parent_span_id: None,
         }
     }
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &v[start..end]
 }
 
 fn hex_nibble(c: u8) -> Option<u8> {
