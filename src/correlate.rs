@@ -99,6 +99,12 @@ pub struct Correlator<'a> {
     index: Vec<AppRef>,
     /// (trace id, span id) → app span: span ids are only unique within a trace.
     by_span_id: HashMap<(Vec<u8>, Vec<u8>), usize>,
+    /// SERVER spans by (trace id, parent span id), as they came in.
+    servers_by_parent: HashMap<(Vec<u8>, Vec<u8>), Vec<usize>>,
+    /// SERVER spans by the peer (address, port) they name.
+    servers_by_peer: HashMap<(String, i64), Vec<usize>>,
+    /// App spans by the IP address of their host.
+    by_host: HashMap<String, Vec<usize>>,
 }
 
 impl<'a> Correlator<'a> {
@@ -142,10 +148,27 @@ pub fn correlate(
         apps,
         index,
         by_span_id: HashMap::new(),
+        servers_by_parent: HashMap::new(),
+        servers_by_peer: HashMap::new(),
+        by_host: HashMap::new(),
     };
+    // Indexes, so that joining a call costs lookups rather than a scan of every app span.
     for i in 0..c.index.len() {
-        let key = (c.app(i).trace_id.clone(), c.app(i).span_id.clone());
+        let s = c.app(i);
+        let key = (s.trace_id.clone(), s.span_id.clone());
+        let server = (s.kind == KIND_SERVER)
+            .then(|| ((s.trace_id.clone(), s.parent_span_id.clone()), peer_of(s)));
+        let host = c.app_host(i).map(str::to_owned);
         c.by_span_id.insert(key, i);
+        if let Some((by_parent, peer)) = server {
+            c.servers_by_parent.entry(by_parent).or_default().push(i);
+            if let Some(peer) = peer {
+                c.servers_by_peer.entry(peer).or_default().push(i);
+            }
+        }
+        if let Some(host) = host {
+            c.by_host.entry(host).or_default().push(i);
+        }
     }
     let calls = group_calls(c.network);
     stats.correlation_calls += calls.len() as u64;
@@ -256,10 +279,11 @@ fn join_by_context(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters) ->
     }
     let caller = c.by_span_id.get(&(trace.clone(), parent.clone())).copied();
     // The callee's SERVER span was started from the same context: same trace, same parent.
-    let callee = (0..c.index.len()).find(|&i| {
-        let s = c.app(i);
-        s.kind == KIND_SERVER && s.parent_span_id == parent && s.trace_id == trace
-    });
+    let callee = c
+        .servers_by_parent
+        .get(&(trace.clone(), parent.clone()))
+        .and_then(|v| v.first())
+        .copied();
     if caller.is_none() && callee.is_none() {
         return false;
     }
@@ -275,12 +299,14 @@ fn join_by_context(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters) ->
 /// call's client address and port as its peer.
 fn join_by_server_peer(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters) -> bool {
     let w = c.cfg.window_ns;
-    let callee = (0..c.index.len()).find(|&i| {
+    let candidates = c
+        .servers_by_peer
+        .get(&call.client)
+        .cloned()
+        .unwrap_or_default();
+    let callee = candidates.into_iter().find(|&i| {
         let s = c.app(i);
-        s.kind == KIND_SERVER
-            && peer_of(s).as_ref() == Some(&call.client)
-            && s.start_time_unix_nano + w >= call.start
-            && s.end_time_unix_nano <= call.end + w
+        s.start_time_unix_nano + w >= call.start && s.end_time_unix_nano <= call.end + w
     });
     let Some(callee) = callee else { return false };
     let trace = c.app(callee).trace_id.clone();
@@ -303,10 +329,8 @@ fn join_by_enclosing_span(c: &mut Correlator<'_>, call: &Call, stats: &mut Count
     };
     let sql = statement(&c.network[first]).map(str::to_owned);
     let mut best: Option<(u8, u64, usize)> = None;
-    for i in 0..c.index.len() {
-        if c.app_host(i) != Some(call.client.0.as_str()) {
-            continue;
-        }
+    let on_host = c.by_host.get(&call.client.0).cloned().unwrap_or_default();
+    for i in on_host {
         let s = c.app(i);
         if s.start_time_unix_nano > call.start + w || s.end_time_unix_nano + w < call.end {
             continue;
