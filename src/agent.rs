@@ -8,7 +8,7 @@
 
 use crate::correlate::{CorrelationConfig, Window};
 use crate::otlp::export::{self, ExportStats, ExporterConfig};
-use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
+use crate::otlp::receiver::{self, ReceiverStats};
 use crate::otlp::{self, ResourceSpans, ScopeSpans, Span};
 use crate::output::OtlpJsonWriter;
 use crate::span::NetworkSpan;
@@ -19,7 +19,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub struct AgentConfig {
-    pub receiver: Option<ReceiverConfig>,
+    /// The OTLP receiver's listeners, already bound.
+    pub receiver: Option<receiver::Bound>,
     pub exporter: Option<ExporterConfig>,
     pub export_grace: Duration,
     pub window: CorrelationConfig,
@@ -88,7 +89,7 @@ fn release<W: Write>(
     writer.flush()
 }
 
-/// Starts the agent. Listeners are bound before this returns, so a port in use is an error now.
+/// Starts the agent (its runtime, its threads) on listeners the caller bound.
 pub fn start<W: Write + Send + 'static>(
     cfg: AgentConfig,
     mut writer: OtlpJsonWriter<W>,
@@ -104,19 +105,14 @@ pub fn start<W: Write + Send + 'static>(
         .receiver
         .as_ref()
         .map(|_| Arc::new(ReceiverStats::default()));
-    let server = match (cfg.receiver.clone(), &receiver_stats) {
-        (Some(rcfg), Some(rstats)) => {
+    let server = match (cfg.receiver, &receiver_stats) {
+        (Some(bound), Some(rstats)) => {
             let rstats = Arc::clone(rstats);
-            let handle = runtime.spawn(receiver::serve(rcfg, app_tx, rstats, async move {
-                let _ = stop_rx.await;
-            }));
-            // Bound, or failed to bind, before going on.
-            runtime.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
-            if handle.is_finished() {
-                runtime.block_on(handle)??;
-                anyhow::bail!("the OTLP receiver stopped at once");
-            }
-            Some(handle)
+            Some(
+                runtime.spawn(receiver::serve(bound, app_tx, rstats, async move {
+                    let _ = stop_rx.await;
+                })),
+            )
         }
         _ => {
             drop(app_tx);

@@ -7,6 +7,7 @@
 use crate::agent::{self, AgentConfig};
 use crate::capture::bpf;
 use crate::capture::live::{self, LiveConfig};
+use crate::capture::privileges;
 use crate::capture::ring::RingConfig;
 use crate::correlate::{self, CorrelationConfig};
 use crate::otlp;
@@ -146,6 +147,9 @@ pub struct CaptureArgs {
     /// Receive the apps' OTLP spans and join them with the network spans (listeners below).
     #[arg(long)]
     pub otlp: bool,
+    /// Once the sockets are open, run as this user. Every capability is dropped either way.
+    #[arg(long)]
+    pub user: Option<String>,
     #[command(flatten)]
     pub listen: OtlpListenArgs,
     #[command(flatten)]
@@ -330,7 +334,8 @@ fn receive(args: &ReceiveArgs) -> anyhow::Result<i32> {
                 _ = timeout => {}
             }
         };
-        let server = tokio::spawn(receiver::serve(cfg, tx, Arc::clone(&stats), shutdown));
+        let bound = receiver::bind(&cfg)?;
+        let server = tokio::spawn(receiver::serve(bound, tx, Arc::clone(&stats), shutdown));
         // Listening (or failed to bind) before saying so.
         tokio::time::sleep(Duration::from_millis(100)).await;
         if server.is_finished() {
@@ -423,19 +428,23 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     );
     let started = Instant::now();
     let run_shared = Arc::clone(&shared);
+    // Everything privileged happens now: listeners bound, output opened; then privileges go,
+    // before any further thread starts (capabilities are per thread; new threads inherit them).
+    let bound = if args.otlp {
+        Some(receiver::bind(&args.listen.config()?)?)
+    } else {
+        None
+    };
+    let writer = OtlpJsonWriter::new(
+        BufWriter::with_capacity(1 << 16, open_output(&args.output)?),
+        resource.clone(),
+    );
+    privileges::drop_privileges(args.user.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
     // With app spans to join or an endpoint to feed, spans go through the agent.
-    let agent = if args.otlp || args.export.export.is_some() {
-        let writer = OtlpJsonWriter::new(
-            BufWriter::with_capacity(1 << 16, open_output(&args.output)?),
-            resource.clone(),
-        );
-        Some(agent::start(
+    let (agent, direct) = if args.otlp || args.export.export.is_some() {
+        let agent = agent::start(
             AgentConfig {
-                receiver: if args.otlp {
-                    Some(args.listen.config()?)
-                } else {
-                    None
-                },
+                receiver: bound,
                 exporter: args.export.config(),
                 export_grace: Duration::from_secs_f64(args.export.export_grace_s),
                 window: CorrelationConfig {
@@ -445,19 +454,12 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
                 host_name: resource.host_name.clone(),
             },
             writer,
-        )?)
+        )?;
+        (Some(agent), None)
     } else {
-        None
+        (None, Some(writer))
     };
     let to_agent = agent.as_ref().map(|a| a.network.clone());
-    let direct = if agent.is_none() {
-        Some(OtlpJsonWriter::new(
-            BufWriter::with_capacity(1 << 16, open_output(&args.output)?),
-            resource,
-        ))
-    } else {
-        None
-    };
     let worker = std::thread::spawn(move || -> anyhow::Result<(Counters, u64)> {
         let mut direct = direct;
         let mut handed = 0u64;

@@ -386,6 +386,14 @@ fn live_capture_joins_the_apps_otlp_spans() {
         "{}",
         live.stderr
     );
+    // Once its sockets and listeners were open it kept no capability, in any thread.
+    let caps = std::fs::read_to_string(live.dir.join("capeff")).unwrap_or_default();
+    assert!(caps.lines().count() >= 3, "threads seen: {caps}");
+    assert!(
+        caps.lines()
+            .all(|l| l.trim() == "CapEff:\t0000000000000000"),
+        "{caps}"
+    );
     let by_id: std::collections::HashMap<(String, String), &Value> = spans
         .iter()
         .map(|s| {

@@ -10,6 +10,7 @@ mod file;
 pub mod live;
 mod pcap;
 mod pcapng;
+pub mod privileges;
 pub mod ring;
 
 pub use file::{CaptureFile, PacketReader};

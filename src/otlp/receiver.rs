@@ -229,8 +229,38 @@ impl TraceService for Grpc {
 
 /// Binds every configured listener (failing at once if one cannot be bound), then serves
 /// until `shutdown` resolves.
+/// The receiver's sockets, bound before any thread or runtime starts (so that privileges can
+/// be dropped before the threads that serve them exist).
+pub struct Bound {
+    http: Vec<std::net::TcpListener>,
+    grpc: Option<std::net::TcpListener>,
+    max_body: usize,
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Binds every configured listener; a port in use is an error here.
+pub fn bind(cfg: &ReceiverConfig) -> std::io::Result<Bound> {
+    let mut http = Vec::new();
+    for addr in [cfg.deepflow, cfg.http].into_iter().flatten() {
+        http.push(listen(addr)?);
+    }
+    let grpc = cfg.grpc.map(listen).transpose()?;
+    Ok(Bound {
+        http,
+        grpc,
+        max_body: cfg.max_body,
+    })
+}
+
+/// Serves the bound listeners until `shutdown` resolves.
 pub async fn serve(
-    cfg: ReceiverConfig,
+    bound: Bound,
     tx: mpsc::Sender<Vec<ResourceSpans>>,
     stats: Arc<ReceiverStats>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -238,7 +268,7 @@ pub async fn serve(
     let shared = Shared {
         tx,
         stats,
-        max_body: cfg.max_body,
+        max_body: bound.max_body,
     };
     let app = Router::new()
         .route("/api/v1/otel/trace", post(export_http))
@@ -246,19 +276,13 @@ pub async fn serve(
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(shared.clone());
     let mut listeners = Vec::new();
-    for addr in [cfg.deepflow, cfg.http].into_iter().flatten() {
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        listeners.push(l);
+    for l in bound.http {
+        listeners.push(tokio::net::TcpListener::from_std(l)?);
     }
-    let grpc_listener =
-        match cfg.grpc {
-            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-            })?),
-            None => None,
-        };
+    let grpc_listener = bound
+        .grpc
+        .map(tokio::net::TcpListener::from_std)
+        .transpose()?;
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
@@ -273,9 +297,10 @@ pub async fn serve(
         });
     }
     if let Some(l) = grpc_listener {
+        let max_body = shared.max_body;
         let svc = TraceServiceServer::new(Grpc(shared))
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-            .max_decoding_message_size(cfg.max_body);
+            .max_decoding_message_size(max_body);
         let mut stop = stop_tx.subscribe();
         tasks.spawn(async move {
             tonic::transport::Server::builder()

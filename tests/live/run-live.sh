@@ -150,6 +150,8 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.1
 done
+# The capture's effective capabilities, every thread, once it runs (it drops them all).
+for t in /proc/"$WS"/task/*; do grep CapEff "$t/status"; done > "$OUT/capeff" 2>/dev/null || true
 ip netns exec "$NS_A" python3 "$OUT/client.py" "$OUT/client.json"
 if [ -n "${WS_APP_SPANS:-}" ]; then
   # The apps' spans, as their SDKs would export them, to wirespan's receiver.
