@@ -5,7 +5,13 @@
 //! tunnel/VLAN context) → [`flow`] (segments → ordered per-direction byte streams) →
 //! [`protocol`] (streams → request/response exchanges) → [`span`] (exchanges → network spans) →
 //! [`output`] (spans → OTLP/JSON lines). [`pipeline`] wires the stages together and
-//! [`stats`] counts everything that is seen, dropped or malformed on the way.
+//! [`stats`] counts everything that is seen, dropped or malformed on the way. Live,
+//! [`capture::live`] feeds the same pipeline from AF_PACKET rings; [`otlp`] receives the apps'
+//! spans and exports; [`correlate`] joins network spans into the apps' traces; [`agent`] runs
+//! receiver, correlation window and exporter beside the capture; [`show`] draws traces.
+
+// Input comes off the wire and out of other processes: no unwrap or expect in the library.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
 pub mod capture;
