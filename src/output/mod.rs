@@ -1,6 +1,6 @@
 //! Span output.
 //!
-//! Takes [`NetworkSpan`]s; gives OTLP/JSON lines as `SPANS.md` fixes them: each line one
+//! Takes [`crate::span::NetworkSpan`]s; gives OTLP/JSON lines as `SPANS.md` fixes them: each line one
 //! `ExportTraceServiceRequest` with the agent's resource, written in a fixed field order so the
 //! same spans always give the same bytes.
 
