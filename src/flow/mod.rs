@@ -17,6 +17,9 @@ use hashbrown::HashMap;
 use reassembly::{HalfStream, StreamEvent};
 use std::net::IpAddr;
 
+/// Least packet time between two sweeps forced by a full table (10 ms).
+const FULL_TABLE_SWEEP_NS: u64 = 10_000_000;
+
 /// Bounds on the flow table.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowLimits {
@@ -192,7 +195,11 @@ impl FlowTable {
             }
         }
         if !self.flows.contains_key(&key) {
-            if self.flows.len() >= self.limits.max_flows {
+            // A full table is what a SYN flood looks like: sweeping it for every refused
+            // packet would cost O(table) each, so forced sweeps are rate-limited too.
+            if self.flows.len() >= self.limits.max_flows
+                && ts_ns >= self.last_sweep_ns.saturating_add(FULL_TABLE_SWEEP_NS)
+            {
                 self.sweep(ts_ns, points, stats, out);
             }
             if self.flows.len() >= self.limits.max_flows {

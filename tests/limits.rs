@@ -1,0 +1,188 @@
+//! Resource limits that must hold under attack: a SYN flood of a million flows, a stream of
+//! endless out-of-order segments, an endless HTTP header. Each run must end normally, count
+//! what it refused, and stay within its memory bound (the child's peak RSS, from getrusage).
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+/// An Ethernet/IPv4/TCP frame.
+fn tcp_frame(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    seq: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + 20 + payload.len()) as u16;
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&0u32.to_be_bytes());
+    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Writes frames to a little-endian microsecond pcap, one per `step_us`.
+fn write_pcap(path: &Path, frames: impl Iterator<Item = Vec<u8>>, step_us: u64) {
+    let file = std::fs::File::create(path).expect("create pcap");
+    let mut w = std::io::BufWriter::new(file);
+    w.write_all(&[
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+    ])
+    .expect("header");
+    for (i, f) in frames.enumerate() {
+        let t = 1_700_000_000_000_000 + i as u64 * step_us;
+        w.write_all(&((t / 1_000_000) as u32).to_le_bytes())
+            .expect("ts");
+        w.write_all(&((t % 1_000_000) as u32).to_le_bytes())
+            .expect("ts");
+        w.write_all(&(f.len() as u32).to_le_bytes()).expect("len");
+        w.write_all(&(f.len() as u32).to_le_bytes()).expect("len");
+        w.write_all(&f).expect("frame");
+    }
+}
+
+/// Runs `wirespan replay FILE --stats extra…` and returns (stderr, peak RSS of the child in KiB).
+fn replay_rss(file: &Path, extra: &[&str]) -> (String, i64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirespan"))
+        .arg("replay")
+        .arg(file)
+        .args(["-o", "/dev/null", "--stats"])
+        .args(extra)
+        .output()
+        .expect("run wirespan");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    // SAFETY: getrusage fills the struct; RUSAGE_CHILDREN covers waited-for children.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+    }
+    eprintln!(
+        "{}: peak RSS of children so far {} KiB",
+        file.display(),
+        usage.ru_maxrss
+    );
+    (stderr, usage.ru_maxrss)
+}
+
+fn counter(stderr: &str, name: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("wirespan-limits-{}-{name}", std::process::id()))
+}
+
+/// A million SYNs from distinct ports: the table holds at most --max-flows, refuses the rest
+/// (counted), and the process stays small. The capture file itself is mapped: 84 MB of it.
+#[test]
+fn a_syn_flood_of_a_million_flows_stays_bounded() {
+    let path = tmp("synflood.pcap");
+    let frames = (0..1_000_000u32).map(|i| {
+        let src = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        tcp_frame(
+            src,
+            40_000 + (i % 20_000) as u16,
+            [10, 255, 0, 1],
+            80,
+            i,
+            0x02,
+            &[],
+        )
+    });
+    write_pcap(&path, frames, 1);
+    let (stderr, rss_kib) = replay_rss(&path, &["--max-flows", "50000"]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(counter(&stderr, "packets"), 1_000_000);
+    assert_eq!(counter(&stderr, "flows_created"), 50_000);
+    assert_eq!(counter(&stderr, "flows_dropped_table_full"), 950_000);
+    // 84 MB of mapped capture + 50 000 flows; far below what a million flows would take.
+    assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB");
+}
+
+/// One connection whose segments all arrive ahead of a hole that never fills, and one whose
+/// request head never ends: both stay within the per-flow buffers.
+#[test]
+fn endless_out_of_order_data_and_an_endless_header_stay_bounded() {
+    let path = tmp("ooo.pcap");
+    let client = [10, 1, 0, 1];
+    let server = [10, 1, 0, 2];
+    let chunk = vec![b'x'; 1400];
+    let frames = std::iter::once(tcp_frame(client, 5000, server, 80, 0, 0x02, &[]))
+        .chain(std::iter::once(tcp_frame(
+            client,
+            5000,
+            server,
+            80,
+            1,
+            0x18,
+            b"GET / HTTP/1.1\r\n",
+        )))
+        // 70 MB, each segment 1400 bytes past a 100-byte hole that never comes.
+        .chain(
+            (0..50_000u32)
+                .map(|i| tcp_frame(client, 5000, server, 80, 117 + 100 + i * 1400, 0x18, &chunk)),
+        )
+        // Another connection: a header line that goes on for 35 MB.
+        .chain(std::iter::once(tcp_frame(
+            client,
+            5001,
+            server,
+            80,
+            0,
+            0x02,
+            &[],
+        )))
+        .chain(std::iter::once(tcp_frame(
+            client,
+            5001,
+            server,
+            80,
+            1,
+            0x18,
+            b"GET / HTTP/1.1\r\nX-Long: ",
+        )))
+        .chain(
+            (0..25_000u32)
+                .map(|i| tcp_frame(client, 5001, server, 80, 25 + i * 1400, 0x18, &chunk)),
+        );
+    write_pcap(&path, frames, 10);
+    let (stderr, rss_kib) = replay_rss(&path, &["--max-reassembly-bytes", "1048576"]);
+    let _ = std::fs::remove_file(&path);
+    assert!(counter(&stderr, "tcp_reassembly_overflow") > 0);
+    assert!(counter(&stderr, "tcp_gaps") > 0);
+    assert_eq!(counter(&stderr, "http1_head_too_large"), 1, "{stderr}");
+    // ~110 MB of mapped capture, 1 MiB of reassembly buffer, 64 KiB of head buffer.
+    assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB");
+}
