@@ -90,16 +90,6 @@ fn replay_rss(file: &Path, extra: &[&str]) -> (String, i64) {
     (stderr, usage.ru_maxrss)
 }
 
-fn counter(stderr: &str, name: &str) -> u64 {
-    stderr
-        .lines()
-        .find_map(|l| {
-            let mut it = l.split_whitespace();
-            (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("no counter {name}"))
-}
-
 fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("wirespan-limits-{}-{name}", std::process::id()))
 }

@@ -83,18 +83,6 @@ fn run_live_with(
     }
 }
 
-/// A counter's final value (the last of the periodic prints).
-fn counter(stderr: &str, name: &str) -> u64 {
-    stderr
-        .lines()
-        .rev()
-        .find_map(|l| {
-            let mut it = l.split_whitespace();
-            (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("no counter {name} in:\n{stderr}"))
-}
-
 /// What must agree between the live and the replayed span of one call.
 fn comparable(s: &Value) -> Vec<String> {
     let mut v = vec![

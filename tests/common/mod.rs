@@ -27,14 +27,20 @@ impl Run {
 
     /// The value of a `--stats` counter.
     pub fn counter(&self, name: &str) -> u64 {
-        self.stderr
-            .lines()
-            .find_map(|l| {
-                let mut it = l.split_whitespace();
-                (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
-            })
-            .unwrap_or_else(|| panic!("counter {name} not in output:\n{}", self.stderr))
+        counter(&self.stderr, name)
     }
+}
+
+/// A `--stats` counter's final value in `stderr` (the last of any periodic prints).
+pub fn counter(stderr: &str, name: &str) -> u64 {
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no counter {name} in:\n{stderr}"))
 }
 
 /// Runs `wirespan replay FILES… -o - --stats --host-name test` plus `extra`.
