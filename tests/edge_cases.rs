@@ -349,3 +349,27 @@ fn a_capture_that_starts_mid_connection_joins_the_streams() {
         );
     }
 }
+
+/// Found by the `capture_file` fuzz target: an IPv4 packet whose UDP header is cut after the
+/// length field (6 or 7 bytes) once panicked the decoder. It is a truncated frame.
+#[test]
+fn a_udp_header_cut_after_its_length_field_is_truncated() {
+    let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    pcap.extend_from_slice(&[0, 0, 4, 0, 1, 0, 0, 0]);
+    for udp_len in [6u8, 7] {
+        let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        frame.extend_from_slice(&[0x45, 0, 0, 20 + udp_len, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        frame.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        frame.extend_from_slice(&[0x30, 0x39, 0x12, 0xb5, 0, 8, 0][..usize::from(udp_len)]);
+        for field in [0u32, 0, frame.len() as u32, frame.len() as u32] {
+            pcap.extend_from_slice(&field.to_le_bytes());
+        }
+        pcap.extend_from_slice(&frame);
+    }
+    let path = tmp("udp-cut.pcap");
+    std::fs::write(&path, &pcap).expect("write");
+    let run = replay(&[path], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.counter("packets"), 2);
+    assert_eq!(run.counter("decode_truncated"), 2);
+}

@@ -235,7 +235,8 @@ impl<'c> Cursor<'c> {
     }
 
     fn udp<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {
-        let (Some(dst_port), Some(len)) = (be16(data, 2), be16(data, 4)) else {
+        let (Some(dst_port), Some(len), true) = (be16(data, 2), be16(data, 4), data.len() >= 8)
+        else {
             return Decoded::Error(DecodeError::Truncated);
         };
         let end = usize::from(len).clamp(8, data.len());
