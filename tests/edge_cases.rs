@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
 
 fn edge(file: &str) -> Value {
     let text = std::fs::read_to_string(repo("pcaps/edge/edge.json")).expect("edge.json");
@@ -134,12 +133,6 @@ fn snapped_and_lying_frames_are_counted() {
     // would drop it; its response is counted as one without a request.
     assert_eq!(run.counter("decode_malformed"), 1);
     assert_eq!(run.counter("http1_responses_without_request"), 1);
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wirespan-edge-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
 }
 
 /// A small deterministic generator, so failures reproduce.

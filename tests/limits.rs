@@ -90,10 +90,6 @@ fn replay_rss(file: &Path, extra: &[&str]) -> (String, i64) {
     (stderr, usage.ru_maxrss)
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("wirespan-limits-{}-{name}", std::process::id()))
-}
-
 /// A million SYNs from distinct ports: the table holds at most --max-flows, refuses the rest
 /// (counted), and the process stays small. The capture file itself is mapped: 84 MB of it.
 #[test]

@@ -159,3 +159,10 @@ pub fn tshark_fields(
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect()
 }
+
+/// A path for a test's scratch file, in a directory of this test process's own.
+pub fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wirespan-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir.join(name)
+}
