@@ -26,6 +26,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Diagnostics to standard error. A closed stderr (`… 2>&1 | head`) is not worth a panic:
+/// whatever was left to say is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stderr().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        let _ = write!(io::stderr().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "wirespan",
@@ -251,7 +265,7 @@ fn export_all(args: &ExportArgs, groups: Vec<otlp::ResourceSpans>) -> anyhow::Re
         task.await?;
         anyhow::Ok(stats)
     })?;
-    eprintln!("wirespan: export: {}", stats.summary());
+    say!("wirespan: export: {}", stats.summary());
     let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     Ok(l(&stats.spans_dropped_queue_full)
         + l(&stats.spans_dropped_after_retries)
@@ -276,11 +290,21 @@ pub fn run(cli: Cli) -> i32 {
     };
     match result {
         Ok(code) => code,
+        // The reader of the output went away (`wirespan replay … | head`): a normal end.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("wirespan: {e}");
+            say!("wirespan: {e}");
             1
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Raised by SIGINT/SIGTERM (or `--duration`): readers stop, everything in flight drains.
@@ -344,7 +368,7 @@ fn receive(args: &ReceiveArgs) -> anyhow::Result<i32> {
                 .map_err(anyhow::Error::from)?
                 .map_err(anyhow::Error::from);
         }
-        eprintln!("wirespan: receiving OTLP");
+        say!("wirespan: receiving OTLP");
         while let Some(batch) = rx.recv().await {
             writer.write_resource_spans(batch)?;
             writer.flush()?;
@@ -357,7 +381,7 @@ fn receive(args: &ReceiveArgs) -> anyhow::Result<i32> {
     result?;
     writer.flush()?;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    eprintln!(
+    say!(
         "wirespan: {} OTLP requests, {} spans received, {} rejected (queue full), {} bad requests, {} too large",
         load(&stats.requests),
         load(&stats.spans_accepted),
@@ -417,7 +441,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         host_name: args.host_name.clone().unwrap_or_else(host_name),
     };
     let shared: live::SharedCounters = Arc::new(Mutex::new(Vec::new()));
-    eprintln!(
+    say!(
         "wirespan: capturing on {} with {threads} thread(s){}",
         args.interface.join(","),
         if expr.is_empty() {
@@ -506,8 +530,8 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
                 if let Ok(all) = shared.lock() {
                     all.iter().for_each(|c| now.merge(c));
                 }
-                eprintln!("wirespan: after {:.1} s", started.elapsed().as_secs_f64());
-                eprint!("{now}");
+                say!("wirespan: after {:.1} s", started.elapsed().as_secs_f64());
+                say_raw!("{now}");
             }
         }
     }
@@ -521,7 +545,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         written = report.written;
         if let Some(r) = &report.receiver {
             let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            eprintln!(
+            say!(
                 "wirespan: OTLP in: {} requests, {} spans received, {} rejected (queue full), {} bad requests, {} too large",
                 l(&r.requests),
                 l(&r.spans_accepted),
@@ -531,7 +555,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
             );
         }
         if let Some(e) = &report.export {
-            eprintln!("wirespan: export: {}", e.summary());
+            say!("wirespan: export: {}", e.summary());
             let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             undelivered = l(&e.spans_dropped_queue_full)
                 + l(&e.spans_dropped_after_retries)
@@ -544,7 +568,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     } else {
         args.output.as_str()
     };
-    eprintln!(
+    say!(
         "wirespan: {} packets ({} bytes), {} kernel drops, {} queue drops, {} flows → {written} spans written to {target} in {:.1} s",
         totals.packets,
         totals.bytes,
@@ -554,7 +578,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         started.elapsed().as_secs_f64()
     );
     if args.stats {
-        eprint!("{totals}");
+        say_raw!("{totals}");
     }
     Ok(if undelivered > 0 { 1 } else { 0 })
 }
@@ -598,7 +622,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
         let print = args.print && !correlating;
         let result = pipeline.replay_file(path, &mut |span| {
             if print {
-                print_span(&span);
+                print_span(&span)?;
             }
             if collecting {
                 network.push(otlp::to_proto(&span));
@@ -608,7 +632,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
             }
         })?;
         if let Err(e) = result {
-            eprintln!("wirespan: {e}");
+            say!("wirespan: {e}");
             failures += 1;
         }
     }
@@ -641,7 +665,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
             });
         }
         if args.print && correlating {
-            eprint!("{}", show::trees(&groups));
+            write!(io::stderr().lock(), "{}", show::trees(&groups))?;
         }
         for span in network {
             writer.push_proto(span)?;
@@ -657,7 +681,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     } else {
         args.output.as_str()
     };
-    eprintln!(
+    say!(
         "wirespan: {} packets ({} bytes) in {} file(s), {} flows → {} spans written to {} in {:.3} s",
         s.packets,
         s.bytes,
@@ -668,7 +692,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
         elapsed.as_secs_f64()
     );
     if args.stats {
-        eprint!("{s}");
+        say_raw!("{s}");
     }
     Ok(if failures > 0 || undelivered > 0 {
         1
@@ -678,7 +702,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
 }
 
 /// `  12.345 ms  GET /index.html  200  client  pcap:x.pcap#0  vxlan:42,…`
-fn print_span(span: &NetworkSpan) {
+fn print_span(span: &NetworkSpan) -> io::Result<()> {
     let text = |k: &str| match span.attr(k) {
         Some(AttrValue::Str(s)) => s.clone(),
         Some(AttrValue::Int(i)) => i.to_string(),
@@ -693,9 +717,10 @@ fn print_span(span: &NetworkSpan) {
         .take(4)
         .map(|b| format!("{b:02x}"))
         .collect();
-    eprintln!(
+    writeln!(
+        io::stderr().lock(),
         "{trace}… {:>9.3} ms  {:<30} {:>4}  {:<7} {}:{} → {}:{}  {} {}",
-        (span.end_ns - span.start_ns) as f64 / 1e6,
+        span.end_ns.saturating_sub(span.start_ns) as f64 / 1e6,
         span.name,
         status,
         text("wirespan.tap_side"),
@@ -705,5 +730,5 @@ fn print_span(span: &NetworkSpan) {
         text("server.port"),
         text("wirespan.capture.point"),
         tunnel,
-    );
+    )
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::path::PathBuf;
 
 fn edge(file: &str) -> Value {
     let text = std::fs::read_to_string(repo("pcaps/edge/edge.json")).expect("edge.json");
@@ -365,4 +366,46 @@ fn a_udp_header_cut_after_its_length_field_is_truncated() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.counter("packets"), 2);
     assert_eq!(run.counter("decode_truncated"), 2);
+}
+
+/// `wirespan replay … | head`: the reader of standard output (or of the printed traces on
+/// standard error) goes away early. wirespan stops quietly with exit 0, as a Unix filter does,
+/// instead of a broken-pipe panic. Both outputs are made longer than a pipe's buffer.
+#[test]
+fn a_reader_that_goes_away_early_is_a_normal_end() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let shop: Vec<PathBuf> = ["node1-underlay", "node1-veth-frontend", "node2-veth-cart"]
+        .iter()
+        .map(|f| repo(&format!("pcaps/shop/{f}.pcap")))
+        .collect();
+    let cases: [(&[&str], bool); 2] = [
+        (&["--otel", "pcaps/shop/otlp"], true),
+        (&["--print", "--output", "/dev/null"], false),
+    ];
+    for (extra, on_stdout) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wirespan"));
+        cmd.current_dir(repo("")).arg("replay");
+        // Enough passes over the files that either output outgrows a 64 KiB pipe buffer.
+        for _ in 0..20 {
+            cmd.args(&shop);
+        }
+        cmd.args(extra);
+        let (out, err) = if on_stdout {
+            (Stdio::piped(), Stdio::null())
+        } else {
+            (Stdio::null(), Stdio::piped())
+        };
+        let mut child = cmd.stdout(out).stderr(err).spawn().expect("wirespan runs");
+        let mut head = [0u8; 100];
+        let mut pipe: Box<dyn Read> = match (child.stdout.take(), child.stderr.take()) {
+            (Some(o), _) => Box::new(o),
+            (_, Some(e)) => Box::new(e),
+            _ => unreachable!("one output is piped"),
+        };
+        pipe.read_exact(&mut head).expect("the first bytes");
+        drop(pipe);
+        let status = child.wait().expect("wirespan exits");
+        assert_eq!(status.code(), Some(0), "{extra:?}: exit {status}");
+    }
 }
