@@ -19,6 +19,7 @@ pub mod cli;
 pub mod correlate;
 pub mod decode;
 pub mod flow;
+pub mod fuzz;
 pub mod otlp;
 pub mod output;
 pub mod pipeline;

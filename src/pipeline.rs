@@ -5,7 +5,7 @@
 //! worker: it owns its flow table, so nothing in it is shared or locked.
 
 use crate::capture::{
-    CaptureError, CaptureFile, CapturePointId, CapturePoints, LinkType, RawPacket,
+    CaptureError, CaptureFile, CapturePointId, CapturePoints, LinkType, PacketReader, RawPacket,
 };
 use crate::decode::defrag::{DefragLimits, DefragOutcome, Defragmenter};
 use crate::decode::{self, DecodeConfig, DecodeError, Decoded, Encap, Skip, TunnelKind};
@@ -222,11 +222,22 @@ impl Pipeline {
         path: &Path,
         sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
     ) -> Result<Result<(), CaptureError>, std::io::Error> {
-        let file = match CaptureFile::open(path) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(e)),
-        };
-        let mut reader = match file.packets(&mut self.points) {
+        match CaptureFile::open(path) {
+            Ok(file) => self.replay_capture(file.bytes(), &file.name, &file.path, sink),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Replays a capture file's bytes, pcap or pcapng; `name` names its capture points and
+    /// `path` its errors.
+    pub fn replay_capture(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        path: &str,
+        sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
+    ) -> Result<Result<(), CaptureError>, std::io::Error> {
+        let mut reader = match PacketReader::new(data, name, path, &mut self.points) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };

@@ -1,11 +1,7 @@
-//! Arbitrary OTLP request bodies, protobuf or JSON (chosen by the first byte), as the
-//! receiver decodes them.
+//! OTLP request bodies (protobuf, JSON, gzip) decoded, correlated and drawn.
+//! The entry point and its input format: `wirespan::fuzz`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Some((&kind, body)) = data.split_first() {
-        let _ = wirespan::otlp::decode_body(body, kind & 1 == 1);
-    }
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    wirespan::fuzz::run("otlp_body", data);
 });

@@ -48,27 +48,12 @@ impl CaptureFile {
         self.map.as_deref().unwrap_or(&[])
     }
 
-    /// A reader over this file's packets. Capture points are registered in `points` as the
-    /// file declares its interfaces.
+    /// A reader over this file's packets (see [`PacketReader::new`]).
     pub fn packets<'a>(
         &'a self,
         points: &mut CapturePoints,
     ) -> Result<PacketReader<'a>, CaptureError> {
-        let data = self.bytes();
-        let magic = data.get(..4).ok_or_else(|| CaptureError {
-            file: self.path.clone(),
-            offset: 0,
-            reason: format!(
-                "file is {} bytes, too short for a pcap or pcapng header",
-                data.len()
-            ),
-        })?;
-        match magic {
-            [0x0a, 0x0d, 0x0d, 0x0a] => Ok(PacketReader::Pcapng(PcapngReader::new(
-                data, &self.name, &self.path,
-            ))),
-            _ => PcapReader::new(data, &self.name, &self.path, points).map(PacketReader::Pcap),
-        }
+        PacketReader::new(self.bytes(), &self.name, &self.path, points)
     }
 }
 
@@ -79,6 +64,31 @@ pub enum PacketReader<'a> {
 }
 
 impl<'a> PacketReader<'a> {
+    /// A reader over a capture file's bytes, pcap or pcapng by the magic number. Capture
+    /// points are registered in `points` as the file declares its interfaces; `name` names
+    /// them and `path` is the file named in errors.
+    pub fn new(
+        data: &'a [u8],
+        name: &str,
+        path: &str,
+        points: &mut CapturePoints,
+    ) -> Result<PacketReader<'a>, CaptureError> {
+        let magic = data.get(..4).ok_or_else(|| CaptureError {
+            file: path.to_owned(),
+            offset: 0,
+            reason: format!(
+                "file is {} bytes, too short for a pcap or pcapng header",
+                data.len()
+            ),
+        })?;
+        match magic {
+            [0x0a, 0x0d, 0x0d, 0x0a] => {
+                Ok(PacketReader::Pcapng(PcapngReader::new(data, name, path)))
+            }
+            _ => PcapReader::new(data, name, path, points).map(PacketReader::Pcap),
+        }
+    }
+
     /// The next packet, `Ok(None)` at a clean end of file, or the error that stops the file.
     pub fn next_packet(
         &mut self,

@@ -8,8 +8,8 @@
 pub mod bpf;
 mod file;
 pub mod live;
-mod pcap;
-mod pcapng;
+pub(crate) mod pcap;
+pub(crate) mod pcapng;
 pub mod privileges;
 pub mod ring;
 

@@ -6,7 +6,7 @@
 //! first payload looks like, else from the ports. Idle flows are evicted, a full table refuses
 //! new flows, and every such event is counted.
 
-mod reassembly;
+pub(crate) mod reassembly;
 
 use crate::capture::{CapturePointId, CapturePoints};
 use crate::decode::{ip_bits, Encap, TcpSegment};

@@ -60,6 +60,11 @@ impl HalfStream {
         self.fin
     }
 
+    /// Payload bytes of early segments held until the stream reaches them.
+    pub fn buffered_bytes(&self) -> usize {
+        self.early_bytes
+    }
+
     pub fn ttl(&self) -> Option<u8> {
         self.ttl
     }

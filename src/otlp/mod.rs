@@ -18,6 +18,7 @@ pub use opentelemetry_proto::tonic::common::v1::{
 pub use opentelemetry_proto::tonic::resource::v1::Resource;
 pub use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
+use std::io::Read;
 use std::path::Path;
 
 pub fn kv_str(key: &str, value: &str) -> KeyValue {
@@ -125,6 +126,26 @@ pub fn is_network_span(span: &Span) -> bool {
 }
 
 /// Decodes an OTLP trace export body: protobuf, or JSON when `json` says so.
+/// Why a gzip body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GunzipError {
+    Invalid,
+    TooLarge,
+}
+
+/// Inflates a gzip body without letting it grow past `limit` (a gzip bomb stops there).
+pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
+    let mut out = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    reader
+        .read_to_end(&mut out)
+        .map_err(|_| GunzipError::Invalid)?;
+    if out.len() > limit {
+        return Err(GunzipError::TooLarge);
+    }
+    Ok(out)
+}
+
 pub fn decode_body(body: &[u8], json: bool) -> Result<ExportTraceServiceRequest, String> {
     if json {
         serde_json::from_slice(body).map_err(|e| format!("not OTLP/JSON: {e}"))

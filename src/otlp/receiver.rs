@@ -6,7 +6,10 @@
 //! the response in the request's encoding, partial success with the rejected count when the
 //! queue was full, 400/413/415 with a message for bodies it cannot take.
 
-use super::{decode_body, ExportTraceServiceRequest, ExportTraceServiceResponse, ResourceSpans};
+use super::{
+    decode_body, gunzip, ExportTraceServiceRequest, ExportTraceServiceResponse, GunzipError,
+    ResourceSpans,
+};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,7 +21,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 };
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use prost::Message;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -129,19 +131,6 @@ fn refuse(shared: &Shared, status: StatusCode, msg: String) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain")], msg).into_response()
 }
 
-/// Inflates a gzip body without letting it grow past `limit` (a gzip bomb stops there).
-fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, StatusCode> {
-    let mut out = Vec::new();
-    let mut reader = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
-    reader
-        .read_to_end(&mut out)
-        .map_err(|_| StatusCode::BAD_REQUEST)?;
-    if out.len() > limit {
-        return Err(StatusCode::PAYLOAD_TOO_LARGE);
-    }
-    Ok(out)
-}
-
 async fn export_http(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     // Read no more than the limit: a larger body is refused without being held in memory.
     let body: Bytes = match axum::body::to_bytes(body, shared.max_body).await {
@@ -185,14 +174,14 @@ async fn export_http(State(shared): State<Shared>, headers: HeaderMap, body: Bod
                 inflated = b;
                 &inflated
             }
-            Err(StatusCode::PAYLOAD_TOO_LARGE) => {
+            Err(GunzipError::TooLarge) => {
                 return refuse(
                     &shared,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("gzip body inflates past the {} byte limit", shared.max_body),
                 )
             }
-            Err(_) => {
+            Err(GunzipError::Invalid) => {
                 return refuse(
                     &shared,
                     StatusCode::BAD_REQUEST,

@@ -296,7 +296,7 @@ impl Http1Parser {
             let head = std::mem::take(&mut self.resp.head);
             if let Some((status, _)) = salvage_head(&head).as_deref().and_then(parse_response) {
                 let (start_ns, seq) = self.resp.start.take().unwrap_or((self.resp.last_ns, 0));
-                if !self.pending.is_empty() {
+                if request_for(&self.pending, start_ns).is_some() {
                     self.response = Some(Response {
                         status,
                         start_ns,
@@ -550,7 +550,7 @@ impl Http1Parser {
         if std::mem::take(&mut self.pair_by_ack) {
             self.drop_unanswered_before(at.ack, out, stats);
         }
-        let Some(front) = self.pending.front() else {
+        let Some(front) = request_for(&self.pending, start_ns) else {
             stats.http1_responses_without_request += 1;
             self.resp.state = match framing {
                 Framing::Length(n) if n > 0 => State::Body { remaining: n },
@@ -646,6 +646,13 @@ impl Http1Parser {
         let Some(mut p) = self.pending.pop_front() else {
             return;
         };
+        if p.start_ns > response.start_ns {
+            // The request it would pair with came later (the one it answered was lost or
+            // never parsed): the request waits for its own answer.
+            self.pending.push_front(p);
+            stats.http1_responses_without_request += 1;
+            return;
+        }
         self.ends.retain(|&(id, _)| id > p.id);
         if self.body_of == Some(p.id) {
             p.info.request_body_size = self.req.body;
@@ -674,6 +681,12 @@ impl Http1Parser {
             out.push(ex);
         }
     }
+}
+
+/// The request a response that began at `response_start_ns` answers: the oldest pending one,
+/// unless that was seen only after the response began (then it cannot be the answer).
+fn request_for(pending: &VecDeque<Pending>, response_start_ns: u64) -> Option<&Pending> {
+    pending.front().filter(|p| p.start_ns <= response_start_ns)
 }
 
 /// What [`take_head`] made of the bytes it was given.

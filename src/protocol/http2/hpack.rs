@@ -67,6 +67,11 @@ impl Decoder {
         self.table.len()
     }
 
+    /// The dynamic table's size as HPACK counts it (32 bytes of overhead per entry).
+    pub fn table_size(&self) -> usize {
+        self.size
+    }
+
     /// Decodes one complete header block, calling `emit` for each field in order.
     pub fn decode(
         &mut self,
