@@ -105,7 +105,7 @@ pub struct ReceiveArgs {
     #[arg(short, long, default_value = "-")]
     pub output: String,
     /// Stop by itself after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub duration: Option<f64>,
     /// Print the receiver's counters at the end.
     #[arg(long)]
@@ -135,13 +135,13 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub promisc: bool,
     /// Stop by itself after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub duration: Option<f64>,
     /// Print every counter at the end.
     #[arg(long)]
     pub stats: bool,
     /// Also print the counters every this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub stats_interval: Option<f64>,
     /// Ring block size in bytes (a power of two, a multiple of the page size).
     #[arg(long, default_value_t = 1 << 20)]
@@ -226,11 +226,17 @@ pub struct ExportArgs {
     #[arg(long)]
     pub export_no_gzip: bool,
     /// Seconds one export batch is retried (429/5xx/unavailable) before it is dropped.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
     pub export_max_retry_s: f64,
     /// Seconds the exporter may keep sending once there is nothing new to send.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = seconds)]
     pub export_grace_s: f64,
+    /// Seconds one export request may take (an endpoint that hangs is retried after this).
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+    pub export_timeout_s: f64,
+    /// Spans waiting for the endpoint (about 1 KiB each) before new ones are dropped, counted.
+    #[arg(long, default_value_t = 65_536)]
+    pub export_queue_spans: u64,
 }
 
 impl ExportArgs {
@@ -239,6 +245,8 @@ impl ExportArgs {
             endpoint: self.export.clone()?,
             gzip: !self.export_no_gzip,
             max_elapsed: Duration::from_secs_f64(self.export_max_retry_s),
+            timeout: Duration::from_secs_f64(self.export_timeout_s),
+            max_queued_spans: self.export_queue_spans,
             ..Default::default()
         })
     }
@@ -247,9 +255,16 @@ impl ExportArgs {
 /// Sends everything to the exporter and waits for it to finish (within its grace period);
 /// returns the number of spans that could not be delivered.
 fn export_all(args: &ExportArgs, groups: Vec<otlp::ResourceSpans>) -> anyhow::Result<u64> {
-    let Some(cfg) = args.config() else {
+    let Some(mut cfg) = args.config() else {
         return Ok(0);
     };
+    // A replay already holds every span in memory: queue them all.
+    let total: u64 = groups
+        .iter()
+        .flat_map(|g| &g.scope_spans)
+        .map(|s| s.spans.len() as u64)
+        .sum();
+    cfg.max_queued_spans = cfg.max_queued_spans.max(total);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -296,6 +311,21 @@ pub fn run(cli: Cli) -> i32 {
             say!("wirespan: {e}");
             1
         }
+    }
+}
+
+/// A number of seconds: finite, not negative, at most a year.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=31_536_000.0).contains(&s) => Ok(s),
+        Ok(_) => Err("must be between 0 and 31536000 seconds".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn say_undelivered(spans: u64) {
+    if spans > 0 {
+        say!("wirespan: {spans} spans could not be delivered to the export endpoint");
     }
 }
 
@@ -580,6 +610,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     if args.stats {
         say_raw!("{totals}");
     }
+    say_undelivered(undelivered);
     Ok(if undelivered > 0 { 1 } else { 0 })
 }
 
@@ -694,6 +725,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     if args.stats {
         say_raw!("{s}");
     }
+    say_undelivered(undelivered);
     Ok(if failures > 0 || undelivered > 0 {
         1
     } else {

@@ -9,31 +9,6 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Whether this machine can run the live tests; on CI it must.
-fn live_capable() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tools = ["ip", "tcpdump", "python3"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if root && tools {
-        return true;
-    }
-    let why = if root {
-        "ip, tcpdump or python3 is missing"
-    } else {
-        "not running as root"
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("the live capture tests must run on CI, but {why}");
-    }
-    eprintln!("SKIPPED: live capture tests need root, network namespaces and tcpdump ({why})");
-    false
-}
-
 struct LiveRun {
     dir: PathBuf,
     stderr: String,
@@ -340,19 +315,7 @@ fn live_capture_joins_the_apps_otlp_spans() {
     if !live_capable() {
         return;
     }
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import opentelemetry.proto.collector.trace.v1.trace_service_pb2",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "opentelemetry-proto is required on CI"
-        );
-        eprintln!("SKIPPED: pip install opentelemetry-proto");
+    if !proto_package() {
         return;
     }
     let live = run_live_with(

@@ -18,25 +18,6 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn proto_package() -> bool {
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import opentelemetry.proto.collector.trace.v1.trace_service_pb2",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "the opentelemetry-proto Python package is required on CI (.ci/run installs it)"
-            );
-        }
-        eprintln!("SKIPPED: pip install opentelemetry-proto");
-    }
-    ok
-}
-
 fn collector(
     port: u16,
     out: &std::path::Path,
@@ -80,21 +61,6 @@ fn received(path: &std::path::Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("collector line"))
         .collect()
-}
-
-fn summary_number(stderr: &str, label: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("export:"))
-        .unwrap_or_else(|| panic!("no export summary: {stderr}"));
-    let at = line
-        .find(label)
-        .unwrap_or_else(|| panic!("no '{label}' in {line}"));
-    line[..at]
-        .split_whitespace()
-        .last()
-        .and_then(|n| n.trim_start_matches('(').parse().ok())
-        .unwrap_or_else(|| panic!("no number before '{label}' in {line}"))
 }
 
 fn reference_spans() -> Vec<Value> {

@@ -1,10 +1,12 @@
 //! The OTLP exporter: spans out to a collector or backend.
 //!
-//! Takes resource spans through a bounded queue (full: dropped and counted, the caller never
-//! waits); gives them to an OTLP/HTTP (protobuf, gzip optional) or OTLP/gRPC endpoint in
+//! Takes resource spans through a queue bounded in spans (full: dropped and counted, the caller
+//! never waits); gives them to an OTLP/HTTP (protobuf, gzip optional) or OTLP/gRPC endpoint in
 //! batches, retrying with exponential backoff on 429/502/503/504 (honouring Retry-After),
 //! UNAVAILABLE/RESOURCE_EXHAUSTED and connection failures, for at most a set time per batch.
-//! Every span ends up exported or counted as dropped, by reason.
+//! Every span ends up exported or counted as dropped, by reason. Once the senders are gone the
+//! exporter has a grace period; when it runs out, an attempt in flight (a hung endpoint) or a
+//! backoff is cut short and whatever is left is counted as dropped at shutdown.
 
 use super::{ExportTraceServiceRequest, ResourceSpans};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -22,8 +24,9 @@ pub struct ExporterConfig {
     pub gzip: bool,
     /// Spans per export request.
     pub batch_spans: usize,
-    /// Resource-span groups waiting to be sent before new ones are dropped.
-    pub queue: usize,
+    /// Spans waiting to be sent (about 1 KiB each) before new ones are dropped: the bound on
+    /// the exporter's memory while the endpoint is down.
+    pub max_queued_spans: u64,
     /// Time per attempt.
     pub timeout: Duration,
     /// How long one batch is retried before it is dropped.
@@ -36,7 +39,7 @@ impl Default for ExporterConfig {
             endpoint: "http://127.0.0.1:4318/v1/traces".into(),
             gzip: true,
             batch_spans: 512,
-            queue: 4096,
+            max_queued_spans: 65_536,
             timeout: Duration::from_secs(10),
             max_elapsed: Duration::from_secs(60),
         }
@@ -78,19 +81,35 @@ fn count(rs: &[ResourceSpans]) -> u64 {
         .sum()
 }
 
-/// The sending side of a running exporter.
+/// The sending side of a running exporter. Dropping it starts the exporter's shutdown.
 pub struct Exporter {
-    tx: mpsc::Sender<ResourceSpans>,
+    tx: mpsc::UnboundedSender<ResourceSpans>,
+    /// Spans sent and not yet taken into a batch; never above `max_queued_spans`.
+    queued: Arc<AtomicU64>,
+    max_queued_spans: u64,
     pub stats: Arc<ExportStats>,
+    /// Closed when this is dropped: cuts short what the exporter is waiting on after the grace.
+    _closing: tokio::sync::watch::Sender<()>,
 }
 
 impl Exporter {
     /// Queues spans; a full queue drops them (counted) instead of waiting.
     pub fn send(&self, rs: ResourceSpans) {
         let n = count(std::slice::from_ref(&rs));
-        if self.tx.try_send(rs).is_err() {
+        let room = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                (q + n <= self.max_queued_spans).then_some(q + n)
+            })
+            .is_ok();
+        if !room {
             self.stats
                 .spans_dropped_queue_full
+                .fetch_add(n, Ordering::Relaxed);
+        } else if self.tx.send(rs).is_err() {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.stats
+                .spans_dropped_at_shutdown
                 .fetch_add(n, Ordering::Relaxed);
         }
     }
@@ -151,9 +170,10 @@ impl Client {
             }
             Client::Grpc(uri, conn) => {
                 if conn.is_none() {
-                    match TraceServiceClient::connect(uri.clone()).await {
-                        Ok(c) => *conn = Some(c),
-                        Err(_) => return Attempt::Retry(None),
+                    let connect = TraceServiceClient::connect(uri.clone());
+                    match tokio::time::timeout(cfg.timeout, connect).await {
+                        Ok(Ok(c)) => *conn = Some(c),
+                        _ => return Attempt::Retry(None),
                     }
                 }
                 let Some(c) = conn.as_mut() else {
@@ -200,29 +220,62 @@ pub fn start(
             cfg.endpoint
         ));
     };
-    let (tx, rx) = mpsc::channel(cfg.queue);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (closing_tx, closing) = tokio::sync::watch::channel(());
+    let queued = Arc::new(AtomicU64::new(0));
     let stats = Arc::new(ExportStats::default());
-    let task = tokio::spawn(run(cfg, client, rx, Arc::clone(&stats), shutdown_grace));
-    Ok((Exporter { tx, stats }, task))
+    let exporter = Exporter {
+        tx,
+        queued: Arc::clone(&queued),
+        max_queued_spans: cfg.max_queued_spans,
+        stats: Arc::clone(&stats),
+        _closing: closing_tx,
+    };
+    let queue = Queue { rx, queued };
+    let task = tokio::spawn(run(cfg, client, queue, closing, stats, shutdown_grace));
+    Ok((exporter, task))
+}
+
+/// The receiving side of the span queue.
+struct Queue {
+    rx: mpsc::UnboundedReceiver<ResourceSpans>,
+    queued: Arc<AtomicU64>,
+}
+
+impl Queue {
+    fn taken(&self, rs: &ResourceSpans) -> u64 {
+        let n = count(std::slice::from_ref(rs));
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+        n
+    }
+}
+
+/// Resolves once the senders are gone and `grace` has passed since.
+async fn shutdown_deadline(mut closing: tokio::sync::watch::Receiver<()>, grace: Duration) {
+    while closing.changed().await.is_ok() {}
+    tokio::time::sleep(grace).await;
 }
 
 async fn run(
     cfg: ExporterConfig,
     mut client: Client,
-    mut rx: mpsc::Receiver<ResourceSpans>,
+    mut queue: Queue,
+    closing: tokio::sync::watch::Receiver<()>,
     stats: Arc<ExportStats>,
     shutdown_grace: Duration,
 ) {
     let mut closed_at: Option<Instant> = None;
+    let out_of_time = shutdown_deadline(closing, shutdown_grace);
+    tokio::pin!(out_of_time);
     loop {
         // Gather a batch: up to batch_spans, or whatever came within a second.
         let mut batch: Vec<ResourceSpans> = Vec::new();
         let mut spans = 0u64;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         while spans < cfg.batch_spans as u64 {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
+            match tokio::time::timeout_at(deadline, queue.rx.recv()).await {
                 Ok(Some(rs)) => {
-                    spans += count(std::slice::from_ref(&rs));
+                    spans += queue.taken(&rs);
                     batch.push(rs);
                 }
                 Ok(None) => {
@@ -245,7 +298,14 @@ async fn run(
         let mut backoff = Duration::from_millis(100);
         loop {
             stats.requests.fetch_add(1, Ordering::Relaxed);
-            match client.send(&req, &cfg).await {
+            let attempt = tokio::select! {
+                a = client.send(&req, &cfg) => a,
+                () = &mut out_of_time => {
+                    stats.spans_dropped_at_shutdown.fetch_add(spans, Ordering::Relaxed);
+                    return drop_the_rest(queue, &stats);
+                }
+            };
+            match attempt {
                 Attempt::Done => {
                     stats.spans_exported.fetch_add(spans, Ordering::Relaxed);
                     break;
@@ -272,21 +332,31 @@ async fn run(
                         break;
                     }
                     stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(after.unwrap_or(backoff).min(Duration::from_secs(30))).await;
+                    let pause = after.unwrap_or(backoff).min(Duration::from_secs(30));
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = &mut out_of_time => {
+                            stats.spans_dropped_at_shutdown.fetch_add(spans, Ordering::Relaxed);
+                            return drop_the_rest(queue, &stats);
+                        }
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
         if closed_at.is_some_and(|t| t.elapsed() >= shutdown_grace) {
-            // Out of time: what is still queued will not be sent.
-            let mut left = 0;
-            while let Ok(rs) = rx.try_recv() {
-                left += count(std::slice::from_ref(&rs));
-            }
-            stats
-                .spans_dropped_at_shutdown
-                .fetch_add(left, Ordering::Relaxed);
-            return;
+            return drop_the_rest(queue, &stats);
         }
     }
+}
+
+/// Out of time: what is still queued will not be sent.
+fn drop_the_rest(mut queue: Queue, stats: &ExportStats) {
+    let mut left = 0;
+    while let Ok(rs) = queue.rx.try_recv() {
+        left += queue.taken(&rs);
+    }
+    stats
+        .spans_dropped_at_shutdown
+        .fetch_add(left, Ordering::Relaxed);
 }

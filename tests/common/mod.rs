@@ -166,3 +166,64 @@ pub fn tmp(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("tmp dir");
     dir.join(name)
 }
+
+/// The number just before `label` on wirespan's `export:` summary line.
+pub fn summary_number(stderr: &str, label: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("export:"))
+        .unwrap_or_else(|| panic!("no export summary: {stderr}"));
+    let at = line
+        .find(label)
+        .unwrap_or_else(|| panic!("no '{label}' in {line}"));
+    line[..at]
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.trim_start_matches('(').parse().ok())
+        .unwrap_or_else(|| panic!("no number before '{label}' in {line}"))
+}
+
+/// Whether this machine can run the live tests; on CI it must.
+pub fn live_capable() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let tools = ["ip", "tcpdump", "python3"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if root && tools {
+        return true;
+    }
+    let why = if root {
+        "ip, tcpdump or python3 is missing"
+    } else {
+        "not running as root"
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("the live capture tests must run on CI, but {why}");
+    }
+    eprintln!("SKIPPED: live capture tests need root, network namespaces and tcpdump ({why})");
+    false
+}
+
+/// Whether the opentelemetry-proto Python package is here; on CI it must be.
+pub fn proto_package() -> bool {
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "the opentelemetry-proto Python package is required on CI (.ci/run installs it)"
+            );
+        }
+        eprintln!("SKIPPED: pip install opentelemetry-proto");
+    }
+    ok
+}
