@@ -60,6 +60,36 @@ pub enum Command {
     /// Receive the apps' OTLP spans (HTTP on 38086 and 4318, gRPC on 4317) and write them as
     /// OTLP/JSON lines until SIGINT/SIGTERM: a recorder for `replay --otel`.
     Receive(ReceiveArgs),
+    /// Draw traces from OTLP/JSON lines (what replay and capture write) as waterfalls.
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// OTLP/JSON files (or directories of them, or OTLP protobuf `.pb`); `-` reads standard input.
+    #[arg(default_value = "-")]
+    pub files: Vec<PathBuf>,
+    /// Only the trace(s) whose id starts with this (hex).
+    #[arg(long)]
+    pub trace_id: Option<String>,
+    /// Only traces with a span from this service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only traces with a span whose path, RPC method or name contains this.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Only traces that lasted at least this long.
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = seconds)]
+    pub min_duration_ms: f64,
+    /// Only traces with a failed span (error status, HTTP 5xx, gRPC status other than OK).
+    #[arg(long)]
+    pub errors: bool,
+    /// Width of the time bars, in characters.
+    #[arg(long, default_value_t = 40)]
+    pub bar_width: usize,
+    /// Colours: auto (when standard output is a terminal), always or never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 #[derive(Args, Debug)]
@@ -302,6 +332,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Replay(args) => replay(&args),
         Command::Capture(args) => capture(&args),
         Command::Receive(args) => receive(&args),
+        Command::Show(args) => show_traces(&args),
     };
     match result {
         Ok(code) => code,
@@ -612,6 +643,41 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     }
     say_undelivered(undelivered);
     Ok(if undelivered > 0 { 1 } else { 0 })
+}
+
+fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {
+    use std::io::{IsTerminal, Read};
+    let mut groups = Vec::new();
+    for path in &args.files {
+        if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            io::stdin().lock().read_to_end(&mut bytes)?;
+            groups.extend(
+                otlp::decode_json_lines(&bytes, "standard input")
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            );
+        } else {
+            groups.extend(otlp::read_path(path).map_err(|e| anyhow::anyhow!(e))?);
+        }
+    }
+    let filter = show::Filter {
+        trace_id: args.trace_id.clone(),
+        service: args.service.clone(),
+        path: args.path.clone(),
+        min_duration_ns: (args.min_duration_ms * 1e6) as u64,
+        errors_only: args.errors,
+    };
+    let style = show::Style {
+        bar_width: args.bar_width.clamp(1, 1000),
+        color: match args.color.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => io::stdout().is_terminal(),
+        },
+    };
+    let text = show::render(&groups, &filter, style);
+    io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(if text.is_empty() { 1 } else { 0 })
 }
 
 fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {

@@ -125,7 +125,8 @@ impl<'a> Correlator<'a> {
     }
 }
 
-/// Joins `network` spans into the traces of `apps`, in place; counts what it did in `stats`.
+/// Joins `network` spans into the traces of `apps`, in place, and attributes the latency of
+/// each app-to-app call ([`crate::latency`]); counts what it did in `stats`.
 pub fn correlate(
     cfg: CorrelationConfig,
     network: &mut [Span],
@@ -188,6 +189,8 @@ pub fn correlate(
             stats.correlation_calls_unjoined += 1;
         }
     }
+    // The traces are whole now: split each app-to-app call's time along its path.
+    crate::latency::attribute(network, apps);
 }
 
 /// Groups network spans by call (inner 5-tuple + request sequence number), each group sorted

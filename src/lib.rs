@@ -20,6 +20,7 @@ pub mod correlate;
 pub mod decode;
 pub mod flow;
 pub mod fuzz;
+pub mod latency;
 pub mod otlp;
 pub mod output;
 pub mod pipeline;

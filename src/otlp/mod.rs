@@ -185,12 +185,18 @@ pub fn read_path(path: &Path) -> Result<Vec<ResourceSpans>, String> {
             .map(|r| r.resource_spans)
             .map_err(|e| format!("{shown}: {e}"));
     }
+    decode_json_lines(&bytes, &shown.to_string())
+}
+
+/// OTLP/JSON lines, one export request each, as wirespan writes them; `name` names the source
+/// in errors.
+pub fn decode_json_lines(bytes: &[u8], name: &str) -> Result<Vec<ResourceSpans>, String> {
     let mut all = Vec::new();
     for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let req = decode_body(line, true).map_err(|e| format!("{shown}: line {}: {e}", n + 1))?;
+        let req = decode_body(line, true).map_err(|e| format!("{name}: line {}: {e}", n + 1))?;
         all.extend(req.resource_spans);
     }
     Ok(all)
