@@ -39,6 +39,10 @@ pub struct AgentReport {
 
 pub struct Agent {
     pub network: mpsc::Sender<NetworkSpan>,
+    /// The correlator's counters, as of its last tick.
+    pub counters: Arc<std::sync::Mutex<Counters>>,
+    pub receiver: Option<Arc<ReceiverStats>>,
+    pub export: Option<Arc<ExportStats>>,
     thread: std::thread::JoinHandle<anyhow::Result<AgentReport>>,
 }
 
@@ -126,6 +130,10 @@ pub fn start<W: Write + Send + 'static>(
         }
         None => None,
     };
+    let counters = Arc::new(std::sync::Mutex::new(Counters::default()));
+    let published = Arc::clone(&counters);
+    let export_stats = exporter.as_ref().map(|(e, _)| Arc::clone(&e.stats));
+    let receiver = receiver_stats.clone();
     let thread = std::thread::spawn(move || -> anyhow::Result<AgentReport> {
         let mut stats = Counters::default();
         let mut window = Window::new(cfg.window, cfg.max_spans);
@@ -152,6 +160,9 @@ pub fn start<W: Write + Send + 'static>(
                     _ = tick.tick() => {
                         let (apps, network) = window.tick(realtime_ns(), false, &mut stats);
                         release(exporter.as_ref(), &host, apps, network, &mut writer)?;
+                        if let Ok(mut c) = published.lock() {
+                            c.clone_from(&stats);
+                        }
                     }
                 }
             }
@@ -180,6 +191,9 @@ pub fn start<W: Write + Send + 'static>(
     });
     Ok(Agent {
         network: net_tx,
+        counters,
+        receiver,
+        export: export_stats,
         thread,
     })
 }

@@ -10,6 +10,7 @@ use crate::capture::live::{self, LiveConfig};
 use crate::capture::privileges;
 use crate::capture::ring::RingConfig;
 use crate::correlate::{self, CorrelationConfig};
+use crate::metrics;
 use crate::otlp;
 use crate::otlp::export::{self, ExporterConfig};
 use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
@@ -204,6 +205,9 @@ pub struct CaptureArgs {
     /// Spans held for correlation at most; past it the oldest leave early (counted).
     #[arg(long, default_value_t = 200_000)]
     pub correlation_max_spans: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `0.0.0.0:9477`); off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -524,6 +528,13 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         BufWriter::with_capacity(1 << 16, open_output(&args.output)?),
         resource.clone(),
     );
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     privileges::drop_privileges(args.user.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
     // With app spans to join or an endpoint to feed, spans go through the agent.
     let (agent, direct) = if args.otlp || args.export.export.is_some() {
@@ -544,12 +555,24 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     } else {
         (None, Some(writer))
     };
+    let span_metrics = Arc::new(metrics::SpanMetrics::default());
+    if let Some(listener) = metrics_listener {
+        let sources = metrics::Sources {
+            workers: Some(Arc::clone(&shared)),
+            correlation: agent.as_ref().map(|a| Arc::clone(&a.counters)),
+            spans: Arc::clone(&span_metrics),
+            receiver: agent.as_ref().and_then(|a| a.receiver.clone()),
+            export: agent.as_ref().and_then(|a| a.export.clone()),
+        };
+        metrics::serve(listener, sources)?;
+    }
     let to_agent = agent.as_ref().map(|a| a.network.clone());
     let worker = std::thread::spawn(move || -> anyhow::Result<(Counters, u64)> {
         let mut direct = direct;
         let mut handed = 0u64;
         let mut dropped = 0u64;
         let mut totals = live::run(&cfg, rings, &STOP, run_shared, |span| {
+            span_metrics.observe(&span);
             if let Some(tx) = &to_agent {
                 match tx.try_send(span) {
                     Ok(()) => handed += 1,

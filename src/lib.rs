@@ -21,6 +21,7 @@ pub mod decode;
 pub mod flow;
 pub mod fuzz;
 pub mod latency;
+pub mod metrics;
 pub mod otlp;
 pub mod output;
 pub mod pipeline;

@@ -6,17 +6,22 @@
 use std::fmt;
 
 macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+    ($($(#[doc = $doc:literal])* $name:ident),* $(,)?) => {
         /// One monotonically increasing count per event kind.
         #[derive(Debug, Default, Clone, PartialEq, Eq)]
         pub struct Counters {
-            $($(#[$doc])* pub $name: u64,)*
+            $($(#[doc = $doc])* pub $name: u64,)*
         }
 
         impl Counters {
             /// Every counter as `(name, value)`, in declaration order.
             pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
                 [$((stringify!($name), self.$name)),*].into_iter()
+            }
+
+            /// Every counter as `(name, what it counts, value)`, in declaration order.
+            pub fn described(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+                [$((stringify!($name), concat!($($doc),*).trim(), self.$name)),*].into_iter()
             }
 
             /// Adds every counter of `other` to this one.

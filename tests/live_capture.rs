@@ -38,6 +38,7 @@ fn run_live_with(
         .env("WS_ARGS", ws_args)
         .envs(iface.map(|i| ("WS_IFACE", i)))
         .envs(app_spans_url.map(|u| ("WS_APP_SPANS", u)))
+        .envs(metrics_addr(ws_args).map(|a| ("WS_METRICS", a)))
         .output()
         .expect("run the live script");
     let stderr = std::fs::read_to_string(dir.join("live.stderr")).unwrap_or_default();
@@ -56,6 +57,24 @@ fn run_live_with(
         veth,
         vx,
     }
+}
+
+/// The address of `--metrics-listen ADDR` in wirespan's arguments, if any.
+fn metrics_addr(ws_args: &str) -> Option<&str> {
+    let mut words = ws_args.split_whitespace();
+    words.find(|w| *w == "--metrics-listen")?;
+    words.next()
+}
+
+/// A Prometheus text exposition as `metric{labels}` → value.
+fn scrape(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 /// What must agree between the live and the replayed span of one call.
@@ -320,7 +339,7 @@ fn live_capture_joins_the_apps_otlp_spans() {
     }
     let live = run_live_with(
         "agent",
-        "--otlp --listen-deepflow 127.0.0.1:38086 --listen-http off --listen-grpc off --correlation-window-ms 1000",
+        "--otlp --listen-deepflow 127.0.0.1:38086 --listen-http off --listen-grpc off --correlation-window-ms 1000 --metrics-listen 127.0.0.1:9477",
         None,
         &["tcp", "port", "8080", "or", "udp", "port", "4789"],
         Some("http://127.0.0.1:38086/api/v1/otel/trace"),
@@ -337,6 +356,7 @@ fn live_capture_joins_the_apps_otlp_spans() {
         "{}",
         live.stderr
     );
+    check_metrics(&live, &spans, calls.len());
     // Once its sockets and listeners were open it kept no capability, in any thread.
     let caps = std::fs::read_to_string(live.dir.join("capeff")).unwrap_or_default();
     assert!(caps.lines().count() >= 3, "threads seen: {caps}");
@@ -399,4 +419,66 @@ fn live_capture_joins_the_apps_otlp_spans() {
         assert_eq!(hops, want, "{call}: network hops from the server's side up");
     }
     let _ = std::fs::remove_dir_all(&live.dir);
+}
+
+/// The Prometheus scrape taken during the agent run, against what the run produced.
+fn check_metrics(live: &LiveRun, spans: &[Value], calls: usize) {
+    let text = std::fs::read_to_string(live.dir.join("metrics.txt")).expect("metrics scraped");
+    let m = scrape(&text);
+    let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in\n{text}"));
+    let network: Vec<&Value> = spans
+        .iter()
+        .filter(|s| attr_str(s, "wirespan.capture.point").is_some())
+        .collect();
+    // Every call crossed the veth (the overlay ones the VXLAN device too): one span per point.
+    assert!(network.len() > calls, "{} network spans", network.len());
+    assert_eq!(
+        get(r#"wirespan_spans_by_protocol_total{protocol="http",status="ok"}"#),
+        network.len() as f64
+    );
+    assert_eq!(
+        get(r#"wirespan_request_duration_seconds_count{protocol="http"}"#),
+        network.len() as f64
+    );
+    // The histogram's sum is the spans' durations; its buckets count up to +Inf.
+    let sum: f64 = network
+        .iter()
+        .map(|s| (ns(s, "endTimeUnixNano") - ns(s, "startTimeUnixNano")) as f64 / 1e9)
+        .sum();
+    let got = get(r#"wirespan_request_duration_seconds_sum{protocol="http"}"#);
+    assert!((got - sum).abs() < 1e-6, "sum {got} vs {sum}");
+    let mut last = 0.0;
+    for le in ["0.0005", "0.001", "0.01", "0.1", "1", "10", "+Inf"] {
+        let n = get(&format!(
+            r#"wirespan_request_duration_seconds_bucket{{protocol="http",le="{le}"}}"#
+        ));
+        assert!(n >= last, "bucket {le}: {n} < {last}");
+        last = n;
+    }
+    assert_eq!(last, network.len() as f64);
+    let under_1ms = network
+        .iter()
+        .filter(|s| ns(s, "endTimeUnixNano") - ns(s, "startTimeUnixNano") <= 1_000_000)
+        .count();
+    assert_eq!(
+        get(r#"wirespan_request_duration_seconds_bucket{protocol="http",le="0.001"}"#),
+        under_1ms as f64
+    );
+    // The pipeline's own counters, the receiver's and the correlator's.
+    assert!(get("wirespan_packets_total") > 0.0);
+    assert_eq!(get("wirespan_kernel_drops_total"), 0.0);
+    assert_eq!(
+        get(r#"wirespan_exchanges_total{protocol="http1"}"#),
+        network.len() as f64
+    );
+    assert_eq!(
+        get(r#"wirespan_otlp_received_spans_total{result="accepted"}"#),
+        (calls * 2) as f64
+    );
+    assert_eq!(
+        get(r#"wirespan_correlation_calls_total{joined_by="context"}"#),
+        calls as f64,
+        "{text}"
+    );
+    assert!(m.contains_key(r#"wirespan_parse_errors_total{reason="http1_parse_errors"}"#));
 }

@@ -9,6 +9,9 @@
 #
 #   WS_ARGS="--threads 2" WS_IFACE=any run-live.sh WIRESPAN OUTDIR [FILTER...]
 #
+# WS_APP_SPANS=URL also posts the calls' app spans to wirespan's OTLP receiver; WS_METRICS=ADDR
+# scrapes wirespan's metrics endpoint before stopping it (OUTDIR/metrics.txt).
+#
 # Writes OUTDIR/live.jsonl (wirespan's spans), OUTDIR/veth.pcap and OUTDIR/vx.pcap (tcpdump),
 # OUTDIR/live.stderr, OUTDIR/ifaces (the two interface names) and OUTDIR/client.json (what the
 # client sent and got). Needs root and iproute2; cleans up whatever happens.
@@ -156,6 +159,11 @@ ip netns exec "$NS_A" python3 "$OUT/client.py" "$OUT/client.json"
 if [ -n "${WS_APP_SPANS:-}" ]; then
   # The apps' spans, as their SDKs would export them, to wirespan's receiver.
   ip netns exec "$NS_A" python3 "$(dirname "$0")/send_app_spans.py" "$OUT/client.json" "$WS_APP_SPANS" >/dev/null
+fi
+if [ -n "${WS_METRICS:-}" ]; then
+  # A Prometheus scrape once the correlation window (1 s in the test) has let everything go.
+  sleep 2.5
+  ip netns exec "$NS_A" python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://$WS_METRICS/metrics', timeout=5).read().decode())" > "$OUT/metrics.txt"
 fi
 sleep 0.3
 kill -TERM "$WS"

@@ -1,0 +1,323 @@
+//! Prometheus metrics of a running capture.
+//!
+//! Takes the pipeline's [`Counters`] (merged from every worker at scrape time), the spans as
+//! they leave the workers ([`SpanMetrics::observe`]: count by protocol and status, a latency
+//! histogram per protocol), the correlator's counters and the OTLP receiver's and exporter's
+//! results; gives them in the Prometheus text exposition format, served over HTTP at
+//! `/metrics` on `--metrics-listen`.
+
+use crate::otlp::export::ExportStats;
+use crate::otlp::receiver::ReceiverStats;
+use crate::span::{AttrValue, NetworkSpan};
+use crate::stats::Counters;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+const PROTOCOLS: [&str; 3] = ["http", "grpc", "mysql"];
+const STATUSES: [&str; 3] = ["ok", "error", "incomplete"];
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Spans counted as they are made; lock-free, shared by the threads that make them.
+#[derive(Default)]
+pub struct SpanMetrics {
+    /// By protocol, then status.
+    spans: [[AtomicU64; STATUSES.len()]; PROTOCOLS.len()],
+    /// By protocol: per bucket (the last is +Inf), the sum in nanoseconds, the count.
+    buckets: [[AtomicU64; BUCKETS.len() + 1]; PROTOCOLS.len()],
+    sum_ns: [AtomicU64; PROTOCOLS.len()],
+}
+
+impl SpanMetrics {
+    pub fn observe(&self, span: &NetworkSpan) {
+        let is = |key: &str, value: &str| matches!(span.attr(key), Some(AttrValue::Str(s)) if s == value);
+        let protocol = if is("rpc.system", "grpc") {
+            1
+        } else if is("network.protocol.name", "mysql") {
+            2
+        } else {
+            0
+        };
+        let status = if span.attr("wirespan.incomplete").is_some() {
+            2
+        } else if span.error.is_some() {
+            1
+        } else {
+            0
+        };
+        if let Some(counter) = self.spans.get(protocol).and_then(|p| p.get(status)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let took = span.end_ns.saturating_sub(span.start_ns);
+        let bucket = BUCKETS
+            .iter()
+            .position(|&le| took as f64 <= le * 1e9)
+            .unwrap_or(BUCKETS.len());
+        if let Some(b) = self.buckets.get(protocol).and_then(|p| p.get(bucket)) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(sum) = self.sum_ns.get(protocol) {
+            sum.fetch_add(took, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Everything a scrape reads.
+#[derive(Clone, Default)]
+pub struct Sources {
+    /// Each worker's counters, as published.
+    pub workers: Option<Arc<Mutex<Vec<Counters>>>>,
+    /// The correlator's counters.
+    pub correlation: Option<Arc<Mutex<Counters>>>,
+    pub spans: Arc<SpanMetrics>,
+    pub receiver: Option<Arc<ReceiverStats>>,
+    pub export: Option<Arc<ExportStats>>,
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// The Prometheus text exposition of everything in `sources`.
+pub fn render(sources: &Sources) -> String {
+    let mut out = String::new();
+    let mut totals = Counters::default();
+    if let Some(workers) = &sources.workers {
+        if let Ok(all) = workers.lock() {
+            all.iter().for_each(|c| totals.merge(c));
+        }
+    }
+    if let Some(c) = &sources.correlation {
+        if let Ok(c) = c.lock() {
+            totals.merge(&c);
+        }
+    }
+    // Every pipeline counter, under its own name (see `wirespan capture --stats` for the list).
+    for (name, help, value) in totals.described() {
+        let metric = format!("wirespan_{name}_total");
+        let help = if help.is_empty() { name } else { help };
+        family(&mut out, &metric, "counter", help);
+        let _ = writeln!(out, "{metric} {value}");
+    }
+    family(
+        &mut out,
+        "wirespan_exchanges_total",
+        "counter",
+        "Request/response exchanges parsed, by protocol.",
+    );
+    for (protocol, n) in [
+        ("http1", totals.http1_exchanges),
+        ("http2", totals.http2_exchanges),
+        ("mysql", totals.mysql_exchanges),
+    ] {
+        let _ = writeln!(
+            out,
+            "wirespan_exchanges_total{{protocol=\"{protocol}\"}} {n}"
+        );
+    }
+    family(
+        &mut out,
+        "wirespan_parse_errors_total",
+        "counter",
+        "Input that could not be parsed or was dropped, by reason.",
+    );
+    for (name, value) in totals.iter().filter(|(name, _)| {
+        name.starts_with("decode_")
+            || name.ends_with("_errors")
+            || name.ends_with("_overflow")
+            || name.ends_with("_rejected")
+            || name.ends_with("_mismatch")
+            || name.ends_with("_too_large")
+            || name.ends_with("_resyncs")
+    }) {
+        let _ = writeln!(
+            out,
+            "wirespan_parse_errors_total{{reason=\"{name}\"}} {value}"
+        );
+    }
+    family(
+        &mut out,
+        "wirespan_correlation_calls_total",
+        "counter",
+        "Calls offered to the correlator, by how they were joined to the apps' traces.",
+    );
+    for (how, n) in [
+        ("context", totals.correlation_joined_by_context),
+        ("peer", totals.correlation_joined_by_peer),
+        (
+            "enclosing_span",
+            totals.correlation_joined_by_enclosing_span,
+        ),
+        ("request_id", totals.correlation_joined_by_request_id),
+        ("unjoined", totals.correlation_calls_unjoined),
+    ] {
+        let _ = writeln!(
+            out,
+            "wirespan_correlation_calls_total{{joined_by=\"{how}\"}} {n}"
+        );
+    }
+    render_spans(&mut out, &sources.spans);
+    if let Some(r) = &sources.receiver {
+        family(
+            &mut out,
+            "wirespan_otlp_received_spans_total",
+            "counter",
+            "App spans posted to the OTLP receiver, by result.",
+        );
+        for (result, n) in [
+            ("accepted", load(&r.spans_accepted)),
+            ("rejected_queue_full", load(&r.spans_rejected_queue_full)),
+        ] {
+            let _ = writeln!(
+                out,
+                "wirespan_otlp_received_spans_total{{result=\"{result}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "wirespan_otlp_requests_total",
+            "counter",
+            "OTLP requests received, by result.",
+        );
+        for (result, n) in [
+            ("all", load(&r.requests)),
+            ("bad_request", load(&r.bad_requests)),
+            ("too_large", load(&r.too_large)),
+        ] {
+            let _ = writeln!(
+                out,
+                "wirespan_otlp_requests_total{{result=\"{result}\"}} {n}"
+            );
+        }
+    }
+    if let Some(e) = &sources.export {
+        family(
+            &mut out,
+            "wirespan_export_spans_total",
+            "counter",
+            "Spans given to the OTLP exporter, by what became of them.",
+        );
+        for (result, n) in [
+            ("exported", load(&e.spans_exported)),
+            ("dropped_queue_full", load(&e.spans_dropped_queue_full)),
+            (
+                "dropped_after_retries",
+                load(&e.spans_dropped_after_retries),
+            ),
+            ("dropped_rejected", load(&e.spans_dropped_rejected)),
+            ("dropped_at_shutdown", load(&e.spans_dropped_at_shutdown)),
+        ] {
+            let _ = writeln!(
+                out,
+                "wirespan_export_spans_total{{result=\"{result}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "wirespan_export_requests_total",
+            "counter",
+            "Export requests sent, and how many of them were retries.",
+        );
+        let _ = writeln!(
+            out,
+            "wirespan_export_requests_total{{kind=\"all\"}} {}",
+            load(&e.requests)
+        );
+        let _ = writeln!(
+            out,
+            "wirespan_export_requests_total{{kind=\"retry\"}} {}",
+            load(&e.retries)
+        );
+    }
+    out
+}
+
+fn render_spans(out: &mut String, m: &SpanMetrics) {
+    family(
+        out,
+        "wirespan_spans_by_protocol_total",
+        "counter",
+        "Network spans made, by protocol and status.",
+    );
+    for (p, protocol) in PROTOCOLS.iter().enumerate() {
+        for (s, status) in STATUSES.iter().enumerate() {
+            let n = m.spans[p][s].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "wirespan_spans_by_protocol_total{{protocol=\"{protocol}\",status=\"{status}\"}} {n}"
+            );
+        }
+    }
+    family(
+        out,
+        "wirespan_request_duration_seconds",
+        "histogram",
+        "Time from a request's first byte to its response's last, as seen on the wire.",
+    );
+    for (p, protocol) in PROTOCOLS.iter().enumerate() {
+        let mut cumulative = 0;
+        for (b, le) in BUCKETS.iter().enumerate() {
+            cumulative += m.buckets[p][b].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "wirespan_request_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        cumulative += m.buckets[p][BUCKETS.len()].load(Ordering::Relaxed);
+        let sum = m.sum_ns[p].load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "wirespan_request_duration_seconds_bucket{{protocol=\"{protocol}\",le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            out,
+            "wirespan_request_duration_seconds_sum{{protocol=\"{protocol}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "wirespan_request_duration_seconds_count{{protocol=\"{protocol}\"}} {cumulative}"
+        );
+    }
+}
+
+/// Serves `/metrics` on `listener` from a thread of its own until the process ends.
+pub fn serve(listener: std::net::TcpListener, sources: Sources) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let app = axum::Router::new().route(
+                    "/metrics",
+                    axum::routing::get(move || {
+                        let text = render(&sources);
+                        async move {
+                            (
+                                [(
+                                    axum::http::header::CONTENT_TYPE,
+                                    "text/plain; version=0.0.4",
+                                )],
+                                text,
+                            )
+                        }
+                    }),
+                );
+                let _ = axum::serve(listener, app).await;
+            });
+        })?;
+    Ok(())
+}
