@@ -9,6 +9,7 @@ use crate::capture::bpf;
 use crate::capture::live::{self, LiveConfig};
 use crate::capture::privileges;
 use crate::capture::ring::RingConfig;
+use crate::config;
 use crate::correlate::{self, CorrelationConfig};
 use crate::metrics;
 use crate::otlp;
@@ -48,8 +49,33 @@ macro_rules! say_raw {
     about = "Turns packets on the wire into OpenTelemetry network spans"
 )]
 pub struct Cli {
+    /// A TOML file of settings, one table per command (`wirespan config --print-default`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line, under the config file and `WIRESPAN_*` variables ([`config`]); exits
+/// with clap's message (code 2) on a bad command line or config file.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<String> = std::env::args().collect();
+    let mut cmd = config::with_env(Cli::command());
+    if let Some(path) = config::config_path(&args) {
+        let loaded = std::fs::read_to_string(&path)
+            .map_err(|e| format!("config {path}: {e}"))
+            .and_then(|text| config::with_file(cmd, &path, &text));
+        cmd = match loaded {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                say!("wirespan: {e}");
+                std::process::exit(2);
+            }
+        };
+    }
+    let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| e.exit());
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +89,15 @@ pub enum Command {
     Receive(ReceiveArgs),
     /// Draw traces from OTLP/JSON lines (what replay and capture write) as waterfalls.
     Show(ShowArgs),
+    /// Configuration files: print one with every option at its default.
+    Config(ConfigArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Print a config file with every option, commented out at its default.
+    #[arg(long)]
+    pub print_default: bool,
 }
 
 #[derive(Args, Debug)]
@@ -337,6 +372,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Capture(args) => capture(&args),
         Command::Receive(args) => receive(&args),
         Command::Show(args) => show_traces(&args),
+        Command::Config(args) => print_config(&args),
     };
     match result {
         Ok(code) => code,
@@ -666,6 +702,17 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     }
     say_undelivered(undelivered);
     Ok(if undelivered > 0 { 1 } else { 0 })
+}
+
+fn print_config(args: &ConfigArgs) -> anyhow::Result<i32> {
+    use clap::CommandFactory;
+    if !args.print_default {
+        say!("wirespan: config: say what to do (--print-default)");
+        return Ok(2);
+    }
+    let text = config::default_file(&Cli::command());
+    io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(0)
 }
 
 fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {

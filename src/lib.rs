@@ -16,6 +16,7 @@
 pub mod agent;
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod flow;

@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() {
-    let cli = wirespan::cli::Cli::parse();
+    let cli = wirespan::cli::parse();
     std::process::exit(wirespan::cli::run(cli));
 }
