@@ -506,9 +506,14 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         Some(bpf::compile(&expr, dlt).map_err(|e| anyhow::anyhow!(e))?)
     };
     if args.dump_filter {
+        let mut out = io::stdout().lock();
         match &filter {
-            Some(f) => f.listing.iter().for_each(|l| println!("{l}")),
-            None => println!("(000) ret      #262144"),
+            Some(f) => {
+                for line in &f.listing {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            None => writeln!(out, "(000) ret      #262144")?,
         }
         return Ok(0);
     }

@@ -98,7 +98,10 @@ pub fn with_file(mut cmd: Command, file: &str, text: &str) -> Result<Command, St
             };
             let args = as_args(&format!("{section}.{key}"), &value)
                 .map_err(|e| format!("config {file}: {e}"))?;
-            cmd = cmd.mut_subcommand(&section, |sub| sub.mut_arg(&id, |a| a.default_values(args)));
+            // A required option given in the file is given.
+            cmd = cmd.mut_subcommand(&section, |sub| {
+                sub.mut_arg(&id, |a| a.default_values(args).required(false))
+            });
         }
     }
     Ok(cmd)
