@@ -22,7 +22,7 @@ use crate::span::{AttrValue, NetworkSpan};
 use crate::stats::Counters;
 use clap::{Args, Parser, Subcommand};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -709,6 +709,70 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     Ok(if undelivered > 0 { 1 } else { 0 })
 }
 
+/// A progress line on standard error while files are replayed: bytes read of the total,
+/// packets per second, spans so far. Only on a terminal (and not under `--print`).
+struct Progress {
+    on: bool,
+    total: u64,
+    done_before: u64,
+    started: Instant,
+    last: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(files: &[PathBuf], on: bool) -> Progress {
+        let total = files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum();
+        let now = Instant::now();
+        Progress {
+            on,
+            total,
+            done_before: 0,
+            started: now,
+            last: now,
+            shown: false,
+        }
+    }
+
+    fn show(&mut self, offset: u64, stats: &Counters) {
+        if !self.on || self.last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last = Instant::now();
+        let done = self.done_before + offset;
+        let fraction = (done as f64 / self.total.max(1) as f64).clamp(0.0, 1.0);
+        let width = 24;
+        let filled = (fraction * width as f64) as usize;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        say_raw!(
+            "\r\x1b[K[{}{}] {:>3.0}%  {:.1}/{:.1} MB  {:.0} packets/s  {} spans",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            fraction * 100.0,
+            done as f64 / 1e6,
+            self.total as f64 / 1e6,
+            stats.packets as f64 / secs,
+            stats.spans
+        );
+        self.shown = true;
+    }
+
+    fn file_done(&mut self, path: &PathBuf) {
+        self.done_before += std::fs::metadata(path).map_or(0, |m| m.len());
+    }
+
+    /// Takes the line away before anything else is said.
+    fn clear(&mut self) {
+        if std::mem::take(&mut self.shown) {
+            say_raw!("\r\x1b[K");
+        }
+    }
+}
+
 fn print_config(args: &ConfigArgs) -> anyhow::Result<i32> {
     use clap::CommandFactory;
     if !args.print_default {
@@ -721,7 +785,7 @@ fn print_config(args: &ConfigArgs) -> anyhow::Result<i32> {
 }
 
 fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {
-    use std::io::{IsTerminal, Read};
+    use std::io::Read;
     let mut groups = Vec::new();
     for path in &args.files {
         if path.as_os_str() == "-" {
@@ -789,10 +853,11 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     }
     // Correlation needs every span of the run; without it spans stream straight out.
     let mut network = Vec::new();
+    let mut progress = Progress::new(&args.files, !args.print && io::stderr().is_terminal());
     for path in &args.files {
         // Correlated runs print whole traces at the end instead.
         let print = args.print && !correlating;
-        let result = pipeline.replay_file(path, &mut |span| {
+        let mut sink = |span: NetworkSpan| {
             if print {
                 print_span(&span)?;
             }
@@ -802,12 +867,19 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
             } else {
                 writer.push(span)
             }
-        })?;
+        };
+        let result =
+            pipeline.replay_file_with_progress(path, &mut sink, &mut |offset, stats| {
+                progress.show(offset, stats)
+            })?;
+        progress.file_done(path);
         if let Err(e) = result {
+            progress.clear();
             say!("wirespan: {e}");
             failures += 1;
         }
     }
+    progress.clear();
     let mut undelivered = 0;
     if collecting {
         if correlating {

@@ -63,10 +63,11 @@ fn check_span(span: crate::span::NetworkSpan) {
 /// as `wirespan replay` replays a mapped file.
 pub fn capture(data: &[u8]) {
     let mut pipeline = Pipeline::new(PipelineConfig::default());
-    let _ = pipeline.replay_capture(data, "fuzz", "fuzz", &mut |span| {
+    let mut sink = |span| {
         check_span(span);
         Ok(())
-    });
+    };
+    let _ = pipeline.replay_capture(data, "fuzz", "fuzz", &mut sink, &mut |_, _| {});
 }
 
 /// The pcap reader alone: every record up to the end or the first error.

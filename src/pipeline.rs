@@ -222,8 +222,19 @@ impl Pipeline {
         path: &Path,
         sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
     ) -> Result<Result<(), CaptureError>, std::io::Error> {
+        self.replay_file_with_progress(path, sink, &mut |_, _| {})
+    }
+
+    /// [`Pipeline::replay_file`], telling `progress` every so many packets how far into the
+    /// file it is (bytes) and what it has counted so far.
+    pub fn replay_file_with_progress(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
+        progress: &mut dyn FnMut(u64, &Counters),
+    ) -> Result<Result<(), CaptureError>, std::io::Error> {
         match CaptureFile::open(path) {
-            Ok(file) => self.replay_capture(file.bytes(), &file.name, &file.path, sink),
+            Ok(file) => self.replay_capture(file.bytes(), &file.name, &file.path, sink, progress),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -236,7 +247,10 @@ impl Pipeline {
         name: &str,
         path: &str,
         sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
+        progress: &mut dyn FnMut(u64, &Counters),
     ) -> Result<Result<(), CaptureError>, std::io::Error> {
+        /// Packets between progress reports: rare enough to cost nothing.
+        const EVERY: u64 = 16_384;
         let mut reader = match PacketReader::new(data, name, path, &mut self.points) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
@@ -247,6 +261,9 @@ impl Pipeline {
                     self.packet(&pkt);
                     for span in self.spans.drain(..) {
                         sink(span)?;
+                    }
+                    if self.stats.packets % EVERY == 0 {
+                        progress(reader.offset(), &self.stats);
                     }
                 }
                 Ok(None) => break Ok(()),
