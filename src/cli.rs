@@ -126,6 +126,9 @@ pub struct ShowArgs {
     /// Colours: auto (when standard output is a terminal), always or never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// Also write the traces as one self-contained HTML page (zoomable, details on click).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -814,6 +817,10 @@ fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {
             _ => io::stdout().is_terminal(),
         },
     };
+    if let Some(path) = &args.html {
+        std::fs::write(path, show::html::page(&groups, &filter))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     let text = show::render(&groups, &filter, style);
     io::stdout().lock().write_all(text.as_bytes())?;
     Ok(if text.is_empty() { 1 } else { 0 })

@@ -314,3 +314,128 @@ fn show_says_what_is_wrong_with_its_input() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("standard input: line 2"), "{stderr}");
 }
+
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs chromium for the HTML view's test (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: no chromium for the HTML view");
+    }
+    found
+}
+
+fn headless(browser: &str, profile: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("timeout")
+        .arg("120")
+        .arg(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("run chromium")
+}
+
+/// `show --html`: one page with no outside assets, drawn by headless Chromium: every span a
+/// row with a bar, the first span's details open, and in the screenshot both kinds of bar.
+#[test]
+fn the_html_view_renders_in_a_browser() {
+    let out = shop_output();
+    let page = tmp("shop.html");
+    let (code, _) = show(
+        &[
+            out.to_str().expect("path"),
+            "--html",
+            page.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let html = std::fs::read_to_string(&page).expect("page");
+    for outside in ["src=", "href=", "@import", "url("] {
+        assert!(
+            !html.contains(outside),
+            "the page loads something: {outside}"
+        );
+    }
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let spans = spans_with_service(&out).len();
+    let profile = tmp("chromium-profile");
+    let url = format!("file://{}", page.display());
+    let dom = headless(browser, &profile, &["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains(&format!("data-rendered=\"{spans}\"")),
+        "not every span was drawn:\n{}",
+        &dom[..dom.len().min(2000)]
+    );
+    assert_eq!(dom.matches("class=\"bar ").count(), spans);
+    assert_eq!(
+        dom.matches("class=\"row split\"").count(),
+        10,
+        "the ten calls' splits"
+    );
+    assert!(
+        dom.contains("<td>wirespan.capture.point</td>"),
+        "details of the first span"
+    );
+    // The screenshot shows app bars and network bars in their colours.
+    let png = tmp("shop.png");
+    let shot = headless(
+        browser,
+        &profile,
+        &[
+            "--window-size=1400,1000",
+            &format!("--screenshot={}", png.display()),
+            &url,
+        ],
+    );
+    assert!(png.exists(), "{}", String::from_utf8_lossy(&shot.stderr));
+    let count = Command::new("python3")
+        .args([
+            "-c",
+            "import sys; from PIL import Image\n\
+             im = Image.open(sys.argv[1]).convert('RGB'); px = list(im.getdata())\n\
+             near = lambda c, t: all(abs(a - b) < 12 for a, b in zip(c, t))\n\
+             print(im.size[0], im.size[1], sum(near(p, (0x3b, 0x6f, 0xd4)) for p in px),\n\
+                   sum(near(p, (0x2a, 0xa1, 0x98)) for p in px))",
+            png.to_str().expect("path"),
+        ])
+        .output()
+        .expect("python3");
+    let counts = String::from_utf8_lossy(&count.stdout);
+    let n: Vec<u64> = counts
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    if n.len() != 4 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pillow: {}",
+            String::from_utf8_lossy(&count.stderr)
+        );
+        eprintln!("SKIPPED: screenshot check needs pillow");
+        return;
+    }
+    assert_eq!((n[0], n[1]), (1400, 1000));
+    // Bars are 12 px high: thousands of pixels of each colour, far from noise.
+    assert!(n[2] > 5_000, "app-bar pixels: {}", n[2]);
+    assert!(n[3] > 5_000, "network-bar pixels: {}", n[3]);
+    let _ = std::fs::remove_file(&page);
+    let _ = std::fs::remove_file(&png);
+    let _ = std::fs::remove_dir_all(&profile);
+}

@@ -6,7 +6,9 @@
 //! capture point for a network span), the tunnel it crossed, and a bar to scale in time. App
 //! spans are drawn `█`, network spans `▒`, errors marked (red on a colour terminal). Under an
 //! app's CLIENT span whose call wirespan followed to the callee, one line splits its time
-//! ([`crate::latency`]).
+//! ([`crate::latency`]). [`html`] draws the same as a page for a browser.
+
+pub mod html;
 
 use crate::latency;
 use crate::otlp::{attr_int, attr_str, ResourceSpans, Span};
@@ -105,7 +107,7 @@ impl Trace<'_> {
         out
     }
 
-    fn matches(&self, f: &Filter) -> bool {
+    pub fn matches(&self, f: &Filter) -> bool {
         let id_ok = f
             .trace_id
             .as_deref()
@@ -262,7 +264,7 @@ pub fn attribution(trace: &Trace<'_>, i: usize) -> Option<String> {
     ))
 }
 
-fn kind(k: i32) -> &'static str {
+pub fn kind(k: i32) -> &'static str {
     match k {
         2 => "SERVER",
         3 => "CLIENT",
