@@ -16,7 +16,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 corpus=fuzz/corpus
 python3 fuzz/seed.py "$corpus"
 
-cargo fuzz build -O --sanitizer none
+cargo fuzz build -O --debug-assertions --sanitizer none
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
 status=0
 for t in "${targets[@]}"; do

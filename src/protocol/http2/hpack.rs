@@ -198,6 +198,11 @@ fn integer(buf: &[u8], pos: &mut usize, n: u8) -> Result<u64, HpackError> {
     loop {
         let b = *buf.get(*pos).ok_or(HpackError::Truncated)?;
         *pos += 1;
+        // Zero-valued continuation bytes add nothing but could shift on forever: past 32 bits
+        // of value the integer is too large whatever follows.
+        if shift > 28 {
+            return Err(HpackError::IntegerOverflow);
+        }
         value += u64::from(b & 0x7f) << shift;
         if value > u64::from(u32::MAX) {
             return Err(HpackError::IntegerOverflow);
@@ -383,6 +388,15 @@ mod tests {
         assert_eq!(
             decode_all(&mut d, &hex("3fe1ff07")).err(),
             Some(HpackError::TableSizeTooLarge)
+        );
+        // An index padded with a hundred zero-valued continuation bytes (found by fuzzing:
+        // the shift overflowed).
+        let mut padded = vec![0xff];
+        padded.extend([0x80; 100]);
+        padded.push(0x00);
+        assert_eq!(
+            decode_all(&mut d, &padded).err(),
+            Some(HpackError::IntegerOverflow)
         );
         // A string longer than the block.
         assert_eq!(
