@@ -1,6 +1,9 @@
 //! The classic pcap format: a 24-byte file header, then 16-byte record headers each followed by
 //! the captured bytes. Both byte orders, microsecond and nanosecond timestamps.
 
+// Every byte here comes off the wire or out of a file: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::{
     ByteOrder, CaptureError, CapturePointId, CapturePoints, LinkType, RawPacket, MAX_RECORD_LEN,
 };
@@ -86,7 +89,10 @@ impl<'a> PcapReader<'a> {
                 "record header truncated ({rest} of 16 bytes left)"
             )));
         }
-        let h = &self.data[self.pos..self.pos + RECORD_HEADER_LEN];
+        let h = self
+            .data
+            .get(self.pos..self.pos + RECORD_HEADER_LEN)
+            .unwrap_or(&[]);
         let o = self.order;
         let (Some(sec), Some(frac), Some(incl), Some(orig)) =
             (o.u32(h, 0), o.u32(h, 4), o.u32(h, 8), o.u32(h, 12))

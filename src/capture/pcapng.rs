@@ -2,6 +2,9 @@
 //! each Interface Description Block declares a link type, a name (the capture point) and a
 //! timestamp resolution that the Enhanced/Simple Packet Blocks refer to.
 
+// Every byte here comes off the wire or out of a file: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::{
     ByteOrder, CaptureError, CapturePointId, CapturePoints, LinkType, RawPacket, MAX_RECORD_LEN,
 };
@@ -75,11 +78,11 @@ impl<'a> PcapngReader<'a> {
             if rest < 12 {
                 return Err(self.fail(format!("block header truncated ({rest} bytes left)")));
             }
-            let head = &self.data[self.pos..];
-            let block_type = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-            if block_type == SHB {
+            let head = self.data.get(self.pos..).unwrap_or(&[]);
+            let block_type = ByteOrder { big_endian: false }.u32(head, 0);
+            if block_type == Some(SHB) {
                 // The byte-order magic decides how this block's own length is read.
-                let bom = &head[8..12];
+                let bom = head.get(8..12).unwrap_or(&[]);
                 self.order = match bom {
                     [0x4d, 0x3c, 0x2b, 0x1a] => ByteOrder { big_endian: false },
                     [0x1a, 0x2b, 0x3c, 0x4d] => ByteOrder { big_endian: true },
@@ -109,7 +112,7 @@ impl<'a> PcapngReader<'a> {
             if o.u32(block, len as usize - 4) != Some(len) {
                 return Err(self.fail("block trailing length does not match its header".into()));
             }
-            let body = &block[8..len as usize - 4];
+            let body = block.get(8..len as usize - 4).unwrap_or(&[]);
             let packet = match block_type {
                 IDB => {
                     self.read_interface(body, points)?;
@@ -221,7 +224,7 @@ impl<'a> PcapngReader<'a> {
     /// The body of a block, borrowed for the reader's whole lifetime rather than this call's.
     fn body_at(&self, body: &[u8]) -> &'a [u8] {
         let start = body.as_ptr() as usize - self.data.as_ptr() as usize;
-        &self.data[start..start + body.len()]
+        self.data.get(start..start + body.len()).unwrap_or(&[])
     }
 
     fn read_epb(&self, body: &[u8]) -> Result<RawPacket<'a>, CaptureError> {
@@ -282,7 +285,7 @@ impl<'a> PcapngReader<'a> {
             iface.snaplen
         };
         let caplen = wire.min(snap).min(body.len().saturating_sub(4) as u32) as usize;
-        let data = &self.body_at(body)[4..4 + caplen];
+        let data = self.body_at(body).get(4..4 + caplen).unwrap_or(&[]);
         // Simple packet blocks carry no timestamp.
         Ok(self.packet(iface, 0, wire, data))
     }

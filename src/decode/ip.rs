@@ -1,6 +1,9 @@
 //! IPv4 (options, fragments) and IPv6 (extension headers, fragments), then the transport:
 //! TCP segments, UDP tunnels, IP-in-IP and GRE.
 
+// Every byte here comes off the wire or out of a file: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::{
     be16, Cursor, DecodeConfig, DecodeError, Decoded, Encap, Fragment, Skip, TcpFlags, TcpSegment,
     Tunnel, TunnelKind,
@@ -80,7 +83,7 @@ impl<'c> Cursor<'c> {
         }
         // Ethernet pads short frames; the IP total length says where the packet really ends.
         let end = total.min(data.len());
-        let payload = &data[header_len..end];
+        let payload = data.get(header_len..end).unwrap_or(&[]);
         let missing = (total - end) as u32;
         if self.claimed_beyond_frame(missing) {
             return Decoded::Error(DecodeError::Malformed);
@@ -126,13 +129,13 @@ impl<'c> Cursor<'c> {
             }
         };
         let declared = usize::from(h.payload_length());
-        let body = &data[40..];
+        let body = super::from(data, 40);
         // A payload length of 0 means a jumbogram (RFC 2675): the frame length rules.
         let (mut rest, missing) = if declared == 0 {
             (body, 0)
         } else {
             let end = declared.min(body.len());
-            (&body[..end], (declared - end) as u32)
+            (body.get(..end).unwrap_or(body), (declared - end) as u32)
         };
         if self.claimed_beyond_frame(missing) {
             return Decoded::Error(DecodeError::Malformed);
@@ -147,34 +150,35 @@ impl<'c> Cursor<'c> {
             match next {
                 // Hop-by-hop, routing, destination options, mobility, HIP, shim6: skip by length.
                 0 | 43 | 60 | 135 | 139 | 140 => {
-                    let Some(&len) = rest.get(1) else {
+                    let (Some(&header), Some(&len)) = (rest.first(), rest.get(1)) else {
                         return Decoded::Error(DecodeError::Truncated);
                     };
                     let Some(after) = rest.get((usize::from(len) + 1) * 8..) else {
                         return Decoded::Error(DecodeError::Truncated);
                     };
-                    next = rest[0];
+                    next = header;
                     rest = after;
                 }
                 // Authentication header: its length is in 4-byte units, minus 2.
                 51 => {
-                    let Some(&len) = rest.get(1) else {
+                    let (Some(&header), Some(&len)) = (rest.first(), rest.get(1)) else {
                         return Decoded::Error(DecodeError::Truncated);
                     };
                     let Some(after) = rest.get((usize::from(len) + 2) * 4..) else {
                         return Decoded::Error(DecodeError::Truncated);
                     };
-                    next = rest[0];
+                    next = header;
                     rest = after;
                 }
                 44 => {
-                    let (Some(off_flags), Some(id)) = (be16(rest, 2), super::be32(rest, 4)) else {
+                    let (Some(&proto), Some(off_flags), Some(id)) =
+                        (rest.first(), be16(rest, 2), super::be32(rest, 4))
+                    else {
                         return Decoded::Error(DecodeError::Truncated);
                     };
                     let offset = u32::from(off_flags & 0xfff8);
                     let more = off_flags & 1 != 0;
-                    let proto = rest[0];
-                    rest = &rest[8..];
+                    rest = super::from(rest, 8);
                     // An atomic fragment (offset 0, no more) is just the packet itself.
                     if offset != 0 || more {
                         if missing != 0 {
@@ -240,7 +244,7 @@ impl<'c> Cursor<'c> {
             return Decoded::Error(DecodeError::Truncated);
         };
         let end = usize::from(len).clamp(8, data.len());
-        let payload = &data[8..end];
+        let payload = data.get(8..end).unwrap_or(&[]);
         let cfg = self.cfg;
         if cfg.vxlan_ports.contains(&dst_port) {
             self.vxlan(ip, payload)
@@ -274,7 +278,7 @@ fn tcp(ip: IpContext, data: &[u8]) -> Decoded<'_> {
         ack: h.acknowledgment_number(),
         flags: TcpFlags(flags),
         ttl: ip.ttl,
-        payload: &data[h.slice().len()..],
+        payload: super::from(data, h.slice().len()),
         missing_tail: ip.missing,
     })
 }

@@ -1,6 +1,9 @@
 //! Link layers: Ethernet II, 802.1Q/802.1ad VLAN tags, MPLS, Linux cooked capture v1/v2 and BSD
 //! loopback. Each hands its payload on by EtherType.
 
+// Every byte here comes off the wire or out of a file: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::{be16, be32, Cursor, DecodeError, Decoded, Skip, Tunnel, TunnelKind};
 use etherparse::{Ethernet2HeaderSlice, SingleVlanHeaderSlice};
 
@@ -21,7 +24,7 @@ impl<'c> Cursor<'c> {
         }
         match Ethernet2HeaderSlice::from_slice(frame) {
             Ok(eth) => {
-                let rest = &frame[eth.slice().len()..];
+                let rest = super::from(frame, eth.slice().len());
                 self.ethertype(eth.ether_type().0, rest)
             }
             Err(_) => Decoded::Error(DecodeError::Truncated),
@@ -39,7 +42,7 @@ impl<'c> Cursor<'c> {
             ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => match SingleVlanHeaderSlice::from_slice(data) {
                 Ok(tag) => {
                     self.encap.push_vlan(tag.vlan_identifier().value());
-                    self.ethertype(tag.ether_type().0, &data[tag.slice().len()..])
+                    self.ethertype(tag.ether_type().0, super::from(data, tag.slice().len()))
                 }
                 Err(_) => Decoded::Error(DecodeError::Truncated),
             },
@@ -61,7 +64,7 @@ impl<'c> Cursor<'c> {
             let Some(entry) = be32(data, 0) else {
                 return Decoded::Error(DecodeError::Truncated);
             };
-            data = &data[4..];
+            data = super::from(data, 4);
             if entry & 0x100 != 0 {
                 // The outer addresses of an MPLS path are not known here; record the label.
                 self.encap.push_tunnel(Tunnel {
@@ -79,7 +82,7 @@ impl<'c> Cursor<'c> {
         let (Some(hatype), Some(proto)) = (be16(frame, 2), be16(frame, 14)) else {
             return Decoded::Error(DecodeError::Truncated);
         };
-        self.cooked(hatype, proto, &frame[16..])
+        self.cooked(hatype, proto, super::from(frame, 16))
     }
 
     /// Linux cooked capture v2: 20-byte header, EtherType first.
@@ -104,10 +107,9 @@ impl<'c> Cursor<'c> {
 
     /// BSD loopback: a 4-byte address family, host order (`Null`) or network order (`Loop`).
     pub(crate) fn bsd_loopback<'a>(&mut self, frame: &'a [u8], network_order: bool) -> Decoded<'a> {
-        let Some(raw) = frame.get(..4) else {
+        let Some((&bytes, rest)) = frame.split_first_chunk::<4>() else {
             return Decoded::Error(DecodeError::Truncated);
         };
-        let bytes = [raw[0], raw[1], raw[2], raw[3]];
         let family = if network_order {
             u32::from_be_bytes(bytes)
         } else {
@@ -119,7 +121,6 @@ impl<'c> Cursor<'c> {
                 le
             }
         };
-        let rest = &frame[4..];
         match family {
             2 => self.ipv4(rest),
             // AF_INET6 is 10, 24, 28 or 30 depending on the operating system.

@@ -6,6 +6,9 @@
 //! ERSPAN, VXLAN, Geneve, NSH, MPLS) and VLAN tags are peeled recursively and recorded in an
 //! [`Encap`] so that the span can say where the call travelled. Nothing is allocated.
 
+// Every byte here comes off the wire or out of a file: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod defrag;
 mod ip;
 mod link;
@@ -130,11 +133,15 @@ impl Encap {
     }
 
     pub fn tunnels(&self) -> impl Iterator<Item = &Tunnel> {
-        self.tunnels[..self.n_tunnels as usize].iter().flatten()
+        self.tunnels
+            .get(..self.n_tunnels as usize)
+            .unwrap_or(&[])
+            .iter()
+            .flatten()
     }
 
     pub fn vlans(&self) -> &[u16] {
-        &self.vlans[..self.n_vlans as usize]
+        self.vlans.get(..self.n_vlans as usize).unwrap_or(&[])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -370,6 +377,12 @@ impl Cursor<'_> {
 }
 
 /// Big-endian u16 at `at`, or `None` past the end.
+/// The bytes of `b` from `at` on; none when `at` is past the end (the next header then finds
+/// itself truncated).
+pub(crate) fn from(b: &[u8], at: usize) -> &[u8] {
+    b.get(at..).unwrap_or(&[])
+}
+
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }

@@ -1,6 +1,9 @@
 //! Tunnel headers: VXLAN, VXLAN-GPE, Geneve, NSH, GRE (key, sequence, checksum) and ERSPAN
 //! types I, II and III. Each records itself in the [`super::Encap`] and hands on its payload.
 
+// Every byte here comes off the wire or out of a file: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::ip::IpContext;
 use super::link::{ETH_NSH, ETH_TEB};
 use super::{be16, be32, Cursor, DecodeError, Decoded, Skip, Tunnel, TunnelKind};
@@ -22,7 +25,7 @@ impl<'c> Cursor<'c> {
             return Decoded::Skipped(Skip::UnknownProtocol);
         }
         self.push(TunnelKind::Vxlan { vni: word >> 8 }, ip);
-        self.ethernet(&data[8..])
+        self.ethernet(super::from(data, 8))
     }
 
     pub(crate) fn vxlan_gpe<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {
@@ -30,7 +33,7 @@ impl<'c> Cursor<'c> {
             return Decoded::Error(DecodeError::Truncated);
         };
         self.push(TunnelKind::VxlanGpe { vni: word >> 8 }, ip);
-        self.gpe_next(next, &data[8..])
+        self.gpe_next(next, super::from(data, 8))
     }
 
     /// The next-protocol numbering shared by VXLAN-GPE and NSH.
