@@ -210,8 +210,14 @@ impl<'a> PcapngReader<'a> {
     ) -> RawPacket<'a> {
         let secs = ts_units / iface.units_per_sec;
         let frac = ts_units % iface.units_per_sec;
-        let ns = (secs as i64 + iface.offset_sec) as u64 * 1_000_000_000
-            + (u128::from(frac) * 1_000_000_000 / u128::from(iface.units_per_sec)) as u64;
+        // A timestamp past what nanoseconds in a u64 hold (the year 2554) is garbage: saturate.
+        let secs = i64::try_from(secs)
+            .unwrap_or(i64::MAX)
+            .saturating_add(iface.offset_sec)
+            .max(0) as u64;
+        let ns = secs.saturating_mul(1_000_000_000).saturating_add(
+            (u128::from(frac) * 1_000_000_000 / u128::from(iface.units_per_sec)) as u64,
+        );
         RawPacket {
             ts_ns: ns,
             link: iface.link,
