@@ -3,8 +3,7 @@
 #
 #   bash benches/compare.sh [FILE…]
 #
-# Without FILEs: the bundled captures of every protocol, and the generated workloads in
-# target/workloads/ (made by `python3 benches/workloads.py target/workloads` if missing).
+# Without FILEs: the bundled captures of every protocol, and any workloads in target/workloads/.
 # For each file, best of 3 wall-clock runs (tshark: 1) of
 #   wirespan   `wirespan replay FILE -o /dev/null`: decode, flows, reassembly, parsers, spans;
 #   tshark     `tshark -r FILE` dissecting HTTP, HTTP/2 and gRPC (its ports decoded as http2),
@@ -23,9 +22,7 @@ ws=target/release/wirespan
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(pcaps/http/underlay-vxlan.pcap pcaps/grpc/underlay-vxlan.pcap pcaps/mysql/underlay-vxlan.pcap)
-  if [ ! -d target/workloads ]; then
-    python3 benches/workloads.py target/workloads
-  fi
+  shopt -s nullglob
   files+=(target/workloads/*.pcap)
 fi
 
