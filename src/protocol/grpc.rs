@@ -1,6 +1,9 @@
 //! gRPC over HTTP/2: length-prefixed message framing, `:path` → service and method,
 //! `grpc-message` percent-decoding and the binary `grpc-trace-bin` context.
 
+// Every byte here comes off the wire: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::trace_context::TraceContext;
 
 /// Counts the length-prefixed messages (1-byte compressed flag, 4-byte length) in one
@@ -24,14 +27,18 @@ impl MessageCounter {
             if self.remaining > 0 {
                 let n = (data.len() as u64).min(self.remaining);
                 self.remaining -= n;
-                data = &data[n as usize..];
+                data = data.get(n as usize..).unwrap_or(&[]);
                 continue;
             }
-            let take = (5 - usize::from(self.prefix_seen)).min(data.len());
             let start = usize::from(self.prefix_seen);
-            self.prefix[start..start + take].copy_from_slice(&data[..take]);
+            let room = self.prefix.get_mut(start..).unwrap_or(&mut []);
+            let take = room.len().min(data.len());
+            let (head, tail) = data.split_at(take);
+            if let Some(slot) = room.get_mut(..take) {
+                slot.copy_from_slice(head);
+            }
             self.prefix_seen += take as u8;
-            data = &data[take..];
+            data = tail;
             if self.prefix_seen == 5 {
                 self.prefix_seen = 0;
                 self.messages += 1;
@@ -62,21 +69,23 @@ pub fn split_path(path: &str) -> Option<(&str, &str)> {
 /// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec).
 pub fn percent_decode(v: &[u8]) -> String {
     let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        if v[i] == b'%' {
-            if let Some(b) = v
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
+    let mut rest = v;
+    while let Some((&first, tail)) = rest.split_first() {
+        let escaped = (first == b'%')
+            .then(|| tail.get(..2))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(b) => {
                 out.push(b);
-                i += 3;
-                continue;
+                rest = tail.get(2..).unwrap_or(&[]);
+            }
+            None => {
+                out.push(first);
+                rest = tail;
             }
         }
-        out.push(v[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -229,7 +229,7 @@ pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Sender>)> {
     }
     if http2::looks_like_frames(data) {
         let from_preface =
-            data.starts_with(&http2::PREFACE[..data.len().min(http2::PREFACE.len())]);
+            http2::PREFACE.starts_with(data.get(..http2::PREFACE.len()).unwrap_or(data));
         let parser = http2::Http2Parser::new(from_preface);
         return Some((AppParser::Http2(Box::new(parser)), http2::sender_hint(data)));
     }

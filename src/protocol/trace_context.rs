@@ -1,6 +1,9 @@
 //! Trace context carried in request headers: W3C `traceparent`, B3 single (`b3`) and multi
 //! (`X-B3-TraceId`/`X-B3-SpanId`) headers, and a UUID-shaped `X-Request-ID` as a last resort.
 
+// Every byte here comes off the wire: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 /// The caller's trace and span, when the request carried them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TraceContext {
@@ -75,8 +78,9 @@ pub fn hex_array<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        out[i] = hex_nibble(pair[0])? << 4 | hex_nibble(pair[1])?;
+    for (slot, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *slot = hex_nibble(*hi)? << 4 | hex_nibble(*lo)?;
     }
     Some(out)
 }
