@@ -6,6 +6,9 @@
 //! after the join resolves normally (HPACK indexes count from the newest entry), so the table
 //! heals as the peer keeps inserting. Table size updates are honoured up to a hard limit.
 
+// Every byte here comes off the wire: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::tables::{HUFFMAN_CODES, STATIC_TABLE};
 use std::collections::VecDeque;
 use std::sync::OnceLock;
@@ -79,8 +82,7 @@ impl Decoder {
         emit: &mut dyn FnMut(Field<'_>),
     ) -> Result<(), HpackError> {
         let mut pos = 0;
-        while pos < block.len() {
-            let b = block[pos];
+        while let Some(&b) = block.get(pos) {
             if b & 0x80 != 0 {
                 // Indexed header field.
                 let index = integer(block, &mut pos, 7)?;
@@ -146,8 +148,7 @@ impl Decoder {
         if index == 0 {
             return Err(HpackError::IndexOutOfRange);
         }
-        if index <= STATIC_LEN {
-            let (n, v) = STATIC_TABLE[index - 1];
+        if let Some(&(n, v)) = STATIC_TABLE.get(index - 1) {
             return Ok(Some((n.as_bytes(), v.as_bytes())));
         }
         match self.table.get(index - STATIC_LEN - 1) {
@@ -230,6 +231,8 @@ fn string(buf: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<(), HpackErr
 
 /// A binary trie over the Huffman codes: node `i` has children `nodes[i][bit]`; values with
 /// the top bit set are leaves holding a symbol.
+// Built once from the constant code table, not from input: its indexes are its own nodes.
+#[allow(clippy::indexing_slicing)]
 fn huffman_trie() -> &'static Vec<[u16; 2]> {
     static TRIE: OnceLock<Vec<[u16; 2]>> = OnceLock::new();
     TRIE.get_or_init(|| {
@@ -262,10 +265,11 @@ fn huffman_decode(raw: &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
     let mut pending_ones = true;
     for &byte in raw {
         for i in (0..8).rev() {
-            let bit = usize::from((byte >> i) & 1);
+            let one = (byte >> i) & 1 == 1;
             pending_bits += 1;
-            pending_ones &= bit == 1;
-            let next = trie[node][bit];
+            pending_ones &= one;
+            let [if_zero, if_one] = *trie.get(node).ok_or(HpackError::BadHuffman)?;
+            let next = if one { if_one } else { if_zero };
             if next & 0x8000 != 0 {
                 let sym = next & 0x7fff;
                 if sym == 256 {
