@@ -8,6 +8,9 @@
 //! counted, never stored. A hole in the stream marks the exchange it hits; the parser skips to
 //! the next message start it can find.
 
+// Every byte here comes off the wire: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::trace_context::TraceHeaders;
 use super::{
     Direction, Exchange, ExchangeDetail, HttpExchange, Incomplete, SegmentMeta, TraceContext,
@@ -46,9 +49,10 @@ const METHODS: &[&[u8]] = &[
 
 /// Is this the start of an HTTP/1 request line (`METHOD SP`)?
 pub fn looks_like_request(data: &[u8]) -> bool {
-    METHODS
-        .iter()
-        .any(|m| data.len() > m.len() && data.starts_with(m) && data[m.len()] == b' ')
+    METHODS.iter().any(|m| {
+        data.strip_prefix(*m)
+            .is_some_and(|rest| rest.first() == Some(&b' '))
+    })
 }
 
 /// Is this the start of an HTTP/1 status line?
@@ -191,14 +195,14 @@ impl Http1Parser {
         stats: &mut Counters,
     ) {
         let mut pos = 0;
-        while pos < data.len() {
+        while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
             let at = SegmentMeta {
                 seq: meta.seq.wrapping_add(pos as u32),
                 ..meta
             };
             let used = match dir {
-                Direction::ToServer => self.request_bytes(&data[pos..], at, out, stats),
-                Direction::ToClient => self.response_bytes(&data[pos..], at, out, stats),
+                Direction::ToServer => self.request_bytes(rest, at, out, stats),
+                Direction::ToClient => self.response_bytes(rest, at, out, stats),
             };
             if used == 0 {
                 break;
@@ -448,10 +452,10 @@ impl Http1Parser {
         };
         let head_buf;
         let head: &[u8] = if self.req.head.is_empty() {
-            &data[..head_len]
+            data.get(..head_len).unwrap_or(data)
         } else {
             head_buf = std::mem::take(&mut self.req.head);
-            &head_buf[..head_len]
+            head_buf.get(..head_len).unwrap_or(&head_buf)
         };
         let (start_ns, start_seq) = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
         let Some(req) = parse_request(head) else {
@@ -528,10 +532,10 @@ impl Http1Parser {
         };
         let head_buf;
         let head: &[u8] = if self.resp.head.is_empty() {
-            &data[..head_len]
+            data.get(..head_len).unwrap_or(data)
         } else {
             head_buf = std::mem::take(&mut self.resp.head);
-            &head_buf[..head_len]
+            head_buf.get(..head_len).unwrap_or(&head_buf)
         };
         let (start_ns, start_seq) = self.resp.start.take().unwrap_or((at.ts_ns, at.seq));
         let Some((status, framing)) = parse_response(head) else {
@@ -787,7 +791,7 @@ fn parse_response(head: &[u8]) -> Option<(u16, Framing)> {
 /// The complete lines of a head cut short, closed with a blank line so it parses.
 fn salvage_head(partial: &[u8]) -> Option<Vec<u8>> {
     let end = partial.iter().rposition(|&b| b == b'\n')? + 1;
-    let mut head = partial[..end].to_vec();
+    let mut head = partial.get(..end)?.to_vec();
     head.extend_from_slice(b"\r\n");
     Some(head)
 }
@@ -809,7 +813,7 @@ fn take_head(
             .iter()
             .take_while(|&&b| b == b'\r' || b == b'\n')
             .count();
-        rest = &rest[skipped..];
+        rest = rest.get(skipped..).unwrap_or(&[]);
         if rest.is_empty() {
             return Head::Consumed(data.len());
         }
@@ -827,7 +831,7 @@ fn take_head(
                 };
             }
             // Keep the head contiguous from its first byte: copy it past the CRLFs.
-            r.head.extend_from_slice(&rest[..end]);
+            r.head.extend_from_slice(rest.get(..end).unwrap_or(rest));
             return Head::Complete {
                 used: skipped + end,
                 len: end,
@@ -838,7 +842,7 @@ fn take_head(
     // Only the bytes that can still belong to the head are kept.
     let room = MAX_HEAD.saturating_sub(before);
     let take = rest.len().min(room);
-    r.head.extend_from_slice(&rest[..take]);
+    r.head.extend_from_slice(rest.get(..take).unwrap_or(rest));
     match head_end(&r.head, before.saturating_sub(3)) {
         Some(end) => Head::Complete {
             used: skipped + end - before,
@@ -869,7 +873,7 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
         .and_then(|s| s.iter().position(|&b| b == b'\n'))
     {
         let nl = i + off;
-        let rest = &buf[nl + 1..];
+        let rest = buf.get(nl + 1..).unwrap_or(&[]);
         if rest.first() == Some(&b'\n') {
             return Some(nl + 2);
         }
@@ -932,7 +936,7 @@ fn chunked_bytes(
     stats: &mut Counters,
 ) -> (usize, bool) {
     let mut i = 0;
-    while i < data.len() {
+    while let Some(&c) = data.get(i) {
         match chunk {
             Chunk::Data { remaining } => {
                 let n = ((data.len() - i) as u64).min(remaining);
@@ -948,18 +952,17 @@ fn chunked_bytes(
                 continue;
             }
             Chunk::DataEnd => {
-                if data[i] == b'\n' {
+                if c == b'\n' {
                     chunk = Chunk::Size {
                         value: 0,
                         digits: 0,
                         ext: false,
                     };
-                } else if data[i] != b'\r' {
+                } else if c != b'\r' {
                     return chunk_error(r, stats, i);
                 }
             }
             Chunk::Size { value, digits, ext } => {
-                let c = data[i];
                 let digit = (c as char).to_digit(16);
                 match (c, digit) {
                     (b'\n', _) if digits > 0 => {
@@ -992,7 +995,7 @@ fn chunked_bytes(
                     _ => return chunk_error(r, stats, i),
                 }
             }
-            Chunk::Trailer { len } => match data[i] {
+            Chunk::Trailer { len } => match c {
                 b'\n' if len == 0 => {
                     r.state = State::Chunked(chunk);
                     return (i + 1, true);
@@ -1056,9 +1059,12 @@ fn find_message_start(data: &[u8], starts_message: fn(&[u8]) -> bool) -> usize {
         return 0;
     }
     let mut i = 0;
-    while let Some(off) = data[i..].iter().position(|&b| b == b'\n') {
+    while let Some(off) = data
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
         let line = i + off + 1;
-        if starts_message(&data[line..]) {
+        if starts_message(data.get(line..).unwrap_or(&[])) {
             return line;
         }
         i = line;
