@@ -7,6 +7,9 @@
 //! blocks are decompressed by one [`hpack::Decoder`] per direction; a decoder that joined late
 //! reports unknown fields, which the exchange counts and the span marks.
 
+// Every byte here comes off the wire: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod hpack;
 mod tables;
 
@@ -18,6 +21,16 @@ use super::{
 };
 use crate::stats::Counters;
 use hashbrown::HashMap;
+
+/// One side of a pair kept per direction (`d`: 0 client→server, 1 server→client).
+fn side<T>(pair: &mut [T; 2], d: usize) -> &mut T {
+    let [to_server, to_client] = pair;
+    if d == 0 {
+        to_server
+    } else {
+        to_client
+    }
+}
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -284,11 +297,11 @@ impl Http2Parser {
         let d = index(dir);
         let mut data = data;
         let mut seq = meta.seq;
-        if self.readers[d].resync {
+        if side(&mut self.readers, d).resync {
             if !looks_like_frames(data) {
                 return;
             }
-            let r = &mut self.readers[d];
+            let r = side(&mut self.readers, d);
             r.resync = false;
             r.header_seen = 0;
             r.frame = None;
@@ -296,17 +309,17 @@ impl Http2Parser {
             r.block.clear();
         }
         while !data.is_empty() {
-            let r = &mut self.readers[d];
+            let r = side(&mut self.readers, d);
             if r.preface_left > 0 {
                 let done = PREFACE.len() - r.preface_left;
                 let n = r.preface_left.min(data.len());
-                if data[..n] != PREFACE[done..done + n] {
+                if data.get(..n) != PREFACE.get(done..done + n) {
                     // Not the preface after all: read frames from here.
                     r.preface_left = 0;
                     continue;
                 }
                 r.preface_left -= n;
-                data = &data[n..];
+                data = data.get(n..).unwrap_or(&[]);
                 seq = seq.wrapping_add(n as u32);
                 if r.preface_left == 0 && !self.decoded_any {
                     // The connection's start is in the capture: every table entry will be seen.
@@ -318,10 +331,14 @@ impl Http2Parser {
                 if r.header_seen == 0 {
                     r.frame_start = (meta.ts_ns, seq);
                 }
-                let n = (9 - r.header_seen).min(data.len());
-                r.header[r.header_seen..r.header_seen + n].copy_from_slice(&data[..n]);
+                let room = r.header.get_mut(r.header_seen..).unwrap_or(&mut []);
+                let n = room.len().min(data.len());
+                let (head, tail) = data.split_at(n);
+                if let Some(slot) = room.get_mut(..n) {
+                    slot.copy_from_slice(head);
+                }
                 r.header_seen += n;
-                data = &data[n..];
+                data = tail;
                 seq = seq.wrapping_add(n as u32);
                 if r.header_seen == 9 {
                     r.header_seen = 0;
@@ -347,11 +364,11 @@ impl Http2Parser {
             };
             let left = (frame.len - r.read) as usize;
             let n = left.min(data.len());
-            let chunk = &data[..n];
+            let (chunk, tail) = data.split_at(n);
             if frame.kind == DATA {
                 let first = r.read;
                 if first == 0 && frame.flags & PADDED != 0 {
-                    r.pad = u32::from(chunk[0]);
+                    r.pad = chunk.first().map_or(0, |&p| u32::from(p));
                 }
                 let header = u32::from(frame.flags & PADDED != 0);
                 let body_end = frame.len.saturating_sub(r.pad);
@@ -361,16 +378,16 @@ impl Http2Parser {
                     self.data_bytes(
                         d,
                         frame.stream,
-                        &chunk[from as usize..to as usize],
+                        chunk.get(from as usize..to as usize).unwrap_or(&[]),
                         meta.ts_ns,
                     );
                 }
-            } else if self.readers[d].payload.len() + n <= MAX_BLOCK {
-                self.readers[d].payload.extend_from_slice(chunk);
+            } else if side(&mut self.readers, d).payload.len() + n <= MAX_BLOCK {
+                side(&mut self.readers, d).payload.extend_from_slice(chunk);
             }
-            let r = &mut self.readers[d];
+            let r = side(&mut self.readers, d);
             r.read += n as u32;
-            data = &data[n..];
+            data = tail;
             seq = seq.wrapping_add(n as u32);
             if r.read == frame.len {
                 r.frame = None;
@@ -383,7 +400,7 @@ impl Http2Parser {
     /// frame boundaries are lost, and so is HPACK's history.
     pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         let d = index(dir);
-        let r = &mut self.readers[d];
+        let r = side(&mut self.readers, d);
         if let Some(frame) = r.frame {
             if frame.kind == DATA && r.read + len < frame.len {
                 r.read += len;
@@ -401,7 +418,7 @@ impl Http2Parser {
             s.gap = true;
         }
         // Entries inserted in the hole are unknown: start a table that only trusts what follows.
-        self.hpack[d] = hpack::Decoder::new(false);
+        *side(&mut self.hpack, d) = hpack::Decoder::new(false);
     }
 
     pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
@@ -443,7 +460,7 @@ impl Http2Parser {
             } else {
                 s.info.response_body_size += body.len() as u64;
             }
-            s.messages[d].feed(body);
+            side(&mut s.messages, d).feed(body);
             s.last_ns = ts;
         }
     }
@@ -456,7 +473,7 @@ impl Http2Parser {
         out: &mut Vec<Exchange>,
         stats: &mut Counters,
     ) {
-        let payload = std::mem::take(&mut self.readers[d].payload);
+        let payload = std::mem::take(&mut side(&mut self.readers, d).payload);
         match h.kind {
             HEADERS | PUSH_PROMISE => {
                 let mut body: &[u8] = &payload;
@@ -472,7 +489,7 @@ impl Http2Parser {
                     body = body.get(4..).unwrap_or(&[]);
                 }
                 let fragment = body.get(..body.len().saturating_sub(pad)).unwrap_or(&[]);
-                let r = &mut self.readers[d];
+                let r = side(&mut self.readers, d);
                 r.block.clear();
                 r.block.extend_from_slice(fragment);
                 r.block_open = Some((
@@ -486,7 +503,7 @@ impl Http2Parser {
                 }
             }
             CONTINUATION => {
-                let r = &mut self.readers[d];
+                let r = side(&mut self.readers, d);
                 if r.block_open.is_some_and(|b| b.0 == h.stream)
                     && r.block.len() + payload.len() <= MAX_BLOCK
                 {
@@ -503,11 +520,13 @@ impl Http2Parser {
             SETTINGS if h.flags & 0x1 == 0 => {
                 // SETTINGS_MAX_FRAME_SIZE bounds what the *other* side may send.
                 for setting in payload.chunks_exact(6) {
-                    let id = u16::from_be_bytes([setting[0], setting[1]]);
-                    let value =
-                        u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
+                    let &[i0, i1, v0, v1, v2, v3] = setting else {
+                        continue;
+                    };
+                    let id = u16::from_be_bytes([i0, i1]);
+                    let value = u32::from_be_bytes([v0, v1, v2, v3]);
                     if id == 0x5 && (DEFAULT_MAX_FRAME..1 << 24).contains(&value) {
-                        self.readers[1 - d].max_frame = value;
+                        side(&mut self.readers, 1 - d).max_frame = value;
                     }
                 }
             }
@@ -556,11 +575,11 @@ impl Http2Parser {
         // Keep the buffer's allocation for the next frame.
         let mut payload = payload;
         payload.clear();
-        self.readers[d].payload = payload;
+        side(&mut self.readers, d).payload = payload;
     }
 
     fn block_done(&mut self, d: usize, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
-        let r = &mut self.readers[d];
+        let r = side(&mut self.readers, d);
         let Some((stream_id, end_stream, start, push)) = r.block_open.take() else {
             return;
         };
@@ -568,18 +587,18 @@ impl Http2Parser {
         self.decoded_any = true;
         let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut unknown = 0u32;
-        let result = self.hpack[d].decode(&block, &mut |f| match f {
+        let result = side(&mut self.hpack, d).decode(&block, &mut |f| match f {
             hpack::Field::Known { name, value } => fields.push((name.to_vec(), value.to_vec())),
             hpack::Field::Unknown => unknown += 1,
         });
-        self.readers[d].block = block;
+        side(&mut self.readers, d).block = block;
         if let Err(e) = result {
             stats.http2_hpack_errors += 1;
             if e == hpack::HpackError::TableSizeTooLarge {
                 stats.http2_hpack_table_size_rejected += 1;
             }
             // The table can no longer be trusted: rebuild it from what follows.
-            self.hpack[d] = hpack::Decoder::new(false);
+            *side(&mut self.hpack, d) = hpack::Decoder::new(false);
         }
         stats.http2_hpack_unknown_fields += u64::from(unknown);
         if push {
