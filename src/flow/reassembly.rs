@@ -5,6 +5,9 @@
 //! while they waited), and holes. Retransmitted bytes are trimmed; a hole is given up on when
 //! the receiver acknowledges past it, when the buffer limit is reached, or at the end.
 
+// Segments come off the wire: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use crate::protocol::SegmentMeta;
 use crate::stats::Counters;
 

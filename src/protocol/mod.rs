@@ -5,6 +5,9 @@
 //! timestamps and TCP sequence numbers of their first and last bytes. Parsers are pure: they
 //! know nothing of flows, capture points or spans. Protocols are recognised by content.
 
+// Every byte here comes off the wire: no index in this module or below may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod grpc;
 pub mod http1;
 pub mod http2;
@@ -197,6 +200,17 @@ impl AppParser {
             AppParser::Http2(p) => p.on_close(out, stats),
             AppParser::Mysql(p) => p.on_close(out, stats),
         }
+    }
+}
+
+/// One side of a pair kept per direction (`d`: 0 client→server, 1 server→client), without an
+/// index that could panic.
+pub(crate) fn side<T>(pair: &mut [T; 2], d: usize) -> &mut T {
+    let [to_server, to_client] = pair;
+    if d == 0 {
+        to_server
+    } else {
+        to_client
     }
 }
 

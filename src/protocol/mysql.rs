@@ -8,6 +8,9 @@
 //! they arrive and only their first bytes are kept; rows are counted, not stored. Connections
 //! that switch to TLS or compression are recognised, counted and left alone.
 
+// Every byte here comes off the wire: no index may panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::{Direction, Exchange, ExchangeDetail, Incomplete, SegmentMeta, TraceContext};
 use crate::stats::Counters;
 use hashbrown::HashMap;
@@ -111,7 +114,9 @@ pub fn looks_like_command(data: &[u8]) -> bool {
     match cmd {
         0x01 | 0x0e | 0x1f => len == 1,
         0x19 | 0x1a => len == 5,
-        0x02 | 0x03 | 0x16 => data[5..]
+        0x02 | 0x03 | 0x16 => data
+            .get(5..)
+            .unwrap_or(&[])
             .iter()
             .take(32)
             .all(|&b| b >= 0x20 || b.is_ascii_whitespace()),
@@ -126,8 +131,11 @@ pub fn looks_like_compressed(data: &[u8]) -> bool {
     let (Some(clen), Some(ulen)) = (packet_len(data), data.get(4..7)) else {
         return false;
     };
-    let ulen = u32::from_le_bytes([ulen[0], ulen[1], ulen[2], 0]);
-    let body = &data[7..];
+    let &[u0, u1, u2] = ulen else {
+        return false;
+    };
+    let ulen = u32::from_le_bytes([u0, u1, u2, 0]);
+    let body = data.get(7..).unwrap_or(&[]);
     if clen as usize != body.len() || clen == 0 {
         return false;
     }
@@ -147,9 +155,9 @@ pub fn looks_like_greeting(data: &[u8]) -> bool {
     if seq != 0 || proto != 0x0a || !(20..=1024).contains(&len) {
         return false;
     }
-    let version = &data[5..];
+    let version = data.get(5..).unwrap_or(&[]);
     match version.iter().position(|&b| b == 0) {
-        Some(n) => n > 0 && version[..n].iter().all(|b| b.is_ascii_graphic()),
+        Some(n) => n > 0 && version.iter().take(n).all(|b| b.is_ascii_graphic()),
         None => false,
     }
 }
@@ -164,6 +172,14 @@ fn packet_len(data: &[u8]) -> Option<u32> {
 }
 
 /// A length-encoded integer at `*pos`.
+fn le16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2)?.try_into().ok().map(u16::from_le_bytes)
+}
+
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)?.try_into().ok().map(u32::from_le_bytes)
+}
+
 fn lenenc(b: &[u8], pos: &mut usize) -> Option<u64> {
     let first = *b.get(*pos)?;
     *pos += 1;
@@ -177,7 +193,7 @@ fn lenenc(b: &[u8], pos: &mut usize) -> Option<u64> {
     let bytes = b.get(*pos..*pos + n)?;
     *pos += n;
     let mut v = [0u8; 8];
-    v[..n].copy_from_slice(bytes);
+    v.iter_mut().zip(bytes).for_each(|(slot, &b)| *slot = b);
     Some(u64::from_le_bytes(v))
 }
 
@@ -185,7 +201,7 @@ fn nul_str(b: &[u8], pos: &mut usize) -> Option<String> {
     let rest = b.get(*pos..)?;
     let n = rest.iter().position(|&c| c == 0)?;
     *pos += n + 1;
-    Some(String::from_utf8_lossy(&rest[..n]).into_owned())
+    Some(String::from_utf8_lossy(rest.get(..n)?).into_owned())
 }
 
 /// One direction's packet reader: header, then the first `KEEP` bytes of the payload.
@@ -326,7 +342,7 @@ impl MysqlParser {
             return;
         }
         let d = usize::from(dir == Direction::ToClient);
-        if self.readers[d].resync {
+        if super::side(&mut self.readers, d).resync {
             let starts = if d == 0 {
                 looks_like_command(data)
             } else {
@@ -335,7 +351,7 @@ impl MysqlParser {
             if !starts {
                 return;
             }
-            let r = &mut self.readers[d];
+            let r = super::side(&mut self.readers, d);
             r.resync = false;
             r.current = None;
             r.header_seen = 0;
@@ -349,13 +365,15 @@ impl MysqlParser {
         let mut pos = 0;
         while pos < data.len() {
             let seq = meta.seq.wrapping_add(pos as u32);
-            let r = &mut self.readers[d];
+            let r = super::side(&mut self.readers, d);
             let Some((len, _)) = r.current else {
                 if r.header_seen == 0 {
                     r.start = (meta.ts_ns, seq);
                 }
-                let n = (4 - r.header_seen).min(data.len() - pos);
-                r.header[r.header_seen..r.header_seen + n].copy_from_slice(&data[pos..pos + n]);
+                let room = r.header.get_mut(r.header_seen..).unwrap_or(&mut []);
+                let rest = data.get(pos..).unwrap_or(&[]);
+                let n = room.len().min(rest.len());
+                room.iter_mut().zip(rest).for_each(|(slot, &b)| *slot = b);
                 r.header_seen += n;
                 pos += n;
                 if r.header_seen == 4 {
@@ -373,7 +391,8 @@ impl MysqlParser {
             let left = (len - r.read) as usize;
             let n = left.min(data.len() - pos);
             let room = KEEP.saturating_sub(r.kept.len()).min(n);
-            r.kept.extend_from_slice(&data[pos..pos + room]);
+            r.kept
+                .extend_from_slice(data.get(pos..pos + room).unwrap_or(&[]));
             r.read += n as u32;
             pos += n;
             if r.read == len {
@@ -387,7 +406,7 @@ impl MysqlParser {
 
     pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         let d = usize::from(dir == Direction::ToClient);
-        let r = &mut self.readers[d];
+        let r = super::side(&mut self.readers, d);
         if let Some((plen, _)) = r.current {
             if r.read + len < plen {
                 // Inside one packet: only its unkept tail (or a row) is lost.
@@ -422,7 +441,7 @@ impl MysqlParser {
     }
 
     fn take_packet(&mut self, d: usize) -> Option<(Packet, Vec<u8>)> {
-        let r = &mut self.readers[d];
+        let r = super::side(&mut self.readers, d);
         let (len, seq) = r.current.take()?;
         let kept = std::mem::take(&mut r.kept);
         Some((
@@ -449,8 +468,8 @@ impl MysqlParser {
             (1, Phase::Commands) => self.response(&p, &body, ts, out, stats),
             _ => {}
         }
-        self.readers[d].kept = body;
-        self.readers[d].kept.clear();
+        super::side(&mut self.readers, d).kept = body;
+        super::side(&mut self.readers, d).kept.clear();
     }
 
     fn greeting(&mut self, b: &[u8], stats: &mut Counters) {
@@ -462,22 +481,15 @@ impl MysqlParser {
         }
         self.server_version = nul_str(b, &mut pos);
         pos += 4 + 8 + 1;
-        let low = b
-            .get(pos..pos + 2)
-            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+        let low = le16(b, pos).unwrap_or(0);
         pos += 2 + 1 + 2;
-        let high = b
-            .get(pos..pos + 2)
-            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+        let high = le16(b, pos).unwrap_or(0);
         self.server_caps = u32::from(low) | u32::from(high) << 16;
         self.phase = Phase::Greeted;
     }
 
     fn handshake_response(&mut self, p: &Packet, b: &[u8], stats: &mut Counters) {
-        let Some(caps) = b
-            .get(..4)
-            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
-        else {
+        let Some(caps) = le32(b, 0) else {
             stats.mysql_parse_errors += 1;
             return;
         };
@@ -599,7 +611,7 @@ impl MysqlParser {
         }
         let Some(&code) = b.first() else { return };
         let mut ex = self.base_exchange(command_name(code));
-        let text = || String::from_utf8_lossy(&b[1..]).into_owned();
+        let text = || String::from_utf8_lossy(b.get(1..).unwrap_or(&[])).into_owned();
         match code {
             0x03 => {
                 let sql = query_text(b, self.capabilities);
@@ -623,9 +635,7 @@ impl MysqlParser {
             // The schema to switch to is not SQL: it goes to db.namespace, not the query text.
             0x02 => ex.database = Some(text()),
             0x17 | 0x19 | 0x1a | 0x18 | 0x1c => {
-                let id = b
-                    .get(1..5)
-                    .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+                let id = le32(b, 1);
                 ex.statement_id = id;
                 ex.sql = id.and_then(|id| self.statements.get(&id).cloned());
                 if code == 0x17 {
@@ -689,11 +699,9 @@ impl MysqlParser {
             Expect::First => match first {
                 Some(0x00) if c.code == 0x16 => {
                     // Prepare OK: statement id, columns, parameters.
-                    let id = b
-                        .get(1..5)
-                        .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
-                    let columns = b.get(5..7).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
-                    let params = b.get(7..9).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+                    let id = le32(b, 1);
+                    let columns = le16(b, 5).unwrap_or(0);
+                    let params = le16(b, 7).unwrap_or(0);
                     if let (Some(id), Some(sql)) = (id, self.preparing.take()) {
                         if self.statements.len() < MAX_STATEMENTS {
                             self.statements.insert(id, sql);
@@ -720,9 +728,7 @@ impl MysqlParser {
                     c.exchange.affected_rows = lenenc(b, &mut pos);
                     c.exchange.error_code = Some(0);
                     let _ = lenenc(b, &mut pos);
-                    let status = b
-                        .get(pos..pos + 2)
-                        .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+                    let status = le16(b, pos).unwrap_or(0);
                     // `USE db` and COM_INIT_DB carry their target as the exchange's namespace.
                     if c.code == 0x02 || (c.code == 0x03 && c.exchange.operation == "USE") {
                         self.database = c.exchange.database.clone();
@@ -779,13 +785,12 @@ impl MysqlParser {
                 Some(0xfe) if is_ok_or_eof_end && (is_eof || deprecate_eof) => {
                     // EOF (or OK with the 0xfe header): status flags say whether more follow.
                     let status = if is_eof && !deprecate_eof {
-                        b.get(3..5).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]))
+                        le16(b, 3).unwrap_or(0)
                     } else {
                         let mut pos = 1;
                         let _ = lenenc(b, &mut pos);
                         let _ = lenenc(b, &mut pos);
-                        b.get(pos..pos + 2)
-                            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]))
+                        le16(b, pos).unwrap_or(0)
                     };
                     if status & SERVER_MORE_RESULTS_EXISTS != 0 {
                         c.expect = Expect::First;
@@ -849,7 +854,7 @@ fn query_text(b: &[u8], capabilities: u32) -> String {
 
 /// Error number and message of an ERR packet (`0xff`, code, `#` and SQL state, message).
 fn parse_err(b: &[u8]) -> (u16, Option<String>) {
-    let code = b.get(1..3).map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+    let code = le16(b, 1).unwrap_or(0);
     let mut msg = b.get(3..).unwrap_or(&[]);
     if msg.first() == Some(&b'#') {
         msg = msg.get(6..).unwrap_or(&[]);

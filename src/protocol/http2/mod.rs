@@ -16,21 +16,11 @@ mod tables;
 use super::grpc::{self, MessageCounter};
 use super::trace_context::TraceHeaders;
 use super::{
-    Direction, Exchange, ExchangeDetail, GrpcCall, HttpExchange, Incomplete, SegmentMeta,
+    side, Direction, Exchange, ExchangeDetail, GrpcCall, HttpExchange, Incomplete, SegmentMeta,
     TraceContext,
 };
 use crate::stats::Counters;
 use hashbrown::HashMap;
-
-/// One side of a pair kept per direction (`d`: 0 client→server, 1 server→client).
-fn side<T>(pair: &mut [T; 2], d: usize) -> &mut T {
-    let [to_server, to_client] = pair;
-    if d == 0 {
-        to_server
-    } else {
-        to_client
-    }
-}
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
