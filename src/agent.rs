@@ -87,7 +87,7 @@ fn release<W: Write>(
         }
     }
     writer.write_resource_spans(apps)?;
-    for s in network {
+    for s in &network {
         writer.push_proto(s)?;
     }
     writer.flush()

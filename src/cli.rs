@@ -627,7 +627,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
                 }
                 Ok(())
             } else if let Some(w) = direct.as_mut() {
-                w.push(span)
+                w.push(&span)
             } else {
                 Ok(())
             }
@@ -872,7 +872,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
                 network.push(otlp::to_proto(&span));
                 Ok(())
             } else {
-                writer.push(span)
+                writer.push(&span)
             }
         };
         let result =
@@ -918,7 +918,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
         if args.print && correlating {
             write!(io::stderr().lock(), "{}", show::trees(&groups))?;
         }
-        for span in network {
+        for span in &network {
             writer.push_proto(span)?;
         }
         writer.flush()?;

@@ -90,6 +90,11 @@ counters! {
     flows_closed,
     /// Flows evicted because they were idle too long.
     flows_evicted_idle,
+    /// Segments of a connection after it closed (trailing ACKs, repeated FINs): absorbed.
+    tcp_segments_after_close,
+    /// Closed connections not remembered while they linger (that table was full), so a
+    /// trailing segment may open a new, empty flow.
+    flows_closed_forgotten,
     /// Segments dropped because the flow table was full.
     flows_dropped_table_full,
     /// Segments wholly retransmitted (bytes seen before).

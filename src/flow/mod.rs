@@ -103,7 +103,6 @@ struct Flow {
     syn_ns: Option<u64>,
     synack_ns: Option<u64>,
     ack_ns: Option<u64>,
-    closed: bool,
     tunnel: Option<Box<str>>,
     vlan: Option<Box<str>>,
 }
@@ -112,8 +111,13 @@ struct Flow {
 pub struct FlowTable {
     limits: FlowLimits,
     flows: HashMap<FlowKey, Flow>,
+    /// Connections that ended (both FINs or a RST), by the time of their last packet: only
+    /// the key is kept while they linger, so trailing ACKs are absorbed without holding the
+    /// flow's buffers and parser.
+    closed: HashMap<FlowKey, u64>,
     next_id: u64,
     last_sweep_ns: u64,
+    last_linger_sweep_ns: u64,
     exchanges: Vec<Exchange>,
     events: Vec<StreamEvent>,
 }
@@ -147,8 +151,10 @@ impl FlowTable {
         FlowTable {
             limits,
             flows: HashMap::new(),
+            closed: HashMap::new(),
             next_id: 0,
             last_sweep_ns: 0,
+            last_linger_sweep_ns: 0,
             exchanges: Vec::new(),
             events: Vec::new(),
         }
@@ -180,14 +186,21 @@ impl FlowTable {
         }
         let key = FlowKey::new(point, encap.context_hash(), seg);
         let flags = seg.flags;
-        // A new SYN on a finished connection is a new connection reusing the ports.
-        let reused = flags.syn()
-            && !flags.ack()
+        let new_syn = flags.syn() && !flags.ack();
+        if let Some(last_ns) = self.closed.get_mut(&key) {
+            if !new_syn {
+                *last_ns = ts_ns;
+                stats.tcp_segments_after_close += 1;
+                return;
+            }
+            // A new SYN on a finished connection is a new connection reusing the ports.
+            self.closed.remove(&key);
+        }
+        let reused = new_syn
             && self.flows.get(&key).is_some_and(|f| {
-                f.closed
-                    || f.halves[0]
-                        .next_seq()
-                        .is_some_and(|next| next != seg.seq.wrapping_add(1))
+                f.halves[0]
+                    .next_seq()
+                    .is_some_and(|next| next != seg.seq.wrapping_add(1))
             });
         if reused {
             if let Some(flow) = self.flows.remove(&key) {
@@ -219,9 +232,6 @@ impl FlowTable {
         // Reused for every segment, so that reassembly allocates nothing per packet.
         let events = &mut self.events;
         flow.last_ns = ts_ns;
-        if flow.closed && !flags.syn() {
-            return;
-        }
         let mut d = usize::from((seg.src, seg.src_port) != flow.client);
         // Handshake: the SYN's sender is the client, whatever the ports say.
         if flags.syn() {
@@ -297,14 +307,39 @@ impl FlowTable {
             }
         }
         if flags.rst() || (flow.halves[0].fin_seen() && flow.halves[1].fin_seen()) {
-            flow.close(limits, events, exchanges, stats);
             stats.flows_closed += 1;
+            if let Some(flow) = self.flows.remove(&key) {
+                self.finish(flow, points, stats, out);
+                self.linger(key, ts_ns, stats);
+            }
+            return;
         }
         if !self.exchanges.is_empty() {
             if let Some(flow) = self.flows.get(&key) {
                 emit(flow, &mut self.exchanges, points, stats, out);
             }
         }
+    }
+
+    /// Remembers a closed connection for its linger time, within the table bound.
+    fn linger(&mut self, key: FlowKey, ts_ns: u64, stats: &mut Counters) {
+        // Rate-limited like the forced sweep of a full flow table, for the same reason.
+        if self.closed.len() >= self.limits.max_flows
+            && ts_ns
+                >= self
+                    .last_linger_sweep_ns
+                    .saturating_add(FULL_TABLE_SWEEP_NS)
+        {
+            self.last_linger_sweep_ns = ts_ns;
+            let linger = self.limits.closed_linger_ns;
+            self.closed
+                .retain(|_, last_ns| ts_ns.saturating_sub(*last_ns) < linger);
+        }
+        if self.closed.len() >= self.limits.max_flows {
+            stats.flows_closed_forgotten += 1;
+            return;
+        }
+        self.closed.insert(key, ts_ns);
     }
 
     /// Evicts flows idle past the timeout (closed flows sooner), oldest first.
@@ -316,15 +351,11 @@ impl FlowTable {
         out: &mut Vec<NetworkSpan>,
     ) {
         self.last_sweep_ns = now_ns;
-        let limits = self.limits;
-        let expired = |f: &Flow| {
-            let linger = if f.closed {
-                limits.closed_linger_ns
-            } else {
-                limits.idle_timeout_ns
-            };
-            now_ns.saturating_sub(f.last_ns) >= linger
-        };
+        let linger = self.limits.closed_linger_ns;
+        self.closed
+            .retain(|_, last_ns| now_ns.saturating_sub(*last_ns) < linger);
+        let idle = self.limits.idle_timeout_ns;
+        let expired = |f: &Flow| now_ns.saturating_sub(f.last_ns) >= idle;
         if !self.flows.values().any(expired) {
             return;
         }
@@ -335,9 +366,7 @@ impl FlowTable {
             .collect();
         gone.sort_by_key(|f| f.id);
         for flow in gone {
-            if !flow.closed {
-                stats.flows_evicted_idle += 1;
-            }
+            stats.flows_evicted_idle += 1;
             self.finish(flow, points, stats, out);
         }
     }
@@ -349,6 +378,7 @@ impl FlowTable {
         stats: &mut Counters,
         out: &mut Vec<NetworkSpan>,
     ) {
+        self.closed.clear();
         let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
         all.sort_by_key(|f| f.id);
         for flow in all {
@@ -363,9 +393,7 @@ impl FlowTable {
         stats: &mut Counters,
         out: &mut Vec<NetworkSpan>,
     ) {
-        if !flow.closed {
-            flow.close(self.limits, &mut self.events, &mut self.exchanges, stats);
-        }
+        flow.close(self.limits, &mut self.events, &mut self.exchanges, stats);
         if matches!(flow.app, App::Detecting { seen } if seen > 0) {
             stats.flows_unrecognised += 1;
         }
@@ -403,7 +431,6 @@ fn new_flow(id: u64, point: CapturePointId, seg: &TcpSegment<'_>, ts_ns: u64) ->
         syn_ns: None,
         synack_ns: None,
         ack_ns: None,
-        closed: false,
         tunnel: None,
         vlan: None,
     }
@@ -500,7 +527,6 @@ impl Flow {
         if let App::Parsing(p) = &mut self.app {
             p.on_close(out, stats);
         }
-        self.closed = true;
     }
 
     fn tap_side(&self) -> TapSide {

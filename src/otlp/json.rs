@@ -3,6 +3,7 @@
 //! out. Reading uses the protobuf types' serde support.
 
 use super::{any_value, AnyValue, ExportTraceServiceRequest, KeyValue, Span};
+use crate::span::{AttrValue, Attribute, NetworkSpan};
 use std::io::{self, Write};
 
 fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -14,7 +15,44 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn string(out: &mut Vec<u8>, s: &str) -> io::Result<()> {
+    // Almost every string needs no escape: copy those whole.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return Ok(());
+    }
     serde_json::to_writer(&mut *out, s).map_err(io::Error::other)
+}
+
+fn integer(out: &mut Vec<u8>, i: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// A 64-bit integer, which OTLP/JSON writes as a decimal string.
+fn quoted_integer(out: &mut Vec<u8>, i: impl itoa::Integer) {
+    out.push(b'"');
+    integer(out, i);
+    out.push(b'"');
+}
+
+/// The members of an AnyValue object for the three value types network spans carry.
+fn string_value(out: &mut Vec<u8>, s: &str) -> io::Result<()> {
+    out.extend_from_slice(b"\"stringValue\":");
+    string(out, s)
+}
+
+fn int_value(out: &mut Vec<u8>, i: i64) {
+    out.extend_from_slice(b"\"intValue\":");
+    quoted_integer(out, i);
+}
+
+fn bool_value(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b {
+        b"\"boolValue\":true"
+    } else {
+        b"\"boolValue\":false"
+    });
 }
 
 fn base64(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -36,12 +74,9 @@ fn base64(out: &mut Vec<u8>, bytes: &[u8]) {
 fn any(out: &mut Vec<u8>, v: &AnyValue) -> io::Result<()> {
     out.push(b'{');
     match &v.value {
-        Some(any_value::Value::StringValue(s)) => {
-            out.extend_from_slice(b"\"stringValue\":");
-            string(out, s)?;
-        }
-        Some(any_value::Value::BoolValue(b)) => write!(out, "\"boolValue\":{b}")?,
-        Some(any_value::Value::IntValue(i)) => write!(out, "\"intValue\":\"{i}\"")?,
+        Some(any_value::Value::StringValue(s)) => string_value(out, s)?,
+        Some(any_value::Value::BoolValue(b)) => bool_value(out, *b),
+        Some(any_value::Value::IntValue(i)) => int_value(out, *i),
         Some(any_value::Value::DoubleValue(d)) => {
             if d.is_finite() {
                 write!(out, "\"doubleValue\":{d}")?;
@@ -107,30 +142,132 @@ fn attributes(out: &mut Vec<u8>, attrs: &[KeyValue]) -> io::Result<()> {
     Ok(())
 }
 
-fn span(out: &mut Vec<u8>, s: &Span) -> io::Result<()> {
+/// The fields a span opens with, in the order both span encoders write them.
+struct Head<'a> {
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    trace_state: &'a str,
+    parent_span_id: &'a [u8],
+    flags: u32,
+    name: &'a str,
+    kind: i32,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+/// Writes a span's opening fields, up to and including the `"attributes":` key.
+fn head(out: &mut Vec<u8>, h: &Head<'_>) -> io::Result<()> {
     out.extend_from_slice(b"{\"traceId\":\"");
-    hex(out, &s.trace_id);
+    hex(out, h.trace_id);
     out.extend_from_slice(b"\",\"spanId\":\"");
-    hex(out, &s.span_id);
+    hex(out, h.span_id);
     out.push(b'"');
-    if !s.trace_state.is_empty() {
+    if !h.trace_state.is_empty() {
         out.extend_from_slice(b",\"traceState\":");
-        string(out, &s.trace_state)?;
+        string(out, h.trace_state)?;
     }
-    if !s.parent_span_id.is_empty() {
+    if !h.parent_span_id.is_empty() {
         out.extend_from_slice(b",\"parentSpanId\":\"");
-        hex(out, &s.parent_span_id);
+        hex(out, h.parent_span_id);
         out.push(b'"');
     }
-    if s.flags != 0 {
-        write!(out, ",\"flags\":{}", s.flags)?;
+    if h.flags != 0 {
+        out.extend_from_slice(b",\"flags\":");
+        integer(out, h.flags);
     }
     out.extend_from_slice(b",\"name\":");
-    string(out, &s.name)?;
-    write!(
+    string(out, h.name)?;
+    out.extend_from_slice(b",\"kind\":");
+    integer(out, h.kind);
+    out.extend_from_slice(b",\"startTimeUnixNano\":");
+    quoted_integer(out, h.start_ns);
+    out.extend_from_slice(b",\"endTimeUnixNano\":");
+    quoted_integer(out, h.end_ns);
+    out.extend_from_slice(b",\"attributes\":");
+    Ok(())
+}
+
+/// Writes `,"status":{…}` and closes the span.
+fn status_and_end(out: &mut Vec<u8>, code: i32, message: &str) -> io::Result<()> {
+    out.extend_from_slice(b",\"status\":{");
+    if code != 0 {
+        out.extend_from_slice(b"\"code\":");
+        integer(out, code);
+        if !message.is_empty() {
+            out.extend_from_slice(b",\"message\":");
+            string(out, message)?;
+        }
+    } else if !message.is_empty() {
+        out.extend_from_slice(b"\"message\":");
+        string(out, message)?;
+    }
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+/// A network span, written straight from wirespan's own type: the same bytes as converting it
+/// to the protobuf type first, without the allocations.
+pub fn network_span(out: &mut Vec<u8>, s: &NetworkSpan) -> io::Result<()> {
+    head(
         out,
-        ",\"kind\":{},\"startTimeUnixNano\":\"{}\",\"endTimeUnixNano\":\"{}\",\"attributes\":",
-        s.kind, s.start_time_unix_nano, s.end_time_unix_nano
+        &Head {
+            trace_id: &s.trace_id,
+            span_id: &s.span_id,
+            trace_state: "",
+            parent_span_id: s.parent_span_id.as_ref().map_or(&[], |p| &p[..]),
+            flags: 0,
+            name: &s.name,
+            kind: s.kind as i32,
+            start_ns: s.start_ns,
+            end_ns: s.end_ns,
+        },
+    )?;
+    network_attributes(out, &s.attributes)?;
+    match &s.error {
+        Some(message) => status_and_end(
+            out,
+            super::status::StatusCode::Error as i32,
+            message.as_deref().unwrap_or(""),
+        ),
+        None => status_and_end(out, 0, ""),
+    }
+}
+
+fn network_attributes(out: &mut Vec<u8>, attrs: &[Attribute]) -> io::Result<()> {
+    out.push(b'[');
+    for (i, a) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"key\":");
+        string(out, a.key)?;
+        out.extend_from_slice(b",\"value\":{");
+        match &a.value {
+            AttrValue::Str(v) => string_value(out, v)?,
+            AttrValue::Int(v) => int_value(out, *v),
+            AttrValue::Bool(v) => bool_value(out, *v),
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// A span of the protobuf type (an application's, or a network span after correlation).
+pub fn span(out: &mut Vec<u8>, s: &Span) -> io::Result<()> {
+    head(
+        out,
+        &Head {
+            trace_id: &s.trace_id,
+            span_id: &s.span_id,
+            trace_state: &s.trace_state,
+            parent_span_id: &s.parent_span_id,
+            flags: s.flags,
+            name: &s.name,
+            kind: s.kind,
+            start_ns: s.start_time_unix_nano,
+            end_ns: s.end_time_unix_nano,
+        },
     )?;
     attributes(out, &s.attributes)?;
     if s.dropped_attributes_count != 0 {
@@ -170,21 +307,10 @@ fn span(out: &mut Vec<u8>, s: &Span) -> io::Result<()> {
         }
         out.push(b']');
     }
-    out.extend_from_slice(b",\"status\":{");
-    if let Some(st) = &s.status {
-        if st.code != 0 {
-            write!(out, "\"code\":{}", st.code)?;
-            if !st.message.is_empty() {
-                out.extend_from_slice(b",\"message\":");
-                string(out, &st.message)?;
-            }
-        } else if !st.message.is_empty() {
-            out.extend_from_slice(b"\"message\":");
-            string(out, &st.message)?;
-        }
+    match &s.status {
+        Some(st) => status_and_end(out, st.code, &st.message),
+        None => status_and_end(out, 0, ""),
     }
-    out.extend_from_slice(b"}}");
-    Ok(())
 }
 
 /// One request as one line of OTLP/JSON (newline included).
