@@ -956,7 +956,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
 /// `  12.345 ms  GET /index.html  200  client  pcap:x.pcap#0  vxlan:42,…`
 fn print_span(span: &NetworkSpan) -> io::Result<()> {
     let text = |k: &str| match span.attr(k) {
-        Some(AttrValue::Str(s)) => s.clone(),
+        Some(AttrValue::Str(s)) => s.to_string(),
         Some(AttrValue::Int(i)) => i.to_string(),
         Some(AttrValue::Bool(b)) => b.to_string(),
         None => String::new(),

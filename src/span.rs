@@ -7,6 +7,7 @@
 
 use crate::protocol::mysql::MysqlExchange;
 use crate::protocol::{Exchange, ExchangeDetail, HttpExchange};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// OTLP span kinds (the enum numbers of the protocol).
@@ -45,7 +46,9 @@ impl TapSide {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrValue {
-    Str(String),
+    /// Borrowed when the text is a constant (`tcp`, `http`, a tap side), so most attributes
+    /// allocate nothing.
+    Str(Cow<'static, str>),
     Int(i64),
     Bool(bool),
 }
@@ -162,19 +165,44 @@ impl StableHasher {
     }
 }
 
-fn hash_call(h: &mut StableHasher, facts: &FlowFacts<'_>, ex: &Exchange) {
-    h.write(facts.client.0.to_string().as_bytes());
+/// An address as text: IPv4 written by hand, since `Display` through the formatter was a tenth
+/// of a replay's time when every span formats two of them.
+fn address_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut text = String::with_capacity(15);
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                text.push_str(digits.format(octet));
+            }
+            text
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
+}
+
+/// The call's endpoints as text, formatted once for the ids and the attributes.
+struct Endpoints {
+    client: String,
+    server: String,
+}
+
+fn hash_call(h: &mut StableHasher, facts: &FlowFacts<'_>, ends: &Endpoints, ex: &Exchange) {
+    h.write(ends.client.as_bytes());
     h.write_u64(u64::from(facts.client.1));
-    h.write(facts.server.0.to_string().as_bytes());
+    h.write(ends.server.as_bytes());
     h.write_u64(u64::from(facts.server.1));
     h.write_u64(ex.req_seq.map_or(u64::MAX, u64::from));
     h.write_u64(ex.resp_seq.map_or(u64::MAX, u64::from));
 }
 
 /// A trace id for a call that carried none: the same at every capture point of that call.
-fn derived_trace_id(facts: &FlowFacts<'_>, ex: &Exchange) -> [u8; 16] {
+fn derived_trace_id(facts: &FlowFacts<'_>, ends: &Endpoints, ex: &Exchange) -> [u8; 16] {
     let mut h = StableHasher::new();
-    hash_call(&mut h, facts, ex);
+    hash_call(&mut h, facts, ends, ex);
     let hi = h.finish();
     h.write(b"trace-low");
     let lo = h.finish();
@@ -185,9 +213,9 @@ fn derived_trace_id(facts: &FlowFacts<'_>, ex: &Exchange) -> [u8; 16] {
 }
 
 /// A span id unique to the call at this capture point.
-fn derived_span_id(facts: &FlowFacts<'_>, ex: &Exchange) -> [u8; 8] {
+fn derived_span_id(facts: &FlowFacts<'_>, ends: &Endpoints, ex: &Exchange) -> [u8; 8] {
     let mut h = StableHasher::new();
-    hash_call(&mut h, facts, ex);
+    hash_call(&mut h, facts, ends, ex);
     h.write(facts.capture_point.as_bytes());
     h.write(facts.tunnel.unwrap_or("").as_bytes());
     h.write(facts.vlan.unwrap_or("").as_bytes());
@@ -196,7 +224,7 @@ fn derived_span_id(facts: &FlowFacts<'_>, ex: &Exchange) -> [u8; 8] {
     id.to_be_bytes()
 }
 
-fn str_attr(key: &'static str, v: impl Into<String>) -> Attribute {
+fn str_attr(key: &'static str, v: impl Into<Cow<'static, str>>) -> Attribute {
     Attribute {
         key,
         value: AttrValue::Str(v.into()),
@@ -210,24 +238,37 @@ fn int_attr(key: &'static str, v: i64) -> Attribute {
     }
 }
 
-/// Builds the span of one exchange.
-pub fn build(ex: &Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
+/// Room for the attributes of nearly every span (a gRPC call has about 24), so the vector is
+/// sized once.
+const MOST_ATTRIBUTES: usize = 24;
+
+/// Builds the span of one exchange, taking its strings.
+pub fn build(ex: Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
+    let ends = Endpoints {
+        client: address_text(facts.client.0),
+        server: address_text(facts.server.0),
+    };
     let trace_id = ex
         .trace
         .trace_id
-        .unwrap_or_else(|| derived_trace_id(facts, ex));
-    let mut attributes = vec![
+        .unwrap_or_else(|| derived_trace_id(facts, &ends, &ex));
+    let span_id = derived_span_id(facts, &ends, &ex);
+    let mut attributes = Vec::with_capacity(MOST_ATTRIBUTES);
+    attributes.extend([
         str_attr("network.transport", "tcp"),
-        str_attr("client.address", facts.client.0.to_string()),
+        str_attr("client.address", ends.client),
         int_attr("client.port", i64::from(facts.client.1)),
-        str_attr("server.address", facts.server.0.to_string()),
+        str_attr("server.address", ends.server),
         int_attr("server.port", i64::from(facts.server.1)),
-    ];
-    let (name, error) = match &ex.detail {
+    ]);
+    let (name, error) = match ex.detail {
         ExchangeDetail::Http(h) => http_attributes(h, &mut attributes),
         ExchangeDetail::Mysql(m) => mysql_attributes(m, &mut attributes),
     };
-    attributes.push(str_attr("wirespan.capture.point", facts.capture_point));
+    attributes.push(str_attr(
+        "wirespan.capture.point",
+        facts.capture_point.to_owned(),
+    ));
     attributes.push(str_attr("wirespan.tap_side", facts.tap_side.as_str()));
     if let Some(seq) = ex.req_seq {
         attributes.push(int_attr("wirespan.tcp.req_seq", i64::from(seq)));
@@ -236,17 +277,17 @@ pub fn build(ex: &Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
         attributes.push(int_attr("wirespan.tcp.resp_seq", i64::from(seq)));
     }
     if let Some(t) = facts.tunnel {
-        attributes.push(str_attr("wirespan.tunnel", t));
+        attributes.push(str_attr("wirespan.tunnel", t.to_owned()));
     }
     if let Some(v) = facts.vlan {
-        attributes.push(str_attr("wirespan.vlan", v));
+        attributes.push(str_attr("wirespan.vlan", v.to_owned()));
     }
     if let Some(why) = ex.incomplete {
         attributes.push(str_attr("wirespan.incomplete", why.as_str()));
     }
     NetworkSpan {
         trace_id,
-        span_id: derived_span_id(facts, ex),
+        span_id,
         parent_span_id: ex.trace.parent_span_id,
         name,
         kind: facts.tap_side.kind(),
@@ -259,78 +300,9 @@ pub fn build(ex: &Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
 
 /// Adds the HTTP attributes; returns the span name and error status.
 fn http_attributes(
-    h: &HttpExchange,
+    h: HttpExchange,
     attrs: &mut Vec<Attribute>,
 ) -> (String, Option<Option<String>>) {
-    attrs.push(str_attr("network.protocol.name", "http"));
-    attrs.push(str_attr("network.protocol.version", h.version));
-    if let Some(m) = &h.method {
-        attrs.push(str_attr("http.request.method", m.as_str()));
-        // An HTTP/2 :path hidden in a dynamic-table entry from before the capture is unknown.
-        if !h.path.is_empty() {
-            attrs.push(str_attr("url.path", h.path.as_str()));
-        }
-        if let Some(q) = &h.query {
-            attrs.push(str_attr("url.query", q.as_str()));
-        }
-        attrs.push(int_attr(
-            "http.request.body.size",
-            h.request_body_size as i64,
-        ));
-    }
-    if let Some(status) = h.status {
-        attrs.push(int_attr("http.response.status_code", i64::from(status)));
-        attrs.push(int_attr(
-            "http.response.body.size",
-            h.response_body_size as i64,
-        ));
-    }
-    if let Some(ua) = &h.user_agent {
-        attrs.push(str_attr("user_agent.original", ua.as_str()));
-    }
-    if let Some(host) = &h.host {
-        attrs.push(str_attr("http.request.header.host", host.as_str()));
-    }
-    if let Some(id) = &h.x_request_id {
-        attrs.push(str_attr("http.request.header.x-request-id", id.as_str()));
-    }
-    if let Some(id) = h.stream_id {
-        attrs.push(int_attr("wirespan.http2.stream_id", i64::from(id)));
-    }
-    if let Some(code) = h.reset_code {
-        attrs.push(int_attr("wirespan.http2.reset_code", i64::from(code)));
-    }
-    if h.unknown_headers > 0 {
-        attrs.push(int_attr(
-            "wirespan.hpack.unknown_fields",
-            i64::from(h.unknown_headers),
-        ));
-    }
-    if let Some(g) = &h.grpc {
-        attrs.push(str_attr("rpc.system", "grpc"));
-        attrs.push(str_attr("rpc.service", g.service.as_str()));
-        attrs.push(str_attr("rpc.method", g.method.as_str()));
-        if let Some(code) = g.status {
-            attrs.push(int_attr("rpc.grpc.status_code", i64::from(code)));
-        }
-        if let Some(m) = g.message.as_ref().filter(|m| !m.is_empty()) {
-            attrs.push(str_attr("rpc.grpc.status_message", m.as_str()));
-        }
-        attrs.push(int_attr(
-            "wirespan.grpc.request_messages",
-            g.request_messages as i64,
-        ));
-        attrs.push(int_attr(
-            "wirespan.grpc.response_messages",
-            g.response_messages as i64,
-        ));
-        if g.compressed_messages > 0 {
-            attrs.push(int_attr(
-                "wirespan.grpc.compressed_messages",
-                g.compressed_messages as i64,
-            ));
-        }
-    }
     let name = match (&h.grpc, &h.method) {
         (Some(g), _) if !g.service.is_empty() => format!("{}/{}", g.service, g.method),
         (_, Some(m)) if !h.path.is_empty() => format!("{m} {}", h.path),
@@ -356,42 +328,83 @@ fn http_attributes(
                     .map(|c| Some(format!("RST_STREAM {c}")))
             }),
     };
+    attrs.push(str_attr("network.protocol.name", "http"));
+    attrs.push(str_attr("network.protocol.version", h.version));
+    if let Some(m) = h.method {
+        attrs.push(str_attr("http.request.method", m));
+        // An HTTP/2 :path hidden in a dynamic-table entry from before the capture is unknown.
+        if !h.path.is_empty() {
+            attrs.push(str_attr("url.path", h.path));
+        }
+        if let Some(q) = h.query {
+            attrs.push(str_attr("url.query", q));
+        }
+        attrs.push(int_attr(
+            "http.request.body.size",
+            h.request_body_size as i64,
+        ));
+    }
+    if let Some(status) = h.status {
+        attrs.push(int_attr("http.response.status_code", i64::from(status)));
+        attrs.push(int_attr(
+            "http.response.body.size",
+            h.response_body_size as i64,
+        ));
+    }
+    if let Some(ua) = h.user_agent {
+        attrs.push(str_attr("user_agent.original", ua));
+    }
+    if let Some(host) = h.host {
+        attrs.push(str_attr("http.request.header.host", host));
+    }
+    if let Some(id) = h.x_request_id {
+        attrs.push(str_attr("http.request.header.x-request-id", id));
+    }
+    if let Some(id) = h.stream_id {
+        attrs.push(int_attr("wirespan.http2.stream_id", i64::from(id)));
+    }
+    if let Some(code) = h.reset_code {
+        attrs.push(int_attr("wirespan.http2.reset_code", i64::from(code)));
+    }
+    if h.unknown_headers > 0 {
+        attrs.push(int_attr(
+            "wirespan.hpack.unknown_fields",
+            i64::from(h.unknown_headers),
+        ));
+    }
+    if let Some(g) = h.grpc {
+        attrs.push(str_attr("rpc.system", "grpc"));
+        attrs.push(str_attr("rpc.service", g.service));
+        attrs.push(str_attr("rpc.method", g.method));
+        if let Some(code) = g.status {
+            attrs.push(int_attr("rpc.grpc.status_code", i64::from(code)));
+        }
+        if let Some(m) = g.message.filter(|m| !m.is_empty()) {
+            attrs.push(str_attr("rpc.grpc.status_message", m));
+        }
+        attrs.push(int_attr(
+            "wirespan.grpc.request_messages",
+            g.request_messages as i64,
+        ));
+        attrs.push(int_attr(
+            "wirespan.grpc.response_messages",
+            g.response_messages as i64,
+        ));
+        if g.compressed_messages > 0 {
+            attrs.push(int_attr(
+                "wirespan.grpc.compressed_messages",
+                g.compressed_messages as i64,
+            ));
+        }
+    }
     (name, error)
 }
 
 /// Adds the MySQL attributes; returns the span name and error status.
 fn mysql_attributes(
-    m: &MysqlExchange,
+    m: MysqlExchange,
     attrs: &mut Vec<Attribute>,
 ) -> (String, Option<Option<String>>) {
-    attrs.push(str_attr("network.protocol.name", "mysql"));
-    if let Some(v) = &m.server_version {
-        attrs.push(str_attr("network.protocol.version", v.as_str()));
-    }
-    attrs.push(str_attr("db.system", "mysql"));
-    attrs.push(str_attr("db.operation.name", m.operation.as_str()));
-    attrs.push(str_attr("wirespan.mysql.command", m.command));
-    if let Some(sql) = &m.sql {
-        attrs.push(str_attr("db.query.text", sql.as_str()));
-    }
-    if let Some(db) = &m.database {
-        attrs.push(str_attr("db.namespace", db.as_str()));
-    }
-    if let Some(user) = &m.user {
-        attrs.push(str_attr("db.user", user.as_str()));
-    }
-    if let Some(code) = m.error_code {
-        attrs.push(int_attr("db.response.status_code", i64::from(code)));
-    }
-    if let Some(rows) = m.returned_rows {
-        attrs.push(int_attr("db.response.returned_rows", rows as i64));
-    }
-    if let Some(rows) = m.affected_rows {
-        attrs.push(int_attr("wirespan.mysql.affected_rows", rows as i64));
-    }
-    if let Some(id) = m.statement_id {
-        attrs.push(int_attr("wirespan.mysql.statement_id", i64::from(id)));
-    }
     // A query is named by what it does; other commands by the command (`COM_STMT_EXECUTE`).
     let name = if m.command == "COM_QUERY" && !m.operation.is_empty() {
         m.operation.clone()
@@ -405,6 +418,34 @@ fn mysql_attributes(
                 .unwrap_or_else(|| format!("MySQL error {c}")),
         )
     });
+    attrs.push(str_attr("network.protocol.name", "mysql"));
+    if let Some(v) = m.server_version {
+        attrs.push(str_attr("network.protocol.version", v));
+    }
+    attrs.push(str_attr("db.system", "mysql"));
+    attrs.push(str_attr("db.operation.name", m.operation));
+    attrs.push(str_attr("wirespan.mysql.command", m.command));
+    if let Some(sql) = m.sql {
+        attrs.push(str_attr("db.query.text", sql));
+    }
+    if let Some(db) = m.database {
+        attrs.push(str_attr("db.namespace", db));
+    }
+    if let Some(user) = m.user {
+        attrs.push(str_attr("db.user", user));
+    }
+    if let Some(code) = m.error_code {
+        attrs.push(int_attr("db.response.status_code", i64::from(code)));
+    }
+    if let Some(rows) = m.returned_rows {
+        attrs.push(int_attr("db.response.returned_rows", rows as i64));
+    }
+    if let Some(rows) = m.affected_rows {
+        attrs.push(int_attr("wirespan.mysql.affected_rows", rows as i64));
+    }
+    if let Some(id) = m.statement_id {
+        attrs.push(int_attr("wirespan.mysql.statement_id", i64::from(id)));
+    }
     (name, error)
 }
 

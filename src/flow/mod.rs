@@ -558,6 +558,6 @@ fn emit(
     };
     for ex in exchanges.drain(..) {
         stats.spans += 1;
-        out.push(span::build(&ex, &facts));
+        out.push(span::build(ex, &facts));
     }
 }

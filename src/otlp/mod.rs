@@ -70,7 +70,7 @@ pub fn to_proto(s: &NetworkSpan) -> Span {
             kv(
                 a.key,
                 match &a.value {
-                    AttrValue::Str(v) => any_value::Value::StringValue(v.clone()),
+                    AttrValue::Str(v) => any_value::Value::StringValue(v.to_string()),
                     AttrValue::Int(i) => any_value::Value::IntValue(*i),
                     AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
                 },
