@@ -13,7 +13,8 @@ use crate::decode::{ip_bits, Encap, TcpSegment};
 use crate::protocol::{self, AppParser, Direction, Exchange, SegmentMeta, Sender};
 use crate::span::{self, FlowFacts, NetworkSpan, TapSide};
 use crate::stats::Counters;
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::{BuildHasher, Hash, Hasher};
 use reassembly::{HalfStream, StreamEvent};
 use std::net::IpAddr;
 
@@ -48,12 +49,25 @@ impl Default for FlowLimits {
 
 /// Capture point, encapsulation and the two endpoints in a canonical order, so that both
 /// directions of a connection find the same flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     point: CapturePointId,
     encap: u64,
     lo: (IpAddr, u16),
     hi: (IpAddr, u16),
+}
+
+/// Hashed as four words, which is cheaper than the derived hash of two `IpAddr`s (their
+/// discriminants and slices); equal keys still hash equally.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(
+            u64::from(self.point) << 32 | u64::from(self.lo.1) << 16 | u64::from(self.hi.1),
+        );
+        h.write_u64(self.encap);
+        h.write_u128(ip_bits(self.lo.0));
+        h.write_u128(ip_bits(self.hi.0));
+    }
 }
 
 impl FlowKey {
@@ -110,11 +124,13 @@ struct Flow {
 /// Every TCP connection being followed, at every capture point.
 pub struct FlowTable {
     limits: FlowLimits,
-    flows: HashMap<FlowKey, Flow>,
+    /// Looked up by a hash computed once per segment, shared with `closed`.
+    flows: HashTable<(FlowKey, Flow)>,
     /// Connections that ended (both FINs or a RST), by the time of their last packet: only
     /// the key is kept while they linger, so trailing ACKs are absorbed without holding the
     /// flow's buffers and parser.
-    closed: HashMap<FlowKey, u64>,
+    closed: HashTable<(FlowKey, u64)>,
+    hasher: DefaultHashBuilder,
     next_id: u64,
     last_sweep_ns: u64,
     last_linger_sweep_ns: u64,
@@ -150,8 +166,9 @@ impl FlowTable {
     pub fn new(limits: FlowLimits) -> FlowTable {
         FlowTable {
             limits,
-            flows: HashMap::new(),
-            closed: HashMap::new(),
+            flows: HashTable::new(),
+            closed: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             next_id: 0,
             last_sweep_ns: 0,
             last_linger_sweep_ns: 0,
@@ -185,29 +202,33 @@ impl FlowTable {
             self.sweep(ts_ns, points, stats, out);
         }
         let key = FlowKey::new(point, encap.context_hash(), seg);
+        let hash = self.hasher.hash_one(key);
         let flags = seg.flags;
         let new_syn = flags.syn() && !flags.ack();
-        if let Some(last_ns) = self.closed.get_mut(&key) {
-            if !new_syn {
-                *last_ns = ts_ns;
-                stats.tcp_segments_after_close += 1;
-                return;
+        if !self.closed.is_empty() {
+            if let Ok(entry) = self.closed.find_entry(hash, |(k, _)| *k == key) {
+                if !new_syn {
+                    entry.into_mut().1 = ts_ns;
+                    stats.tcp_segments_after_close += 1;
+                    return;
+                }
+                // A new SYN on a finished connection is a new connection reusing the ports.
+                entry.remove();
             }
-            // A new SYN on a finished connection is a new connection reusing the ports.
-            self.closed.remove(&key);
         }
-        let reused = new_syn
-            && self.flows.get(&key).is_some_and(|f| {
-                f.halves[0]
+        if new_syn {
+            if let Ok(entry) = self.flows.find_entry(hash, |(k, _)| *k == key) {
+                // A SYN that does not repeat the flow's own is a new connection on its ports.
+                let reused = entry.get().1.halves[0]
                     .next_seq()
-                    .is_some_and(|next| next != seg.seq.wrapping_add(1))
-            });
-        if reused {
-            if let Some(flow) = self.flows.remove(&key) {
-                self.finish(flow, points, stats, out);
+                    .is_some_and(|next| next != seg.seq.wrapping_add(1));
+                if reused {
+                    let ((_, flow), _) = entry.remove();
+                    self.finish(flow, points, stats, out);
+                }
             }
         }
-        if !self.flows.contains_key(&key) {
+        if self.flows.find(hash, |(k, _)| *k == key).is_none() {
             // A full table is what a SYN flood looks like: sweeping it for every refused
             // packet would cost O(table) each, so forced sweeps are rate-limited too.
             if self.flows.len() >= self.limits.max_flows
@@ -222,9 +243,11 @@ impl FlowTable {
             stats.flows_created += 1;
             self.next_id += 1;
             let flow = new_flow(self.next_id, point, seg, ts_ns);
-            self.flows.insert(key, flow);
+            let hasher = &self.hasher;
+            self.flows
+                .insert_unique(hash, (key, flow), |(k, _)| hasher.hash_one(k));
         }
-        let Some(flow) = self.flows.get_mut(&key) else {
+        let Some((_, flow)) = self.flows.find_mut(hash, |(k, _)| *k == key) else {
             return;
         };
         let limits = self.limits;
@@ -308,21 +331,18 @@ impl FlowTable {
         }
         if flags.rst() || (flow.halves[0].fin_seen() && flow.halves[1].fin_seen()) {
             stats.flows_closed += 1;
-            if let Some(flow) = self.flows.remove(&key) {
+            if let Ok(entry) = self.flows.find_entry(hash, |(k, _)| *k == key) {
+                let ((_, flow), _) = entry.remove();
                 self.finish(flow, points, stats, out);
-                self.linger(key, ts_ns, stats);
+                self.linger(key, hash, ts_ns, stats);
             }
             return;
         }
-        if !self.exchanges.is_empty() {
-            if let Some(flow) = self.flows.get(&key) {
-                emit(flow, &mut self.exchanges, points, stats, out);
-            }
-        }
+        emit(flow, exchanges, points, stats, out);
     }
 
     /// Remembers a closed connection for its linger time, within the table bound.
-    fn linger(&mut self, key: FlowKey, ts_ns: u64, stats: &mut Counters) {
+    fn linger(&mut self, key: FlowKey, hash: u64, ts_ns: u64, stats: &mut Counters) {
         // Rate-limited like the forced sweep of a full flow table, for the same reason.
         if self.closed.len() >= self.limits.max_flows
             && ts_ns
@@ -333,13 +353,15 @@ impl FlowTable {
             self.last_linger_sweep_ns = ts_ns;
             let linger = self.limits.closed_linger_ns;
             self.closed
-                .retain(|_, last_ns| ts_ns.saturating_sub(*last_ns) < linger);
+                .retain(|(_, last_ns)| ts_ns.saturating_sub(*last_ns) < linger);
         }
         if self.closed.len() >= self.limits.max_flows {
             stats.flows_closed_forgotten += 1;
             return;
         }
-        self.closed.insert(key, ts_ns);
+        let hasher = &self.hasher;
+        self.closed
+            .insert_unique(hash, (key, ts_ns), |(k, _)| hasher.hash_one(k));
     }
 
     /// Evicts flows idle past the timeout (closed flows sooner), oldest first.
@@ -353,15 +375,15 @@ impl FlowTable {
         self.last_sweep_ns = now_ns;
         let linger = self.limits.closed_linger_ns;
         self.closed
-            .retain(|_, last_ns| now_ns.saturating_sub(*last_ns) < linger);
+            .retain(|(_, last_ns)| now_ns.saturating_sub(*last_ns) < linger);
         let idle = self.limits.idle_timeout_ns;
         let expired = |f: &Flow| now_ns.saturating_sub(f.last_ns) >= idle;
-        if !self.flows.values().any(expired) {
+        if !self.flows.iter().any(|(_, f)| expired(f)) {
             return;
         }
         let mut gone: Vec<Flow> = self
             .flows
-            .extract_if(|_, f| expired(f))
+            .extract_if(|(_, f)| expired(f))
             .map(|(_, f)| f)
             .collect();
         gone.sort_by_key(|f| f.id);
