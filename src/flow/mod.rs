@@ -126,10 +126,11 @@ pub struct FlowTable {
     limits: FlowLimits,
     /// Looked up by a hash computed once per segment, shared with `closed`.
     flows: HashTable<(FlowKey, Flow)>,
-    /// Connections that ended (both FINs or a RST), by the time of their last packet: only
-    /// the key is kept while they linger, so trailing ACKs are absorbed without holding the
-    /// flow's buffers and parser.
-    closed: HashTable<(FlowKey, u64)>,
+    /// Connections that ended (both FINs or a RST), with the time of their last packet, kept
+    /// while they linger so that trailing ACKs are absorbed. Only the key's 64-bit hash is
+    /// kept (16 bytes an entry, not the flow's buffers and parser): two live keys sharing one
+    /// hash, about 2^-64 per pair, would cost one absorbed segment.
+    closed: HashTable<(u64, u64)>,
     hasher: DefaultHashBuilder,
     next_id: u64,
     last_sweep_ns: u64,
@@ -206,7 +207,7 @@ impl FlowTable {
         let flags = seg.flags;
         let new_syn = flags.syn() && !flags.ack();
         if !self.closed.is_empty() {
-            if let Ok(entry) = self.closed.find_entry(hash, |(k, _)| *k == key) {
+            if let Ok(entry) = self.closed.find_entry(hash, |&(h, _)| h == hash) {
                 if !new_syn {
                     entry.into_mut().1 = ts_ns;
                     stats.tcp_segments_after_close += 1;
@@ -334,7 +335,7 @@ impl FlowTable {
             if let Ok(entry) = self.flows.find_entry(hash, |(k, _)| *k == key) {
                 let ((_, flow), _) = entry.remove();
                 self.finish(flow, points, stats, out);
-                self.linger(key, hash, ts_ns, stats);
+                self.linger(hash, ts_ns, stats);
             }
             return;
         }
@@ -342,7 +343,7 @@ impl FlowTable {
     }
 
     /// Remembers a closed connection for its linger time, within the table bound.
-    fn linger(&mut self, key: FlowKey, hash: u64, ts_ns: u64, stats: &mut Counters) {
+    fn linger(&mut self, hash: u64, ts_ns: u64, stats: &mut Counters) {
         // Rate-limited like the forced sweep of a full flow table, for the same reason.
         if self.closed.len() >= self.limits.max_flows
             && ts_ns
@@ -359,9 +360,7 @@ impl FlowTable {
             stats.flows_closed_forgotten += 1;
             return;
         }
-        let hasher = &self.hasher;
-        self.closed
-            .insert_unique(hash, (key, ts_ns), |(k, _)| hasher.hash_one(k));
+        self.closed.insert_unique(hash, (hash, ts_ns), |&(h, _)| h);
     }
 
     /// Evicts flows idle past the timeout (closed flows sooner), oldest first.
