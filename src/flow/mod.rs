@@ -14,8 +14,8 @@ use crate::protocol::{self, AppParser, Direction, Exchange, SegmentMeta, Sender}
 use crate::span::{self, FlowFacts, NetworkSpan, TapSide};
 use crate::stats::Counters;
 use hashbrown::{DefaultHashBuilder, HashTable};
-use std::hash::{BuildHasher, Hash, Hasher};
 use reassembly::{HalfStream, StreamEvent};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 /// Least packet time between two sweeps forced by a full table (10 ms).
