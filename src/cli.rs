@@ -284,6 +284,11 @@ pub struct ReplayArgs {
     /// How far apart the apps' clocks and the capture's may be when joining by time.
     #[arg(long, default_value_t = 2000)]
     pub correlation_window_ms: u64,
+    /// Threads the flows are dealt out to (by address pair); this thread then reads and writes.
+    /// Spans of different flows may then come out in a different order each run, and
+    /// --max-flows applies to each worker.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
     #[command(flatten)]
     pub export: ExportArgs,
 }
@@ -849,6 +854,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     let writer_host = resource.host_name.clone();
     let mut writer = OtlpJsonWriter::new(BufWriter::with_capacity(1 << 16, sink), resource);
     let mut pipeline = Pipeline::new(cfg);
+    pipeline.replay_workers = usize::from(args.workers);
     let mut failures = 0;
     let started = std::time::Instant::now();
     let correlating = !args.otel.is_empty();

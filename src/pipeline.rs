@@ -12,7 +12,11 @@ use crate::decode::{self, DecodeConfig, DecodeError, Decoded, Encap, Skip, Tunne
 use crate::flow::{FlowLimits, FlowTable, SeenAt};
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
+use crossbeam_channel::{bounded, Receiver, Select, Sender};
 use std::path::Path;
+
+/// Packets the reader hands a replay worker at once: one channel operation per batch.
+const BATCH_PACKETS: usize = 1024;
 
 /// Everything that tunes a pipeline.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +38,8 @@ pub struct Pipeline {
     sll2_points: Vec<(CapturePointId, u32, CapturePointId)>,
     /// Live frames: interface index → capture point.
     ifindex_points: Vec<(u32, CapturePointId)>,
+    /// Threads a replay deals its flows out to; 1 means this thread does all the work.
+    pub replay_workers: usize,
 }
 
 impl Pipeline {
@@ -48,6 +54,7 @@ impl Pipeline {
             spans: Vec::new(),
             sll2_points: Vec::new(),
             ifindex_points: Vec::new(),
+            replay_workers: 1,
         }
     }
 
@@ -249,12 +256,13 @@ impl Pipeline {
         sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
         progress: &mut dyn FnMut(u64, &Counters),
     ) -> Result<Result<(), CaptureError>, std::io::Error> {
-        /// Packets between progress reports: rare enough to cost nothing.
-        const EVERY: u64 = 16_384;
         let mut reader = match PacketReader::new(data, name, path, &mut self.points) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
+        if self.replay_workers > 1 {
+            return self.replay_in_workers(reader, sink, progress);
+        }
         let result = loop {
             match reader.next_packet(&mut self.points) {
                 Ok(Some(pkt)) => {
@@ -262,7 +270,7 @@ impl Pipeline {
                     for span in self.spans.drain(..) {
                         sink(span)?;
                     }
-                    if self.stats.packets % EVERY == 0 {
+                    if self.stats.packets % PROGRESS_EVERY == 0 {
                         progress(reader.offset(), &self.stats);
                     }
                 }
@@ -276,4 +284,184 @@ impl Pipeline {
         }
         Ok(result)
     }
+}
+
+/// Packets between progress reports: rare enough to cost nothing.
+const PROGRESS_EVERY: u64 = 16_384;
+
+/// Packets for one replay worker, with the capture point names when they grew since its last.
+struct Batch<'a> {
+    points: Option<CapturePoints>,
+    packets: Vec<RawPacket<'a>>,
+}
+
+impl Pipeline {
+    /// The rest of [`Pipeline::replay_capture`] over `replay_workers` pipelines on their own
+    /// threads. This thread reads the records and deals them out by [`flow_hash`], so each
+    /// flow lives in one worker; spans come back here in batches for `sink`, so their order
+    /// across flows varies from run to run (within a flow it is kept). The workers' counters
+    /// are added to this pipeline's.
+    fn replay_in_workers(
+        &mut self,
+        mut reader: PacketReader<'_>,
+        sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
+        progress: &mut dyn FnMut(u64, &Counters),
+    ) -> Result<Result<(), CaptureError>, std::io::Error> {
+        let n = self.replay_workers;
+        let cfg = self.cfg.clone();
+        let mut encap = Encap::default();
+        // What this thread counts: records read and spans received, for the progress line.
+        let mut seen = Counters::default();
+        std::thread::scope(|scope| {
+            let (span_tx, span_rx) = bounded::<Vec<NetworkSpan>>(4 * n);
+            let (free_tx, free_rx) = bounded::<Vec<RawPacket<'_>>>(4 * n);
+            let mut work = Vec::with_capacity(n);
+            let mut workers = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (tx, rx) = bounded::<Batch<'_>>(4);
+                let (cfg, points) = (cfg.clone(), self.points.clone());
+                let (span_tx, free_tx) = (span_tx.clone(), free_tx.clone());
+                workers.push(scope.spawn(move || replay_worker(cfg, points, rx, span_tx, free_tx)));
+                work.push((tx, Vec::with_capacity(BATCH_PACKETS), self.points.len()));
+            }
+            drop((span_tx, free_tx));
+            let mut deliver = |spans: Vec<NetworkSpan>, seen: &mut Counters| {
+                seen.spans += spans.len() as u64;
+                spans.into_iter().try_for_each(&mut *sink)
+            };
+            let result = loop {
+                let pkt = match reader.next_packet(&mut self.points) {
+                    Ok(Some(pkt)) => pkt,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                };
+                seen.packets += 1;
+                if seen.packets % PROGRESS_EVERY == 0 {
+                    progress(reader.offset(), &seen);
+                }
+                let w = (flow_hash(pkt.link, pkt.data, pkt.wire_len, &cfg.decode, &mut encap)
+                    % n as u64) as usize;
+                let Some((tx, packets, points_sent)) = work.get_mut(w) else {
+                    continue;
+                };
+                packets.push(pkt);
+                if packets.len() < BATCH_PACKETS {
+                    continue;
+                }
+                let next = free_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH_PACKETS));
+                let batch = Batch {
+                    points: (*points_sent < self.points.len()).then(|| self.points.clone()),
+                    packets: std::mem::replace(packets, next),
+                };
+                *points_sent = self.points.len();
+                send_batch(tx, batch, &span_rx, &mut |spans| deliver(spans, &mut seen))?;
+            };
+            for (tx, packets, points_sent) in work {
+                if !packets.is_empty() {
+                    let batch = Batch {
+                        points: (points_sent < self.points.len()).then(|| self.points.clone()),
+                        packets,
+                    };
+                    send_batch(&tx, batch, &span_rx, &mut |spans| deliver(spans, &mut seen))?;
+                }
+            }
+            // The work senders are gone: each worker flushes its flows and ends.
+            for spans in span_rx.iter() {
+                deliver(spans, &mut seen)?;
+            }
+            for w in workers {
+                let stats = w
+                    .join()
+                    .map_err(|_| std::io::Error::other("a replay worker panicked"))?;
+                self.stats.merge(&stats);
+            }
+            Ok(result)
+        })
+    }
+}
+
+/// Sends `batch`, handing spans that arrive meanwhile to `deliver`: a worker blocked on a full
+/// span queue would otherwise never take the batch.
+fn send_batch<'a>(
+    tx: &Sender<Batch<'a>>,
+    batch: Batch<'a>,
+    spans: &Receiver<Vec<NetworkSpan>>,
+    deliver: &mut dyn FnMut(Vec<NetworkSpan>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut sel = Select::new();
+    let send = sel.send(tx);
+    let recv = sel.recv(spans);
+    loop {
+        let op = sel.select();
+        if op.index() == send {
+            return op
+                .send(tx, batch)
+                .map_err(|_| std::io::Error::other("a replay worker stopped"));
+        }
+        if op.index() == recv {
+            match op.recv(spans) {
+                Ok(s) => deliver(s)?,
+                // Every worker has ended: the send will fail at once.
+                Err(_) => sel.remove(recv),
+            }
+        }
+    }
+}
+
+/// One replay worker: its own pipeline over the flows dealt to it, spans sent back per batch.
+fn replay_worker<'a>(
+    cfg: PipelineConfig,
+    points: CapturePoints,
+    work: Receiver<Batch<'a>>,
+    spans: Sender<Vec<NetworkSpan>>,
+    free: Sender<Vec<RawPacket<'a>>>,
+) -> Counters {
+    let mut p = Pipeline::new(cfg);
+    p.points = points;
+    for mut batch in work.iter() {
+        if let Some(points) = batch.points.take() {
+            p.points = points;
+        }
+        for pkt in &batch.packets {
+            p.packet(pkt);
+        }
+        batch.packets.clear();
+        // The reader makes a new buffer when none comes back.
+        let _ = free.try_send(batch.packets);
+        if !p.spans.is_empty() && spans.send(std::mem::take(&mut p.spans)).is_err() {
+            break;
+        }
+    }
+    p.flush();
+    if !p.spans.is_empty() {
+        let _ = spans.send(std::mem::take(&mut p.spans));
+    }
+    p.stats
+}
+
+/// Symmetric hash of a frame's innermost address pair: the same for both directions of a
+/// connection, and for the fragments of its datagrams, so a worker chosen by it sees all of a
+/// flow (ports would split a fragmented segment from its flow).
+pub(crate) fn flow_hash(
+    link: LinkType,
+    data: &[u8],
+    wire_len: u32,
+    cfg: &DecodeConfig,
+    encap: &mut Encap,
+) -> u64 {
+    // Decoded as the worker will decode it, snapped frames included.
+    let snapped = (data.len() as u32) < wire_len;
+    let (a, b) = match decode::decode(link, data, snapped, cfg, encap) {
+        Decoded::Tcp(seg) => (seg.src, seg.dst),
+        Decoded::Fragment(frag) => (frag.src, frag.dst),
+        // Non-TCP frames carry no flow; any worker will do.
+        _ => return 0,
+    };
+    let (a, b) = (decode::ip_bits(a), decode::ip_bits(b));
+    let mut h = crate::span::StableHasher::new();
+    h.write_u128(a.min(b));
+    h.write_u128(a.max(b));
+    h.finish()
 }

@@ -11,8 +11,8 @@
 
 use super::ring::{interface_name, Ring, RingConfig, RingError, SockFilter};
 use super::LinkType;
-use crate::decode::{self, DecodeConfig, Decoded, Encap};
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::decode::Encap;
+use crate::pipeline::{flow_hash, Pipeline, PipelineConfig};
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -81,25 +81,6 @@ fn pin_to(cpu: usize) {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-/// Symmetric hash of a frame's innermost TCP flow: the same for both directions.
-fn flow_hash(link: LinkType, data: &[u8], cfg: &DecodeConfig, encap: &mut Encap) -> u64 {
-    match decode::decode(link, data, false, cfg, encap) {
-        Decoded::Tcp(seg) => {
-            let a = (decode::ip_bits(seg.src), seg.src_port);
-            let b = (decode::ip_bits(seg.dst), seg.dst_port);
-            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            let mut h = crate::span::StableHasher::new();
-            h.write_u128(lo.0);
-            h.write_u64(u64::from(lo.1));
-            h.write_u128(hi.0);
-            h.write_u64(u64::from(hi.1));
-            h.finish()
-        }
-        // Fragments and non-TCP frames carry no flow; any worker will do.
-        _ => 0,
     }
 }
 
@@ -256,8 +237,13 @@ fn reader(
                     }
                     None => {
                         own.packets_handed_off += 1;
-                        let w = (flow_hash(frame.link, frame.data, &decode_cfg, &mut encap)
-                            % workers) as usize;
+                        let w = (flow_hash(
+                            frame.link,
+                            frame.data,
+                            frame.wire_len,
+                            &decode_cfg,
+                            &mut encap,
+                        ) % workers) as usize;
                         let mut data = free_rx.try_recv().unwrap_or_default();
                         data.clear();
                         data.extend_from_slice(frame.data);

@@ -36,6 +36,14 @@ impl CapturePoints {
         (self.names.len() - 1) as CapturePointId
     }
 
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
     pub fn name(&self, id: CapturePointId) -> &str {
         self.names
             .get(id as usize)
