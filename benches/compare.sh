@@ -5,13 +5,17 @@
 #
 # Without FILEs: the bundled captures of every protocol, and any workloads in target/workloads/.
 # For each file, best of 3 wall-clock runs (tshark: 1) of
-#   wirespan   `wirespan replay FILE -o /dev/null`: decode, flows, reassembly, parsers, spans;
+#   spans      `wirespan replay FILE --discard`: decode, flows, reassembly, parsers, spans built
+#              and counted, none encoded (the pipeline the targets of issue #8 are about);
+#   +json      `wirespan replay FILE -o /dev/null`: the same, each span also written as OTLP/JSON;
+#   2 workers  `… --discard --workers 2`: the reader deals flows out to two worker threads;
 #   tshark     `tshark -r FILE` dissecting HTTP, HTTP/2 and gRPC (its ports decoded as http2),
 #              MySQL and VXLAN, printing the same fields wirespan puts on its spans;
 #   tcpdump    `tcpdump -r FILE -w /dev/null`: read and write every record, nothing else;
 #   floor      wirespan's own record iterator (benches/floor.rs): map the file, walk records
 #              (each a whole process, timed the same way);
-# then packets/s and MB/s per core, and the ratios tshark/wirespan and wirespan/floor.
+# then packets/s and MB/s (of the spans run, one core), and the ratios tshark/spans,
+# spans/tcpdump and spans/floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -45,18 +49,21 @@ tshark_fields=(-T fields -e frame.number -e vxlan.vni -e http.request.method -e 
   -e mysql.query -e mysql.error_code -e mysql.num_rows)
 tshark_decode=(-d tcp.port==50051,http2 -d tcp.port==9000,http2)
 
-printf '%-34s %10s %8s | %9s %11s %9s | %9s %8s | %9s %9s %8s\n' \
-  file packets MB wirespan packets/s MB/s tshark ×faster tcpdump floor ×floor
+printf '%-26s %9s %7s | %7s %9s %7s | %7s %9s | %8s %7s | %7s %7s %5s %5s\n' \
+  file packets MB spans packets/s MB/s +json '2 workers' tshark ×tshark tcpdump floor ×tcpd ×floor
 for f in "${files[@]}"; do
   read -r _ packets bytes _ < <("$floor_bin" "$f")
   floor_s=$(best_of 3 "$floor_bin" "$f")
-  ws_s=$(best_of 3 "$ws" replay "$f" -o /dev/null)
+  spans_s=$(best_of 3 "$ws" replay "$f" --discard)
+  json_s=$(best_of 3 "$ws" replay "$f" -o /dev/null)
+  two_s=$(best_of 3 "$ws" replay "$f" --discard --workers 2)
   td_s=$(best_of 3 tcpdump -r "$f" -w /dev/null)
   ts_s=$(best_of 1 tshark -n -r "$f" "${tshark_decode[@]}" "${tshark_fields[@]}")
-  python3 - "$f" "$packets" "$bytes" "$ws_s" "$ts_s" "$td_s" "$floor_s" <<'PY'
+  python3 - "$f" "$packets" "$bytes" "$spans_s" "$json_s" "$two_s" "$ts_s" "$td_s" "$floor_s" <<'PY'
 import os, sys
-f, packets, size, ws, ts, td, floor = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(float, sys.argv[4:])
-print(f"{os.path.basename(f):34} {packets:10d} {size / 1e6:8.1f} | {ws:8.3f}s {packets / ws:11.0f} {size / 1e6 / ws:9.1f}"
-      f" | {ts:8.3f}s {ts / ws:8.1f} | {td:8.3f}s {floor:8.3f}s {ws / floor:8.1f}")
+f, packets, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+spans, json, two, ts, td, floor = map(float, sys.argv[4:])
+print(f"{os.path.basename(f):26} {packets:9d} {size / 1e6:7.1f} | {spans:6.3f}s {packets / spans:9.0f} {size / 1e6 / spans:7.1f}"
+      f" | {json:6.3f}s {two:8.3f}s | {ts:7.2f}s {ts / spans:7.1f} | {td:6.3f}s {floor:6.3f}s {spans / td:5.2f} {spans / floor:5.1f}")
 PY
 done

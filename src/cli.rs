@@ -289,6 +289,10 @@ pub struct ReplayArgs {
     /// --max-flows applies to each worker.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
+    /// Build and count every span but write none: the pipeline without its OTLP/JSON encoding,
+    /// for measuring (benches/compare.sh).
+    #[arg(long, conflicts_with_all = ["output", "otel", "export", "print"])]
+    pub discard: bool,
     #[command(flatten)]
     pub export: ExportArgs,
 }
@@ -877,6 +881,8 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
             if collecting {
                 network.push(otlp::to_proto(&span));
                 Ok(())
+            } else if args.discard {
+                Ok(())
             } else {
                 writer.push(&span)
             }
@@ -933,10 +939,12 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
     writer.flush()?;
     let elapsed = started.elapsed();
     let s = &pipeline.stats;
-    let target = if args.output == "-" {
-        "standard output"
+    let (written, target) = if args.discard {
+        (s.spans, "nowhere (--discard)")
+    } else if args.output == "-" {
+        (writer.written, "standard output")
     } else {
-        args.output.as_str()
+        (writer.written, args.output.as_str())
     };
     say!(
         "wirespan: {} packets ({} bytes) in {} file(s), {} flows → {} spans written to {} in {:.3} s",
@@ -944,7 +952,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
         s.bytes,
         args.files.len(),
         s.flows_created,
-        writer.written,
+        written,
         target,
         elapsed.as_secs_f64()
     );

@@ -45,8 +45,12 @@ fn progress_shows_on_a_terminal_and_nowhere_else() {
         eprintln!("SKIPPED: no `script` to give wirespan a terminal");
         return;
     }
-    // stdout to /dev/null, stderr to the pseudo-terminal that `script` records.
-    let inner = format!("{bin} replay {} -o /dev/null", pcap.display());
+    // stdout to /dev/null, stderr to the pseudo-terminal that `script` records. The file 20
+    // times over (800 MB), so that even a release build outlasts the 200 ms before the first
+    // line.
+    const TIMES: u64 = 20;
+    let files = vec![pcap.display().to_string(); TIMES as usize].join(" ");
+    let inner = format!("{bin} replay {files} -o /dev/null");
     let tty = Command::new("script")
         .args(["-qfec", &inner, "/dev/null"])
         .output()
@@ -60,7 +64,7 @@ fn progress_shows_on_a_terminal_and_nowhere_else() {
     assert!(!updates.is_empty(), "no progress line in {seen:?}");
     let mb = format!(
         "{:.1} MB",
-        std::fs::metadata(&pcap).expect("size").len() as f64 / 1e6
+        (TIMES * std::fs::metadata(&pcap).expect("size").len()) as f64 / 1e6
     );
     for u in &updates {
         assert!(

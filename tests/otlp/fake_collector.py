@@ -6,14 +6,11 @@
 Answers the first FAIL_FIRST requests with FAIL_STATUS (and Retry-After: 1), then 200. Every
 accepted request's spans go to OUT_JSONL, one line per span: trace id, span id, name, service.
 """
-import gzip
 import http.server
-import json
 import sys
 import threading
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest, ExportTraceServiceResponse)
+from accept import accept
 
 port, out_path, fail_first, fail_status, duration = (
     int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
@@ -33,23 +30,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        req = ExportTraceServiceRequest()
-        req.ParseFromString(body)
-        with lock, open(out_path, "a") as out:
-            for rs in req.resource_spans:
-                service = next((a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), "")
-                for ss in rs.scope_spans:
-                    for s in ss.spans:
-                        out.write(json.dumps({"trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                                              "name": s.name, "service": service}) + "\n")
-        resp = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(resp)))
-        self.end_headers()
-        self.wfile.write(resp)
+        accept(self, body, out_path, lock)
 
     def log_message(self, *args):
         pass

@@ -5,19 +5,17 @@
 For REFUSE_S seconds nothing listens (connections are refused); for the next HANG_S seconds
 requests are read and never answered (the connection is dropped when the phase ends); for
 the next FAIL_S seconds every request gets 503; after that requests are accepted and their
-spans decoded with the opentelemetry-proto package, one line per span in OUT_JSONL. Requests
+spans recorded by accept.py, one line per span in OUT_JSONL. Requests
 per phase are counted in OUT_JSONL.phases (JSON, with a log of when each came), rewritten as
 they come. Runs until killed.
 """
-import gzip
 import http.server
 import json
 import sys
 import threading
 import time
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest, ExportTraceServiceResponse)
+from accept import accept
 
 port, out_path = int(sys.argv[1]), sys.argv[2]
 refuse_s, hang_s, fail_s = (float(a) for a in sys.argv[3:6])
@@ -53,23 +51,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        req = ExportTraceServiceRequest()
-        req.ParseFromString(body)
-        with lock, open(out_path, "a") as out:
-            for rs in req.resource_spans:
-                for ss in rs.scope_spans:
-                    for s in ss.spans:
-                        out.write(json.dumps({"trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                                              "name": s.name}) + "\n")
+        accept(self, body, out_path, lock)
         count("ok")
-        resp = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(resp)))
-        self.end_headers()
-        self.wfile.write(resp)
 
     def log_message(self, *args):
         pass
