@@ -130,6 +130,7 @@ pub fn infer_tap_side(
 
 /// FNV-1a over words, finished with a SplitMix64 mix: stable across runs, builds and
 /// platforms, which `std`'s hashers do not promise.
+#[derive(Clone)]
 pub struct StableHasher(u64);
 
 impl Default for StableHasher {
@@ -200,9 +201,9 @@ fn hash_call(h: &mut StableHasher, facts: &FlowFacts<'_>, ends: &Endpoints, ex: 
 }
 
 /// A trace id for a call that carried none: the same at every capture point of that call.
-fn derived_trace_id(facts: &FlowFacts<'_>, ends: &Endpoints, ex: &Exchange) -> [u8; 16] {
-    let mut h = StableHasher::new();
-    hash_call(&mut h, facts, ends, ex);
+/// `call` has hashed the call ([`hash_call`]).
+fn derived_trace_id(call: &StableHasher) -> [u8; 16] {
+    let mut h = call.clone();
     let hi = h.finish();
     h.write(b"trace-low");
     let lo = h.finish();
@@ -212,10 +213,9 @@ fn derived_trace_id(facts: &FlowFacts<'_>, ends: &Endpoints, ex: &Exchange) -> [
     id
 }
 
-/// A span id unique to the call at this capture point.
-fn derived_span_id(facts: &FlowFacts<'_>, ends: &Endpoints, ex: &Exchange) -> [u8; 8] {
-    let mut h = StableHasher::new();
-    hash_call(&mut h, facts, ends, ex);
+/// A span id unique to the call at this capture point; `call` as for [`derived_trace_id`].
+fn derived_span_id(call: &StableHasher, facts: &FlowFacts<'_>, ex: &Exchange) -> [u8; 8] {
+    let mut h = call.clone();
     h.write(facts.capture_point.as_bytes());
     h.write(facts.tunnel.unwrap_or("").as_bytes());
     h.write(facts.vlan.unwrap_or("").as_bytes());
@@ -248,11 +248,11 @@ pub fn build(ex: Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
         client: address_text(facts.client.0),
         server: address_text(facts.server.0),
     };
-    let trace_id = ex
-        .trace
-        .trace_id
-        .unwrap_or_else(|| derived_trace_id(facts, &ends, &ex));
-    let span_id = derived_span_id(facts, &ends, &ex);
+    // Both derived ids start from the same hash of the call: computed once.
+    let mut call = StableHasher::new();
+    hash_call(&mut call, facts, &ends, &ex);
+    let trace_id = ex.trace.trace_id.unwrap_or_else(|| derived_trace_id(&call));
+    let span_id = derived_span_id(&call, facts, &ex);
     let mut attributes = Vec::with_capacity(MOST_ATTRIBUTES);
     attributes.extend([
         str_attr("network.transport", "tcp"),
@@ -304,8 +304,10 @@ fn http_attributes(
     attrs: &mut Vec<Attribute>,
 ) -> (String, Option<Option<String>>) {
     let name = match (&h.grpc, &h.method) {
-        (Some(g), _) if !g.service.is_empty() => format!("{}/{}", g.service, g.method),
-        (_, Some(m)) if !h.path.is_empty() => format!("{m} {}", h.path),
+        (Some(g), _) if !g.service.is_empty() => {
+            [g.service.as_str(), "/", g.method.as_str()].concat()
+        }
+        (_, Some(m)) if !h.path.is_empty() => [m.as_str(), " ", h.path.as_str()].concat(),
         (_, Some(m)) => m.clone(),
         _ => "HTTP".to_owned(),
     };
