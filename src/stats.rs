@@ -92,6 +92,8 @@ counters! {
     flows_evicted_idle,
     /// Segments of a connection after it closed (trailing ACKs, repeated FINs): absorbed.
     tcp_segments_after_close,
+    /// Segments without payload (ACK, FIN, RST) of no followed connection: nothing to follow.
+    tcp_segments_without_flow,
     /// Closed connections not remembered while they linger (that table was full), so a
     /// trailing segment may open a new, empty flow.
     flows_closed_forgotten,

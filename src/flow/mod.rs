@@ -230,6 +230,13 @@ impl FlowTable {
             }
         }
         if self.flows.find(hash, |(k, _)| *k == key).is_none() {
+            // A segment that carries no bytes (an ACK, a FIN, a RST) cannot start anything
+            // worth following: typically the last ACK of a connection already closed and
+            // forgotten. Creating flows for them would fill the table with empty ones.
+            if !flags.syn() && seg.payload.is_empty() && seg.missing_tail == 0 {
+                stats.tcp_segments_without_flow += 1;
+                return;
+            }
             // A full table is what a SYN flood looks like: sweeping it for every refused
             // packet would cost O(table) each, so forced sweeps are rate-limited too.
             if self.flows.len() >= self.limits.max_flows
