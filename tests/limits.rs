@@ -172,3 +172,49 @@ fn endless_out_of_order_data_and_an_endless_header_stay_bounded() {
     // ~110 MB of mapped capture, 1 MiB of reassembly buffer, 64 KiB of head buffer.
     assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB");
 }
+
+/// Pure ACKs of connections never seen open no flows; connections that close leave only a
+/// 16-byte key behind while they linger, and when that table is full the closes beyond it
+/// are forgotten: counted, and their trailing ACKs still open nothing.
+#[test]
+fn acks_of_unknown_connections_and_closed_ones_open_no_flows() {
+    let path = tmp("churn.pcap");
+    let (client, server) = ([10, 2, 0, 1], [10, 2, 0, 2]);
+    const CONNECTIONS: u32 = 5_000;
+    const STRAY_ACKS: u32 = 100_000;
+    let request: &[u8] = b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+    let response: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+    let (req_len, resp_len) = (request.len() as u32, response.len() as u32);
+    let connections = (0..CONNECTIONS).flat_map(move |i| {
+        let port = 20_000 + i as u16;
+        [
+            tcp_frame(client, port, server, 80, 1000, 0x02, &[]),
+            tcp_frame(server, 80, client, port, 5000, 0x12, &[]),
+            tcp_frame(client, port, server, 80, 1001, 0x10, &[]),
+            tcp_frame(client, port, server, 80, 1001, 0x18, request),
+            tcp_frame(server, 80, client, port, 5001, 0x18, response),
+            tcp_frame(client, port, server, 80, 1001 + req_len, 0x11, &[]),
+            tcp_frame(server, 80, client, port, 5001 + resp_len, 0x11, &[]),
+            tcp_frame(client, port, server, 80, 1002 + req_len, 0x10, &[]),
+        ]
+    });
+    let stray = (0..STRAY_ACKS).map(|i| {
+        let src = [10, 3, (i >> 8) as u8, i as u8];
+        tcp_frame(src, 30_000, server, 80, i, 0x10, &[])
+    });
+    write_pcap(&path, connections.chain(stray), 1);
+    let (stderr, _) = replay_rss(&path, &["--max-flows", "1000"]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(counter(&stderr, "flows_created"), u64::from(CONNECTIONS));
+    assert_eq!(counter(&stderr, "flows_closed"), u64::from(CONNECTIONS));
+    assert_eq!(counter(&stderr, "spans"), u64::from(CONNECTIONS));
+    assert_eq!(counter(&stderr, "flows_dropped_table_full"), 0);
+    // 140 ms of capture, no periodic sweep: the table of closed ones keeps its first 1000.
+    let forgotten = u64::from(CONNECTIONS) - 1000;
+    assert_eq!(counter(&stderr, "flows_closed_forgotten"), forgotten);
+    assert_eq!(counter(&stderr, "tcp_segments_after_close"), 1000);
+    assert_eq!(
+        counter(&stderr, "tcp_segments_without_flow"),
+        forgotten + u64::from(STRAY_ACKS)
+    );
+}

@@ -134,7 +134,6 @@ pub struct FlowTable {
     hasher: DefaultHashBuilder,
     next_id: u64,
     last_sweep_ns: u64,
-    last_linger_sweep_ns: u64,
     exchanges: Vec<Exchange>,
     events: Vec<StreamEvent>,
 }
@@ -172,7 +171,6 @@ impl FlowTable {
             hasher: DefaultHashBuilder::default(),
             next_id: 0,
             last_sweep_ns: 0,
-            last_linger_sweep_ns: 0,
             exchanges: Vec::new(),
             events: Vec::new(),
         }
@@ -206,17 +204,6 @@ impl FlowTable {
         let hash = self.hasher.hash_one(key);
         let flags = seg.flags;
         let new_syn = flags.syn() && !flags.ack();
-        if !self.closed.is_empty() {
-            if let Ok(entry) = self.closed.find_entry(hash, |&(h, _)| h == hash) {
-                if !new_syn {
-                    entry.into_mut().1 = ts_ns;
-                    stats.tcp_segments_after_close += 1;
-                    return;
-                }
-                // A new SYN on a finished connection is a new connection reusing the ports.
-                entry.remove();
-            }
-        }
         if new_syn {
             if let Ok(entry) = self.flows.find_entry(hash, |(k, _)| *k == key) {
                 // A SYN that does not repeat the flow's own is a new connection on its ports.
@@ -230,6 +217,18 @@ impl FlowTable {
             }
         }
         if self.flows.find(hash, |(k, _)| *k == key).is_none() {
+            // Only a key with no open flow can be a closed one: live flows never probe this.
+            if !self.closed.is_empty() {
+                if let Ok(entry) = self.closed.find_entry(hash, |&(h, _)| h == hash) {
+                    if !new_syn {
+                        entry.into_mut().1 = ts_ns;
+                        stats.tcp_segments_after_close += 1;
+                        return;
+                    }
+                    // A new SYN on a finished connection is a new connection reusing the ports.
+                    entry.remove();
+                }
+            }
             // A segment that carries no bytes (an ACK, a FIN, a RST) cannot start anything
             // worth following: typically the last ACK of a connection already closed and
             // forgotten. Creating flows for them would fill the table with empty ones.
@@ -349,20 +348,11 @@ impl FlowTable {
         emit(flow, exchanges, points, stats, out);
     }
 
-    /// Remembers a closed connection for its linger time, within the table bound.
+    /// Remembers a closed connection for its linger time, within the table bound. A full
+    /// table forgets the newest (counted) rather than sweeping: the periodic sweep makes room,
+    /// and a forgotten close costs at most a flow for a late retransmission (its ACKs and
+    /// FINs open none).
     fn linger(&mut self, hash: u64, ts_ns: u64, stats: &mut Counters) {
-        // Rate-limited like the forced sweep of a full flow table, for the same reason.
-        if self.closed.len() >= self.limits.max_flows
-            && ts_ns
-                >= self
-                    .last_linger_sweep_ns
-                    .saturating_add(FULL_TABLE_SWEEP_NS)
-        {
-            self.last_linger_sweep_ns = ts_ns;
-            let linger = self.limits.closed_linger_ns;
-            self.closed
-                .retain(|(_, last_ns)| ts_ns.saturating_sub(*last_ns) < linger);
-        }
         if self.closed.len() >= self.limits.max_flows {
             stats.flows_closed_forgotten += 1;
             return;
