@@ -107,7 +107,8 @@ pub struct HttpExchange {
     pub reset_code: Option<u32>,
     /// HTTP/2 header fields whose dynamic-table entry predates the capture.
     pub unknown_headers: u32,
-    pub grpc: Option<GrpcCall>,
+    /// Boxed: a third of the exchange's size, which every HTTP/1 exchange would move along.
+    pub grpc: Option<Box<GrpcCall>>,
 }
 
 /// What gRPC adds to an HTTP/2 exchange.

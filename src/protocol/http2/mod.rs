@@ -749,7 +749,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
         let status = s
             .grpc_status
             .or(s.info.reset_code.map(grpc_status_for_reset));
-        s.info.grpc = Some(GrpcCall {
+        s.info.grpc = Some(Box::new(GrpcCall {
             service: service.to_owned(),
             method: method.to_owned(),
             status,
@@ -757,7 +757,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
             request_messages: s.messages[0].messages,
             response_messages: s.messages[1].messages,
             compressed_messages: s.messages[0].compressed + s.messages[1].compressed,
-        });
+        }));
     }
     let mut trace = s.resolved_trace.unwrap_or_else(|| s.trace.resolve());
     if trace.trace_id.is_none() {
