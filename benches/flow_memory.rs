@@ -1,12 +1,12 @@
 //! Memory per tracked flow: heap bytes (counted by the allocator) the pipeline holds for
-//! 1 000 000 idle TCP flows (a SYN each), and for 100 000 flows with an HTTP request waiting
-//! for its response (an in-flight exchange).
+//! 1 000 000 idle TCP flows (a SYN each), for 100 000 flows with an HTTP request waiting for
+//! its response (an in-flight exchange), and for 1 000 000 connections that closed and linger.
 //!
 //! `cargo bench --bench flow_memory`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wirespan::capture::{LinkType, RawPacket};
+use wirespan::capture::{CapturePointId, LinkType, RawPacket};
 use wirespan::pipeline::{Pipeline, PipelineConfig};
 
 /// The system allocator, counting the bytes in use.
@@ -72,8 +72,9 @@ fn frame(n: u32, to_server: bool, flags: u8, seq: u32, ack: u32, payload: &[u8])
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH_ACK: u8 = 0x18;
+const FIN: u8 = 0x01;
 
-fn feed(p: &mut Pipeline, point: wirespan::capture::CapturePointId, ts: &mut u64, f: &[u8]) {
+fn feed(p: &mut Pipeline, point: CapturePointId, ts: &mut u64, f: &[u8]) {
     *ts += 100;
     p.packet(&RawPacket {
         ts_ns: *ts,
@@ -85,57 +86,60 @@ fn feed(p: &mut Pipeline, point: wirespan::capture::CapturePointId, ts: &mut u64
     p.take_spans().for_each(drop);
 }
 
-fn main() {
+/// Builds `flows` flows in a fresh pipeline with `one` and prints the heap they hold.
+fn measure(what: &str, flows: u32, one: impl Fn(&mut Pipeline, CapturePointId, &mut u64, u32)) {
     let mut cfg = PipelineConfig::default();
     cfg.flows.max_flows = 2_000_000;
-    let idle_flows = 1_000_000u32;
     let mut ts = 1_700_000_000_000_000_000u64;
-
-    let before = IN_USE.load(Ordering::Relaxed);
-    let mut p = Pipeline::new(cfg.clone());
-    let point = p.points.intern("bench");
-    for n in 0..idle_flows {
-        feed(&mut p, point, &mut ts, &frame(n, true, SYN, 1000, 0, &[]));
-    }
-    let held = IN_USE.load(Ordering::Relaxed) - before;
-    println!(
-        "idle flows: {idle_flows} flows hold {:.1} MiB: {:.0} bytes per idle tracked flow",
-        held as f64 / (1 << 20) as f64,
-        held as f64 / f64::from(idle_flows)
-    );
-    drop(p);
-
-    let busy = 100_000u32;
-    let request = b"GET /index.html HTTP/1.1\r\nHost: bench\r\nUser-Agent: flow-memory\r\n\r\n";
     let before = IN_USE.load(Ordering::Relaxed);
     let mut p = Pipeline::new(cfg);
     let point = p.points.intern("bench");
-    for n in 0..busy {
-        feed(&mut p, point, &mut ts, &frame(n, true, SYN, 1000, 0, &[]));
-        feed(
-            &mut p,
-            point,
-            &mut ts,
-            &frame(n, false, SYN | ACK, 5000, 1001, &[]),
-        );
-        feed(
-            &mut p,
-            point,
-            &mut ts,
-            &frame(n, true, ACK, 1001, 5001, &[]),
-        );
-        feed(
-            &mut p,
-            point,
-            &mut ts,
-            &frame(n, true, PSH_ACK, 1001, 5001, request),
-        );
+    for n in 0..flows {
+        one(&mut p, point, &mut ts, n);
     }
     let held = IN_USE.load(Ordering::Relaxed) - before;
     println!(
-        "in-flight exchanges: {busy} flows with a request awaiting its response hold {:.1} MiB: {:.0} bytes per flow",
+        "{what}: {flows} hold {:.1} MiB: {:.0} bytes each",
         held as f64 / (1 << 20) as f64,
-        held as f64 / f64::from(busy)
+        held as f64 / f64::from(flows)
     );
-    drop(p);
+}
+
+const REQUEST: &[u8] =
+    b"GET /index.html HTTP/1.1\r\nHost: bench\r\nUser-Agent: flow-memory\r\n\r\n";
+const RESPONSE: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+
+/// Handshake and request: the flow waits for the response.
+fn open_with_request(p: &mut Pipeline, point: CapturePointId, ts: &mut u64, n: u32) {
+    feed(p, point, ts, &frame(n, true, SYN, 1000, 0, &[]));
+    feed(p, point, ts, &frame(n, false, SYN | ACK, 5000, 1001, &[]));
+    feed(p, point, ts, &frame(n, true, ACK, 1001, 5001, &[]));
+    feed(p, point, ts, &frame(n, true, PSH_ACK, 1001, 5001, REQUEST));
+}
+
+fn main() {
+    measure(
+        "idle tracked flows (a SYN each)",
+        1_000_000,
+        |p, point, ts, n| {
+            feed(p, point, ts, &frame(n, true, SYN, 1000, 0, &[]));
+        },
+    );
+    measure("flows with a request in flight", 100_000, open_with_request);
+    measure(
+        "closed connections lingering",
+        1_000_000,
+        |p, point, ts, n| {
+            open_with_request(p, point, ts, n);
+            let (req, resp) = (1001 + REQUEST.len() as u32, 5001 + RESPONSE.len() as u32);
+            feed(p, point, ts, &frame(n, false, PSH_ACK, 5001, req, RESPONSE));
+            feed(p, point, ts, &frame(n, true, FIN | ACK, req, resp, &[]));
+            feed(
+                p,
+                point,
+                ts,
+                &frame(n, false, FIN | ACK, resp, req + 1, &[]),
+            );
+        },
+    );
 }
