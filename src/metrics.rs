@@ -82,6 +82,20 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A counter family with one label: its HELP and TYPE lines, then a sample per label value.
+fn labelled<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl IntoIterator<Item = (&'a str, u64)>,
+) {
+    family(out, name, "counter", help);
+    for (value, n) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
+}
+
 fn load(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
 }
@@ -107,134 +121,95 @@ pub fn render(sources: &Sources) -> String {
         family(&mut out, &metric, "counter", help);
         let _ = writeln!(out, "{metric} {value}");
     }
-    family(
+    labelled(
         &mut out,
         "wirespan_exchanges_total",
-        "counter",
         "Request/response exchanges parsed, by protocol.",
+        "protocol",
+        [
+            ("http1", totals.http1_exchanges),
+            ("http2", totals.http2_exchanges),
+            ("mysql", totals.mysql_exchanges),
+        ],
     );
-    for (protocol, n) in [
-        ("http1", totals.http1_exchanges),
-        ("http2", totals.http2_exchanges),
-        ("mysql", totals.mysql_exchanges),
-    ] {
-        let _ = writeln!(
-            out,
-            "wirespan_exchanges_total{{protocol=\"{protocol}\"}} {n}"
-        );
-    }
-    family(
+    labelled(
         &mut out,
         "wirespan_parse_errors_total",
-        "counter",
         "Input that could not be parsed or was dropped, by reason.",
+        "reason",
+        totals.iter().filter(|(name, _)| {
+            name.starts_with("decode_")
+                || name.ends_with("_errors")
+                || name.ends_with("_overflow")
+                || name.ends_with("_rejected")
+                || name.ends_with("_mismatch")
+                || name.ends_with("_too_large")
+                || name.ends_with("_resyncs")
+        }),
     );
-    for (name, value) in totals.iter().filter(|(name, _)| {
-        name.starts_with("decode_")
-            || name.ends_with("_errors")
-            || name.ends_with("_overflow")
-            || name.ends_with("_rejected")
-            || name.ends_with("_mismatch")
-            || name.ends_with("_too_large")
-            || name.ends_with("_resyncs")
-    }) {
-        let _ = writeln!(
-            out,
-            "wirespan_parse_errors_total{{reason=\"{name}\"}} {value}"
-        );
-    }
-    family(
+    labelled(
         &mut out,
         "wirespan_correlation_calls_total",
-        "counter",
         "Calls offered to the correlator, by how they were joined to the apps' traces.",
+        "joined_by",
+        [
+            ("context", totals.correlation_joined_by_context),
+            ("peer", totals.correlation_joined_by_peer),
+            (
+                "enclosing_span",
+                totals.correlation_joined_by_enclosing_span,
+            ),
+            ("request_id", totals.correlation_joined_by_request_id),
+            ("unjoined", totals.correlation_calls_unjoined),
+        ],
     );
-    for (how, n) in [
-        ("context", totals.correlation_joined_by_context),
-        ("peer", totals.correlation_joined_by_peer),
-        (
-            "enclosing_span",
-            totals.correlation_joined_by_enclosing_span,
-        ),
-        ("request_id", totals.correlation_joined_by_request_id),
-        ("unjoined", totals.correlation_calls_unjoined),
-    ] {
-        let _ = writeln!(
-            out,
-            "wirespan_correlation_calls_total{{joined_by=\"{how}\"}} {n}"
-        );
-    }
     render_spans(&mut out, &sources.spans);
     if let Some(r) = &sources.receiver {
-        family(
+        labelled(
             &mut out,
             "wirespan_otlp_received_spans_total",
-            "counter",
             "App spans posted to the OTLP receiver, by result.",
+            "result",
+            [
+                ("accepted", load(&r.spans_accepted)),
+                ("rejected_queue_full", load(&r.spans_rejected_queue_full)),
+            ],
         );
-        for (result, n) in [
-            ("accepted", load(&r.spans_accepted)),
-            ("rejected_queue_full", load(&r.spans_rejected_queue_full)),
-        ] {
-            let _ = writeln!(
-                out,
-                "wirespan_otlp_received_spans_total{{result=\"{result}\"}} {n}"
-            );
-        }
-        family(
+        labelled(
             &mut out,
             "wirespan_otlp_requests_total",
-            "counter",
             "OTLP requests received, by result.",
+            "result",
+            [
+                ("all", load(&r.requests)),
+                ("bad_request", load(&r.bad_requests)),
+                ("too_large", load(&r.too_large)),
+            ],
         );
-        for (result, n) in [
-            ("all", load(&r.requests)),
-            ("bad_request", load(&r.bad_requests)),
-            ("too_large", load(&r.too_large)),
-        ] {
-            let _ = writeln!(
-                out,
-                "wirespan_otlp_requests_total{{result=\"{result}\"}} {n}"
-            );
-        }
     }
     if let Some(e) = &sources.export {
-        family(
+        labelled(
             &mut out,
             "wirespan_export_spans_total",
-            "counter",
             "Spans given to the OTLP exporter, by what became of them.",
+            "result",
+            [
+                ("exported", load(&e.spans_exported)),
+                ("dropped_queue_full", load(&e.spans_dropped_queue_full)),
+                (
+                    "dropped_after_retries",
+                    load(&e.spans_dropped_after_retries),
+                ),
+                ("dropped_rejected", load(&e.spans_dropped_rejected)),
+                ("dropped_at_shutdown", load(&e.spans_dropped_at_shutdown)),
+            ],
         );
-        for (result, n) in [
-            ("exported", load(&e.spans_exported)),
-            ("dropped_queue_full", load(&e.spans_dropped_queue_full)),
-            (
-                "dropped_after_retries",
-                load(&e.spans_dropped_after_retries),
-            ),
-            ("dropped_rejected", load(&e.spans_dropped_rejected)),
-            ("dropped_at_shutdown", load(&e.spans_dropped_at_shutdown)),
-        ] {
-            let _ = writeln!(
-                out,
-                "wirespan_export_spans_total{{result=\"{result}\"}} {n}"
-            );
-        }
-        family(
+        labelled(
             &mut out,
             "wirespan_export_requests_total",
-            "counter",
             "Export requests sent, and how many of them were retries.",
-        );
-        let _ = writeln!(
-            out,
-            "wirespan_export_requests_total{{kind=\"all\"}} {}",
-            load(&e.requests)
-        );
-        let _ = writeln!(
-            out,
-            "wirespan_export_requests_total{{kind=\"retry\"}} {}",
-            load(&e.retries)
+            "kind",
+            [("all", load(&e.requests)), ("retry", load(&e.retries))],
         );
     }
     out
