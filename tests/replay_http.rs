@@ -531,3 +531,28 @@ fn link_types_and_timestamp_formats_give_the_same_spans() {
         }
     }
 }
+
+/// `--discard` builds and counts every span but writes none: the same counters as a run that
+/// writes them, nothing on standard output, and the summary says where they went.
+#[test]
+fn discard_counts_the_spans_it_does_not_write() {
+    let file = repo("pcaps/http/underlay-vxlan.pcap");
+    let written = replay(std::slice::from_ref(&file), &[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirespan"))
+        .arg("replay")
+        .arg(&file)
+        .args(["--discard", "--stats"])
+        .output()
+        .expect("run wirespan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(out.stdout.is_empty(), "--discard wrote output");
+    let spans = spans_of(&written.stdout).len() as u64;
+    assert!(spans > 0);
+    assert_eq!(counter(&stderr, "spans"), spans);
+    assert_eq!(counter(&stderr, "packets"), written.counter("packets"));
+    assert!(
+        stderr.contains(&format!("{spans} spans written to nowhere (--discard)")),
+        "{stderr}"
+    );
+}

@@ -36,12 +36,9 @@ impl CapturePoints {
         (self.names.len() - 1) as CapturePointId
     }
 
-    pub fn len(&self) -> usize {
+    /// How many names there are: a replay's reader tells its workers when this grew.
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 
     pub fn name(&self, id: CapturePointId) -> &str {
