@@ -8,7 +8,7 @@
 #   spans      `wirespan replay FILE --discard`: decode, flows, reassembly, parsers, spans built
 #              and counted, none encoded (the pipeline the targets of issue #8 are about);
 #   +json      `wirespan replay FILE -o /dev/null`: the same, each span also written as OTLP/JSON;
-#   2 workers  `… --discard --workers 2`: the reader deals flows out to two worker threads;
+#   2 workers  `… --discard --workers 2`: two threads each read the file and take half the flows;
 #   tshark     `tshark -r FILE` dissecting HTTP, HTTP/2 and gRPC (its ports decoded as http2),
 #              MySQL and VXLAN, printing the same fields wirespan puts on its spans;
 #   tcpdump    `tcpdump -r FILE -w /dev/null`: read and write every record, nothing else;

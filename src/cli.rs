@@ -284,9 +284,9 @@ pub struct ReplayArgs {
     /// How far apart the apps' clocks and the capture's may be when joining by time.
     #[arg(long, default_value_t = 2000)]
     pub correlation_window_ms: u64,
-    /// Threads the flows are dealt out to (by address pair); this thread then reads and writes.
-    /// Spans of different flows may then come out in a different order each run, and
-    /// --max-flows applies to each worker.
+    /// Threads that replay each file, each reading all of it and taking its share of the flows
+    /// (by address pair); this thread writes the spans. Spans of different flows may then come
+    /// out in a different order each run, and --max-flows applies to each worker.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
     /// Build and count every span but write none: the pipeline without its OTLP/JSON encoding,

@@ -12,11 +12,10 @@ use crate::decode::{self, DecodeConfig, DecodeError, Decoded, Encap, Skip, Tunne
 use crate::flow::{FlowLimits, FlowTable, SeenAt};
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
-use crossbeam_channel::{bounded, Receiver, Select, Sender};
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use std::path::Path;
-
-/// Packets the reader hands a replay worker at once: one channel operation per batch.
-const BATCH_PACKETS: usize = 1024;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Everything that tunes a pipeline.
 #[derive(Debug, Clone, Default)]
@@ -64,9 +63,25 @@ impl Pipeline {
     }
 
     pub fn packet(&mut self, pkt: &RawPacket<'_>) {
+        self.packet_of_share(pkt, Share::ALL);
+    }
+
+    /// [`Pipeline::packet`] for a frame of this pipeline's `share` of the flows; frames of
+    /// other shares are decoded and left.
+    fn packet_of_share(&mut self, pkt: &RawPacket<'_>, share: Share) {
+        let snapped = (pkt.data.len() as u32) < pkt.wire_len;
+        let decoded = decode::decode(
+            pkt.link,
+            pkt.data,
+            snapped,
+            &self.cfg.decode,
+            &mut self.encap,
+        );
+        if !share.owns(&decoded) {
+            return;
+        }
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
-        let snapped = (pkt.data.len() as u32) < pkt.wire_len;
         if snapped {
             self.stats.packets_snapped += 1;
         }
@@ -75,13 +90,6 @@ impl Pipeline {
         } else {
             pkt.point
         };
-        let decoded = decode::decode(
-            pkt.link,
-            pkt.data,
-            snapped,
-            &self.cfg.decode,
-            &mut self.encap,
-        );
         self.count_encap();
         self.decoded(decoded, point, pkt.ts_ns);
     }
@@ -261,26 +269,156 @@ impl Pipeline {
             Err(e) => return Ok(Err(e)),
         };
         if self.replay_workers > 1 {
-            return self.replay_in_workers(reader, sink, progress);
+            return self.replay_in_workers(data, name, path, sink, progress);
         }
-        let result = loop {
-            match reader.next_packet(&mut self.points) {
-                Ok(Some(pkt)) => {
-                    self.packet(&pkt);
-                    for span in self.spans.drain(..) {
-                        sink(span)?;
-                    }
-                    if self.stats.packets % PROGRESS_EVERY == 0 {
-                        progress(reader.offset(), &self.stats);
-                    }
-                }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
+        let result = self.run(
+            &mut reader,
+            Share::ALL,
+            &mut |offset, _, stats| progress(offset, stats),
+            &mut |spans| spans.drain(..).try_for_each(&mut *sink),
+        )?;
         self.flush();
         for span in self.spans.drain(..) {
             sink(span)?;
+        }
+        Ok(result)
+    }
+
+    /// Runs the records of `reader` that are in `share` through this pipeline. After each
+    /// packet `spans` is given the spans completed so far; `progress` hears every so many
+    /// records how far into the file the reader is (bytes), how many records it has read, and
+    /// what this pipeline has counted.
+    fn run(
+        &mut self,
+        reader: &mut PacketReader<'_>,
+        share: Share,
+        progress: &mut dyn FnMut(u64, u64, &Counters),
+        spans: &mut dyn FnMut(&mut Vec<NetworkSpan>) -> std::io::Result<()>,
+    ) -> Result<Result<(), CaptureError>, std::io::Error> {
+        let mut records = 0u64;
+        loop {
+            match reader.next_packet(&mut self.points) {
+                Ok(Some(pkt)) => {
+                    self.packet_of_share(&pkt, share);
+                    spans(&mut self.spans)?;
+                    records += 1;
+                    if records % PROGRESS_EVERY == 0 {
+                        progress(reader.offset(), records, &self.stats);
+                    }
+                }
+                Ok(None) => return Ok(Ok(())),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+
+    /// The rest of [`Pipeline::replay_capture`] over `replay_workers` pipelines on their own
+    /// threads. Each reads the whole file (it is mapped, so the pages are shared) and takes its
+    /// share of the flows by [`address_pair_hash`]: nothing is handed from thread to thread
+    /// but spans, which come back here in batches for `sink`, so their order across flows
+    /// varies from run to run (within a flow it is kept). The workers' counters are added to
+    /// this pipeline's.
+    fn replay_in_workers(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        path: &str,
+        sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
+        progress: &mut dyn FnMut(u64, &Counters),
+    ) -> Result<Result<(), CaptureError>, std::io::Error> {
+        let n = self.replay_workers;
+        // How far the first worker has read: for the progress line.
+        let (read_offset, read_records) = (AtomicU64::new(0), AtomicU64::new(0));
+        std::thread::scope(|scope| {
+            let (span_tx, span_rx) = bounded::<Vec<NetworkSpan>>(4 * n);
+            let workers: Vec<_> = (0..n)
+                .map(|index| {
+                    let share = Share {
+                        index: index as u64,
+                        of: n as u64,
+                    };
+                    let mut worker = Pipeline::new(self.cfg.clone());
+                    worker.points = self.points.clone();
+                    let span_tx = span_tx.clone();
+                    let (read_offset, read_records) = (&read_offset, &read_records);
+                    scope.spawn(move || {
+                        let result =
+                            worker.replay_share(data, name, path, share, &span_tx, &mut |o, r| {
+                                read_offset.store(o, Ordering::Relaxed);
+                                read_records.store(r, Ordering::Relaxed);
+                            });
+                        (worker, result)
+                    })
+                })
+                .collect();
+            drop(span_tx);
+            // What this thread knows: records read and spans received, for the progress line.
+            let mut seen = Counters::default();
+            loop {
+                match span_rx.recv_timeout(PROGRESS_POLL) {
+                    Ok(spans) => {
+                        seen.spans += spans.len() as u64;
+                        spans.into_iter().try_for_each(&mut *sink)?;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                seen.packets = read_records.load(Ordering::Relaxed);
+                progress(read_offset.load(Ordering::Relaxed), &seen);
+            }
+            let mut result = Ok(());
+            for w in workers {
+                let (worker, worker_result) = w
+                    .join()
+                    .map_err(|_| std::io::Error::other("a replay worker panicked"))?;
+                self.stats.merge(&worker.stats);
+                if result.is_ok() {
+                    // Every worker read the same records: the first one's points and end stand.
+                    self.points = worker.points;
+                    result = worker_result?;
+                }
+            }
+            Ok(result)
+        })
+    }
+
+    /// One replay worker: the flows of `share` in the file, flushed at its end, their spans
+    /// sent in batches.
+    fn replay_share(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        path: &str,
+        share: Share,
+        spans: &Sender<Vec<NetworkSpan>>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Result<(), CaptureError>, std::io::Error> {
+        let mut reader = match PacketReader::new(data, name, path, &mut self.points) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let stopped = || std::io::Error::other("replay stopped");
+        let report = share.index == 0;
+        let result = self.run(
+            &mut reader,
+            share,
+            &mut |offset, records, _| {
+                if report {
+                    progress(offset, records)
+                }
+            },
+            &mut |done| {
+                if done.len() < SPANS_PER_BATCH {
+                    return Ok(());
+                }
+                spans.send(std::mem::take(done)).map_err(|_| stopped())
+            },
+        )?;
+        self.flush();
+        if !self.spans.is_empty() {
+            spans
+                .send(std::mem::take(&mut self.spans))
+                .map_err(|_| stopped())?;
         }
         Ok(result)
     }
@@ -289,161 +427,30 @@ impl Pipeline {
 /// Packets between progress reports: rare enough to cost nothing.
 const PROGRESS_EVERY: u64 = 16_384;
 
-/// Packets for one replay worker, with the capture point names when they grew since its last.
-struct Batch<'a> {
-    points: Option<CapturePoints>,
-    packets: Vec<RawPacket<'a>>,
+/// How often a replay with workers looks at their progress while no spans come.
+const PROGRESS_POLL: Duration = Duration::from_millis(100);
+
+/// Spans a replay worker gathers before it sends them: one channel operation per batch.
+const SPANS_PER_BATCH: usize = 256;
+
+/// The frames one pipeline of a replay takes: those whose [`address_pair_hash`] falls to its
+/// `index` of `of`, frames of no flow (not TCP, undecodable) to the first.
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    index: u64,
+    of: u64,
 }
 
-impl Pipeline {
-    /// The rest of [`Pipeline::replay_capture`] over `replay_workers` pipelines on their own
-    /// threads. This thread reads the records and deals them out by [`flow_hash`], so each
-    /// flow lives in one worker; spans come back here in batches for `sink`, so their order
-    /// across flows varies from run to run (within a flow it is kept). The workers' counters
-    /// are added to this pipeline's.
-    fn replay_in_workers(
-        &mut self,
-        mut reader: PacketReader<'_>,
-        sink: &mut dyn FnMut(NetworkSpan) -> std::io::Result<()>,
-        progress: &mut dyn FnMut(u64, &Counters),
-    ) -> Result<Result<(), CaptureError>, std::io::Error> {
-        let n = self.replay_workers;
-        let cfg = self.cfg.clone();
-        let mut encap = Encap::default();
-        // What this thread counts: records read and spans received, for the progress line.
-        let mut seen = Counters::default();
-        std::thread::scope(|scope| {
-            let (span_tx, span_rx) = bounded::<Vec<NetworkSpan>>(4 * n);
-            let (free_tx, free_rx) = bounded::<Vec<RawPacket<'_>>>(4 * n);
-            let mut work = Vec::with_capacity(n);
-            let mut workers = Vec::with_capacity(n);
-            for _ in 0..n {
-                let (tx, rx) = bounded::<Batch<'_>>(4);
-                let (cfg, points) = (cfg.clone(), self.points.clone());
-                let (span_tx, free_tx) = (span_tx.clone(), free_tx.clone());
-                workers.push(scope.spawn(move || replay_worker(cfg, points, rx, span_tx, free_tx)));
-                work.push((tx, Vec::with_capacity(BATCH_PACKETS), self.points.len()));
-            }
-            drop((span_tx, free_tx));
-            let mut deliver = |spans: Vec<NetworkSpan>, seen: &mut Counters| {
-                seen.spans += spans.len() as u64;
-                spans.into_iter().try_for_each(&mut *sink)
-            };
-            let result = loop {
-                let pkt = match reader.next_packet(&mut self.points) {
-                    Ok(Some(pkt)) => pkt,
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
-                };
-                seen.packets += 1;
-                if seen.packets % PROGRESS_EVERY == 0 {
-                    progress(reader.offset(), &seen);
-                }
-                let w = (flow_hash(pkt.link, pkt.data, pkt.wire_len, &cfg.decode, &mut encap)
-                    % n as u64) as usize;
-                let Some((tx, packets, points_sent)) = work.get_mut(w) else {
-                    continue;
-                };
-                packets.push(pkt);
-                if packets.len() < BATCH_PACKETS {
-                    continue;
-                }
-                let next = free_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH_PACKETS));
-                let batch = Batch {
-                    points: (*points_sent < self.points.len()).then(|| self.points.clone()),
-                    packets: std::mem::replace(packets, next),
-                };
-                *points_sent = self.points.len();
-                send_batch(tx, batch, &span_rx, &mut |spans| deliver(spans, &mut seen))?;
-            };
-            for (tx, packets, points_sent) in work {
-                if !packets.is_empty() {
-                    let batch = Batch {
-                        points: (points_sent < self.points.len()).then(|| self.points.clone()),
-                        packets,
-                    };
-                    send_batch(&tx, batch, &span_rx, &mut |spans| deliver(spans, &mut seen))?;
-                }
-            }
-            // The work senders are gone: each worker flushes its flows and ends.
-            for spans in span_rx.iter() {
-                deliver(spans, &mut seen)?;
-            }
-            for w in workers {
-                let stats = w
-                    .join()
-                    .map_err(|_| std::io::Error::other("a replay worker panicked"))?;
-                self.stats.merge(&stats);
-            }
-            Ok(result)
-        })
+impl Share {
+    const ALL: Share = Share { index: 0, of: 1 };
+
+    fn owns(self, decoded: &Decoded<'_>) -> bool {
+        self.of == 1 || address_pair_hash(decoded) % self.of == self.index
     }
 }
 
-/// Sends `batch`, handing spans that arrive meanwhile to `deliver`: a worker blocked on a full
-/// span queue would otherwise never take the batch.
-fn send_batch<'a>(
-    tx: &Sender<Batch<'a>>,
-    batch: Batch<'a>,
-    spans: &Receiver<Vec<NetworkSpan>>,
-    deliver: &mut dyn FnMut(Vec<NetworkSpan>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let mut sel = Select::new();
-    let send = sel.send(tx);
-    let recv = sel.recv(spans);
-    loop {
-        let op = sel.select();
-        if op.index() == send {
-            return op
-                .send(tx, batch)
-                .map_err(|_| std::io::Error::other("a replay worker stopped"));
-        }
-        if op.index() == recv {
-            match op.recv(spans) {
-                Ok(s) => deliver(s)?,
-                // Every worker has ended: the send will fail at once.
-                Err(_) => sel.remove(recv),
-            }
-        }
-    }
-}
-
-/// One replay worker: its own pipeline over the flows dealt to it, spans sent back per batch.
-fn replay_worker<'a>(
-    cfg: PipelineConfig,
-    points: CapturePoints,
-    work: Receiver<Batch<'a>>,
-    spans: Sender<Vec<NetworkSpan>>,
-    free: Sender<Vec<RawPacket<'a>>>,
-) -> Counters {
-    let mut p = Pipeline::new(cfg);
-    p.points = points;
-    for mut batch in work.iter() {
-        if let Some(points) = batch.points.take() {
-            p.points = points;
-        }
-        for pkt in &batch.packets {
-            p.packet(pkt);
-        }
-        batch.packets.clear();
-        // The reader makes a new buffer when none comes back.
-        let _ = free.try_send(batch.packets);
-        if !p.spans.is_empty() && spans.send(std::mem::take(&mut p.spans)).is_err() {
-            break;
-        }
-    }
-    p.flush();
-    if !p.spans.is_empty() {
-        let _ = spans.send(std::mem::take(&mut p.spans));
-    }
-    p.stats
-}
-
-/// Symmetric hash of a frame's innermost address pair: the same for both directions of a
-/// connection, and for the fragments of its datagrams, so a worker chosen by it sees all of a
-/// flow (ports would split a fragmented segment from its flow).
+/// The [`address_pair_hash`] of a frame, decoded as a pipeline will decode it (snapped frames
+/// included).
 pub(crate) fn flow_hash(
     link: LinkType,
     data: &[u8],
@@ -451,12 +458,17 @@ pub(crate) fn flow_hash(
     cfg: &DecodeConfig,
     encap: &mut Encap,
 ) -> u64 {
-    // Decoded as the worker will decode it, snapped frames included.
     let snapped = (data.len() as u32) < wire_len;
-    let (a, b) = match decode::decode(link, data, snapped, cfg, encap) {
+    address_pair_hash(&decode::decode(link, data, snapped, cfg, encap))
+}
+
+/// Symmetric hash of a decoded frame's innermost address pair: the same for both directions of
+/// a connection, and for the fragments of its datagrams, so a worker chosen by it sees all of a
+/// flow (ports would split a fragmented segment from its flow). Frames of no flow hash to 0.
+fn address_pair_hash(decoded: &Decoded<'_>) -> u64 {
+    let (a, b) = match decoded {
         Decoded::Tcp(seg) => (seg.src, seg.dst),
         Decoded::Fragment(frag) => (frag.src, frag.dst),
-        // Non-TCP frames carry no flow; any worker will do.
         _ => return 0,
     };
     let (a, b) = (decode::ip_bits(a), decode::ip_bits(b));

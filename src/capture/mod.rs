@@ -36,11 +36,6 @@ impl CapturePoints {
         (self.names.len() - 1) as CapturePointId
     }
 
-    /// How many names there are: a replay's reader tells its workers when this grew.
-    pub(crate) fn len(&self) -> usize {
-        self.names.len()
-    }
-
     pub fn name(&self, id: CapturePointId) -> &str {
         self.names
             .get(id as usize)
