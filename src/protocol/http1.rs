@@ -300,7 +300,7 @@ impl Http1Parser {
         if !self.resp.head.is_empty() && self.response.is_none() {
             // The capture ended inside a response head: its status line still says how it went.
             let head = std::mem::take(&mut self.resp.head);
-            if let Some((status, _)) = salvage_head(&head).as_deref().and_then(parse_response) {
+            if let Some((status, ..)) = salvage_head(&head).as_deref().and_then(parse_response) {
                 let (start_ns, seq) = self.resp.start.take().unwrap_or((self.resp.last_ns, 0));
                 if request_for(&self.pending, start_ns).is_some() {
                     self.response = Some(Response {
@@ -345,7 +345,7 @@ impl Http1Parser {
             return;
         }
         let head = std::mem::take(&mut self.req.head);
-        let Some(mut req) = salvage_head(&head).as_deref().and_then(parse_request) else {
+        let Some((mut req, _)) = salvage_head(&head).as_deref().and_then(parse_request) else {
             return;
         };
         // The body was not seen; what the head declared is the best account of it.
@@ -448,6 +448,13 @@ impl Http1Parser {
     }
 
     fn request_head(&mut self, data: &[u8], at: SegmentMeta, stats: &mut Counters) -> usize {
+        // Nearly every head comes whole at the start of a segment: parsed where it lies, its
+        // end found by the parser rather than by a search of its own first.
+        if self.req.head.is_empty() {
+            if let Some((req, used)) = parse_request(data) {
+                return self.request_parsed(req, (at.ts_ns, at.seq), used, at, stats);
+            }
+        }
         let (used, head_len) = match take_head(&mut self.req, data, at, stats, looks_like_request) {
             Head::Complete { used, len } => (used, len),
             Head::Consumed(n) => return n,
@@ -459,12 +466,24 @@ impl Http1Parser {
             head_buf = std::mem::take(&mut self.req.head);
             head_buf.get(..head_len).unwrap_or(&head_buf)
         };
-        let (start_ns, start_seq) = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
-        let Some(req) = parse_request(head) else {
+        let start = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
+        let Some((req, _)) = parse_request(head) else {
             stats.http1_parse_errors += 1;
             self.req.state = State::Resync;
             return used;
         };
+        self.request_parsed(req, start, used, at, stats)
+    }
+
+    /// A request head of `used` bytes of this chunk, its first byte seen at `start`.
+    fn request_parsed(
+        &mut self,
+        req: RequestHead,
+        (start_ns, start_seq): (u64, u32),
+        used: usize,
+        at: SegmentMeta,
+        stats: &mut Counters,
+    ) -> usize {
         let framing = req.framing;
         self.push_pending(
             req.into_pending(start_ns, at.ts_ns, start_seq, false),
@@ -527,6 +546,19 @@ impl Http1Parser {
         out: &mut Vec<Exchange>,
         stats: &mut Counters,
     ) -> usize {
+        // As for requests: a whole head at the start of the segment is parsed where it lies.
+        if self.resp.head.is_empty() {
+            if let Some((status, framing, used)) = parse_response(data) {
+                return self.response_parsed(
+                    (status, framing),
+                    (at.ts_ns, at.seq),
+                    used,
+                    at,
+                    out,
+                    stats,
+                );
+            }
+        }
         let (used, head_len) = match take_head(&mut self.resp, data, at, stats, looks_like_response)
         {
             Head::Complete { used, len } => (used, len),
@@ -539,12 +571,25 @@ impl Http1Parser {
             head_buf = std::mem::take(&mut self.resp.head);
             head_buf.get(..head_len).unwrap_or(&head_buf)
         };
-        let (start_ns, start_seq) = self.resp.start.take().unwrap_or((at.ts_ns, at.seq));
-        let Some((status, framing)) = parse_response(head) else {
+        let start = self.resp.start.take().unwrap_or((at.ts_ns, at.seq));
+        let Some((status, framing, _)) = parse_response(head) else {
             stats.http1_parse_errors += 1;
             self.resp.state = State::Resync;
             return used;
         };
+        self.response_parsed((status, framing), start, used, at, out, stats)
+    }
+
+    /// A response head of `used` bytes of this chunk, its first byte seen at `start`.
+    fn response_parsed(
+        &mut self,
+        (status, framing): (u16, Framing),
+        (start_ns, start_seq): (u64, u32),
+        used: usize,
+        at: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> usize {
         if (100..200).contains(&status) && status != 101 {
             // Interim response (100 Continue, 103 Early Hints): the real one follows.
             self.resp.state = State::Idle;
@@ -736,15 +781,14 @@ fn uninit_headers<'b>() -> [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
     [const { MaybeUninit::uninit() }; MAX_HEADERS]
 }
 
-fn parse_request(head: &[u8]) -> Option<RequestHead> {
+/// The request head at the start of `data` and its length, when it is whole and valid.
+fn parse_request(data: &[u8]) -> Option<(RequestHead, usize)> {
     let mut headers = uninit_headers();
     let mut parsed = httparse::Request::new(&mut []);
-    if !matches!(
-        parsed.parse_with_uninit_headers(head, &mut headers),
-        Ok(httparse::Status::Complete(_))
-    ) {
+    let Ok(httparse::Status::Complete(len)) = parsed.parse_with_uninit_headers(data, &mut headers)
+    else {
         return None;
-    }
+    };
     let target = parsed.path.unwrap_or("");
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
@@ -777,30 +821,31 @@ fn parse_request(head: &[u8]) -> Option<RequestHead> {
         }
         framing = body_framing(name, h.value, framing);
     }
-    Some(RequestHead {
+    let head = RequestHead {
         info,
         trace: trace.resolve(),
         framing,
         h2c,
-    })
+    };
+    Some((head, len))
 }
 
-/// Status code and body framing of a response head.
-fn parse_response(head: &[u8]) -> Option<(u16, Framing)> {
+/// Status code, body framing and length of the response head at the start of `data`, when it
+/// is whole and valid.
+fn parse_response(data: &[u8]) -> Option<(u16, Framing, usize)> {
     let mut headers = uninit_headers();
     let mut parsed = httparse::Response::new(&mut []);
     let config = httparse::ParserConfig::default();
-    if !matches!(
-        config.parse_response_with_uninit_headers(&mut parsed, head, &mut headers),
-        Ok(httparse::Status::Complete(_))
-    ) {
+    let Ok(httparse::Status::Complete(len)) =
+        config.parse_response_with_uninit_headers(&mut parsed, data, &mut headers)
+    else {
         return None;
-    }
+    };
     let mut framing = Framing::UntilClose;
     for h in parsed.headers.iter() {
         framing = body_framing(h.name, h.value, framing);
     }
-    Some((parsed.code.unwrap_or(0), framing))
+    Some((parsed.code.unwrap_or(0), framing, len))
 }
 
 /// The complete lines of a head cut short, closed with a blank line so it parses.
