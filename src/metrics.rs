@@ -33,7 +33,7 @@ pub struct SpanMetrics {
 
 impl SpanMetrics {
     pub fn observe(&self, span: &NetworkSpan) {
-        let is = |key: &str, value: &str| matches!(span.attr(key), Some(AttrValue::Str(s)) if s == value);
+        let is = |key: &str, value: &str| matches!(span.attr(key), Some(AttrValue::Str(s)) if &**s == value);
         let protocol = if is("rpc.system", "grpc") {
             1
         } else if is("network.protocol.name", "mysql") {

@@ -185,7 +185,7 @@ impl Pipeline {
         {
             return p;
         }
-        let base_name = self.points.name(base);
+        let base_name: &str = self.points.name(base);
         let file = base_name.rsplit_once('#').map_or(base_name, |(f, _)| f);
         let name = format!("{file}#{ifindex}");
         let p = self.points.intern(&name);

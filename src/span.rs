@@ -9,6 +9,8 @@ use crate::protocol::mysql::MysqlExchange;
 use crate::protocol::{Exchange, ExchangeDetail, HttpExchange};
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
 
 /// OTLP span kinds (the enum numbers of the protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +46,64 @@ impl TapSide {
     }
 }
 
+/// Attribute text. Constants (`tcp`, `http`, a tap side, a known method) are borrowed and what
+/// every span of a flow repeats (its addresses, capture point, tunnel) is shared, so a span
+/// allocates only for text of its own (path, host, query).
+#[derive(Debug, Clone)]
+pub enum Text {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Static(s) => s,
+            Text::Shared(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        **self == **other
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Text {
+        Text::Static(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::Owned(s)
+    }
+}
+
+impl From<&Arc<str>> for Text {
+    fn from(s: &Arc<str>) -> Text {
+        Text::Shared(Arc::clone(s))
+    }
+}
+
+impl From<Cow<'static, str>> for Text {
+    fn from(s: Cow<'static, str>) -> Text {
+        match s {
+            Cow::Borrowed(s) => Text::Static(s),
+            Cow::Owned(s) => Text::Owned(s),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrValue {
-    /// Borrowed when the text is a constant (`tcp`, `http`, a tap side), so most attributes
-    /// allocate nothing.
-    Str(Cow<'static, str>),
+    Str(Text),
     Int(i64),
     Bool(bool),
 }
@@ -86,12 +141,13 @@ impl NetworkSpan {
 /// What the flow contributes to each of its spans.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowFacts<'a> {
-    pub capture_point: &'a str,
+    pub capture_point: &'a Arc<str>,
     pub client: (IpAddr, u16),
     pub server: (IpAddr, u16),
+    pub endpoints: &'a Endpoints,
     pub tap_side: TapSide,
-    pub tunnel: Option<&'a str>,
-    pub vlan: Option<&'a str>,
+    pub tunnel: Option<&'a Arc<str>>,
+    pub vlan: Option<&'a Arc<str>>,
 }
 
 /// Initial TTLs that operating systems use: a packet still carrying one has not been routed.
@@ -131,7 +187,7 @@ pub fn infer_tap_side(
 /// A multiply-rotate mix over little-endian 8-byte words, finished with SplitMix64: stable
 /// across runs, builds and platforms, which `std`'s hashers do not promise. Word-wise
 /// because byte-wise FNV was most of the cost of building a span.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StableHasher(u64);
 
 impl Default for StableHasher {
@@ -200,19 +256,39 @@ fn address_text(ip: IpAddr) -> String {
     }
 }
 
-/// The call's endpoints as text, formatted once for the ids and the attributes.
-struct Endpoints {
-    client: String,
-    server: String,
+/// A flow's endpoints as text and hashed, done once per flow (when its first span is built)
+/// rather than for every span.
+#[derive(Debug)]
+pub struct Endpoints {
+    client: Arc<str>,
+    server: Arc<str>,
+    /// The start of every derived id of the flow's calls ([`hash_call`]).
+    hashed: StableHasher,
 }
 
-fn hash_call(h: &mut StableHasher, facts: &FlowFacts<'_>, ends: &Endpoints, ex: &Exchange) {
-    h.write(ends.client.as_bytes());
-    h.write_u64(u64::from(facts.client.1));
-    h.write(ends.server.as_bytes());
-    h.write_u64(u64::from(facts.server.1));
+impl Endpoints {
+    pub fn new(client: (IpAddr, u16), server: (IpAddr, u16)) -> Endpoints {
+        let client_text = address_text(client.0);
+        let server_text = address_text(server.0);
+        let mut hashed = StableHasher::new();
+        hashed.write(client_text.as_bytes());
+        hashed.write_u64(u64::from(client.1));
+        hashed.write(server_text.as_bytes());
+        hashed.write_u64(u64::from(server.1));
+        Endpoints {
+            client: client_text.into(),
+            server: server_text.into(),
+            hashed,
+        }
+    }
+}
+
+/// Hashes the call: its endpoints, then where its request and response start in the streams.
+fn hash_call(facts: &FlowFacts<'_>, ex: &Exchange) -> StableHasher {
+    let mut h = facts.endpoints.hashed.clone();
     h.write_u64(ex.req_seq.map_or(u64::MAX, u64::from));
     h.write_u64(ex.resp_seq.map_or(u64::MAX, u64::from));
+    h
 }
 
 /// A trace id for a call that carried none: the same at every capture point of that call.
@@ -232,14 +308,14 @@ fn derived_trace_id(call: &StableHasher) -> [u8; 16] {
 fn derived_span_id(call: &StableHasher, facts: &FlowFacts<'_>, ex: &Exchange) -> [u8; 8] {
     let mut h = call.clone();
     h.write(facts.capture_point.as_bytes());
-    h.write(facts.tunnel.unwrap_or("").as_bytes());
-    h.write(facts.vlan.unwrap_or("").as_bytes());
+    h.write(facts.tunnel.map_or("", |t| t).as_bytes());
+    h.write(facts.vlan.map_or("", |v| v).as_bytes());
     h.write_u64(ex.start_ns);
     let id = h.finish().max(1);
     id.to_be_bytes()
 }
 
-fn str_attr(key: &'static str, v: impl Into<Cow<'static, str>>) -> Attribute {
+fn str_attr(key: &'static str, v: impl Into<Text>) -> Attribute {
     Attribute {
         key,
         value: AttrValue::Str(v.into()),
@@ -259,31 +335,23 @@ const MOST_ATTRIBUTES: usize = 24;
 
 /// Builds the span of one exchange, taking its strings.
 pub fn build(ex: Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
-    let ends = Endpoints {
-        client: address_text(facts.client.0),
-        server: address_text(facts.server.0),
-    };
     // Both derived ids start from the same hash of the call: computed once.
-    let mut call = StableHasher::new();
-    hash_call(&mut call, facts, &ends, &ex);
+    let call = hash_call(facts, &ex);
     let trace_id = ex.trace.trace_id.unwrap_or_else(|| derived_trace_id(&call));
     let span_id = derived_span_id(&call, facts, &ex);
     let mut attributes = Vec::with_capacity(MOST_ATTRIBUTES);
     attributes.extend([
         str_attr("network.transport", "tcp"),
-        str_attr("client.address", ends.client),
+        str_attr("client.address", &facts.endpoints.client),
         int_attr("client.port", i64::from(facts.client.1)),
-        str_attr("server.address", ends.server),
+        str_attr("server.address", &facts.endpoints.server),
         int_attr("server.port", i64::from(facts.server.1)),
     ]);
     let (name, error) = match ex.detail {
         ExchangeDetail::Http(h) => http_attributes(h, &mut attributes),
         ExchangeDetail::Mysql(m) => mysql_attributes(m, &mut attributes),
     };
-    attributes.push(str_attr(
-        "wirespan.capture.point",
-        facts.capture_point.to_owned(),
-    ));
+    attributes.push(str_attr("wirespan.capture.point", facts.capture_point));
     attributes.push(str_attr("wirespan.tap_side", facts.tap_side.as_str()));
     if let Some(seq) = ex.req_seq {
         attributes.push(int_attr("wirespan.tcp.req_seq", i64::from(seq)));
@@ -292,10 +360,10 @@ pub fn build(ex: Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
         attributes.push(int_attr("wirespan.tcp.resp_seq", i64::from(seq)));
     }
     if let Some(t) = facts.tunnel {
-        attributes.push(str_attr("wirespan.tunnel", t.to_owned()));
+        attributes.push(str_attr("wirespan.tunnel", t));
     }
     if let Some(v) = facts.vlan {
-        attributes.push(str_attr("wirespan.vlan", v.to_owned()));
+        attributes.push(str_attr("wirespan.vlan", v));
     }
     if let Some(why) = ex.incomplete {
         attributes.push(str_attr("wirespan.incomplete", why.as_str()));
@@ -322,8 +390,8 @@ fn http_attributes(
         (Some(g), _) if !g.service.is_empty() => {
             [g.service.as_str(), "/", g.method.as_str()].concat()
         }
-        (_, Some(m)) if !h.path.is_empty() => [m.as_str(), " ", h.path.as_str()].concat(),
-        (_, Some(m)) => m.clone(),
+        (_, Some(m)) if !h.path.is_empty() => [m, " ", h.path.as_str()].concat(),
+        (_, Some(m)) => m.to_string(),
         _ => "HTTP".to_owned(),
     };
     let error = match &h.grpc {

@@ -16,6 +16,7 @@ pub mod ring;
 pub use file::{CaptureFile, PacketReader};
 
 use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 /// Index into [`CapturePoints`]: which interface saw a packet.
 pub type CapturePointId = u16;
@@ -23,23 +24,23 @@ pub type CapturePointId = u16;
 /// The names of the capture points of a run, e.g. `pcap:client.pcap#0` or `pcap:x.pcapng#eth0`.
 #[derive(Debug, Default, Clone)]
 pub struct CapturePoints {
-    names: Vec<String>,
+    /// Shared with every span written at the point.
+    names: Vec<Arc<str>>,
 }
 
 impl CapturePoints {
     /// Returns the id of `name`, registering it on first use.
     pub fn intern(&mut self, name: &str) -> CapturePointId {
-        if let Some(i) = self.names.iter().position(|n| n == name) {
+        if let Some(i) = self.names.iter().position(|n| &**n == name) {
             return i as CapturePointId;
         }
-        self.names.push(name.to_owned());
+        self.names.push(name.into());
         (self.names.len() - 1) as CapturePointId
     }
 
-    pub fn name(&self, id: CapturePointId) -> &str {
-        self.names
-            .get(id as usize)
-            .map_or("unknown", String::as_str)
+    pub fn name(&self, id: CapturePointId) -> &Arc<str> {
+        static UNKNOWN: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("unknown"));
+        self.names.get(id as usize).unwrap_or(&UNKNOWN)
     }
 }
 

@@ -11,12 +11,13 @@ pub(crate) mod reassembly;
 use crate::capture::{CapturePointId, CapturePoints};
 use crate::decode::{ip_bits, Encap, TcpSegment};
 use crate::protocol::{self, AppParser, Direction, Exchange, SegmentMeta, Sender};
-use crate::span::{self, FlowFacts, NetworkSpan, TapSide};
+use crate::span::{self, Endpoints, FlowFacts, NetworkSpan, TapSide};
 use crate::stats::Counters;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use reassembly::{HalfStream, StreamEvent};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Least packet time between two sweeps forced by a full table (10 ms).
 const FULL_TABLE_SWEEP_NS: u64 = 10_000_000;
@@ -117,8 +118,10 @@ struct Flow {
     syn_ns: Option<u64>,
     synack_ns: Option<u64>,
     ack_ns: Option<u64>,
-    tunnel: Option<Box<str>>,
-    vlan: Option<Box<str>>,
+    tunnel: Option<Arc<str>>,
+    vlan: Option<Arc<str>>,
+    /// The endpoints as every span of the flow writes them, from its first span on.
+    endpoints: Option<Box<Endpoints>>,
 }
 
 /// Every TCP connection being followed, at every capture point.
@@ -283,8 +286,8 @@ impl FlowTable {
         }
         flow.halves[d].note_ttl(seg.ttl);
         if d == 0 && flow.tunnel.is_none() && flow.vlan.is_none() && !encap.is_empty() {
-            flow.tunnel = encap.describe_tunnels().map(String::into_boxed_str);
-            flow.vlan = encap.describe_vlans().map(String::into_boxed_str);
+            flow.tunnel = encap.describe_tunnels().map(Arc::from);
+            flow.vlan = encap.describe_vlans().map(Arc::from);
         }
         if !seg.payload.is_empty() && !flow.roles_known {
             if let App::Detecting { .. } = flow.app {
@@ -415,7 +418,7 @@ impl FlowTable {
         if matches!(flow.app, App::Detecting { seen } if seen > 0) {
             stats.flows_unrecognised += 1;
         }
-        emit(&flow, &mut self.exchanges, points, stats, out);
+        emit(&mut flow, &mut self.exchanges, points, stats, out);
     }
 }
 
@@ -451,6 +454,7 @@ fn new_flow(id: u64, point: CapturePointId, seg: &TcpSegment<'_>, ts_ns: u64) ->
         ack_ns: None,
         tunnel: None,
         vlan: None,
+        endpoints: None,
     }
 }
 
@@ -458,6 +462,7 @@ impl Flow {
     fn swap_roles(&mut self) {
         std::mem::swap(&mut self.client, &mut self.server);
         self.halves.swap(0, 1);
+        self.endpoints = None;
     }
 
     /// Hands reassembly events of direction `d` to the parser; `payload` is the current
@@ -557,7 +562,7 @@ impl Flow {
 }
 
 fn emit(
-    flow: &Flow,
+    flow: &mut Flow,
     exchanges: &mut Vec<Exchange>,
     points: &CapturePoints,
     stats: &mut Counters,
@@ -566,13 +571,18 @@ fn emit(
     if exchanges.is_empty() {
         return;
     }
+    let tap_side = flow.tap_side();
+    let (client, server) = (flow.client, flow.server);
     let facts = FlowFacts {
         capture_point: points.name(flow.point),
-        client: flow.client,
-        server: flow.server,
-        tap_side: flow.tap_side(),
-        tunnel: flow.tunnel.as_deref(),
-        vlan: flow.vlan.as_deref(),
+        client,
+        server,
+        endpoints: flow
+            .endpoints
+            .get_or_insert_with(|| Box::new(Endpoints::new(client, server))),
+        tap_side,
+        tunnel: flow.tunnel.as_ref(),
+        vlan: flow.vlan.as_ref(),
     };
     for ex in exchanges.drain(..) {
         stats.spans += 1;

@@ -795,7 +795,7 @@ fn parse_request(data: &[u8]) -> Option<(RequestHead, usize)> {
         None => (target.to_owned(), None),
     };
     let mut info = HttpExchange {
-        method: parsed.method.map(str::to_owned),
+        method: parsed.method.map(|m| super::method_text(m.as_bytes())),
         path,
         query,
         version: if parsed.version == Some(0) {
@@ -1170,7 +1170,7 @@ mod tests {
             .map(|e| {
                 let h = http(e);
                 (
-                    h.method.clone().unwrap_or_default(),
+                    h.method.clone().unwrap_or_default().into_owned(),
                     h.path.clone(),
                     h.status,
                     h.request_body_size,

@@ -15,6 +15,7 @@ pub mod mysql;
 pub mod trace_context;
 
 use crate::stats::Counters;
+use std::borrow::Cow;
 pub use trace_context::TraceContext;
 
 /// Which way bytes travel on a connection.
@@ -86,11 +87,22 @@ pub enum ExchangeDetail {
     Mysql(mysql::MysqlExchange),
 }
 
+/// A request method as text: the standard ones (nearly every request) borrowed, others copied.
+pub fn method_text(method: &[u8]) -> Cow<'static, str> {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|m| m.as_bytes() == method) {
+        Some(m) => Cow::Borrowed(m),
+        None => String::from_utf8_lossy(method).into_owned().into(),
+    }
+}
+
 /// The facts of one HTTP call (HTTP/1.x or HTTP/2, gRPC included) that end up on its span.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpExchange {
     /// `None` when the request was lost in a hole of the capture or its field is unknown.
-    pub method: Option<String>,
+    pub method: Option<Cow<'static, str>>,
     pub path: String,
     pub query: Option<String>,
     /// `1.0`, `1.1` or `2`.

@@ -632,7 +632,7 @@ impl Http2Parser {
         for (name, value) in fields {
             let v = || String::from_utf8_lossy(value).into_owned();
             match name.as_slice() {
-                b":method" => s.info.method = Some(v()),
+                b":method" => s.info.method = Some(super::method_text(value)),
                 b":path" => {
                     let target = v();
                     match target.split_once('?') {
