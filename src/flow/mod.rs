@@ -219,46 +219,23 @@ impl FlowTable {
                 }
             }
         }
-        if self.flows.find(hash, |(k, _)| *k == key).is_none() {
-            // Only a key with no open flow can be a closed one: live flows never probe this.
-            if !self.closed.is_empty() {
-                if let Ok(entry) = self.closed.find_entry(hash, |&(h, _)| h == hash) {
-                    if !new_syn {
-                        entry.into_mut().1 = ts_ns;
-                        stats.tcp_segments_after_close += 1;
-                        return;
-                    }
-                    // A new SYN on a finished connection is a new connection reusing the ports.
-                    entry.remove();
+        // One probe for the segments of a known flow, which is nearly all of them.
+        let flow = match self.flows.find_mut(hash, |(k, _)| *k == key) {
+            Some((_, flow)) => flow,
+            None => {
+                if !self.admit(hash, seg, ts_ns, points, stats, out) {
+                    return;
                 }
+                stats.flows_created += 1;
+                self.next_id += 1;
+                let flow = new_flow(self.next_id, point, seg, ts_ns);
+                let hasher = &self.hasher;
+                &mut self
+                    .flows
+                    .insert_unique(hash, (key, flow), |(k, _)| hasher.hash_one(k))
+                    .into_mut()
+                    .1
             }
-            // A segment that carries no bytes (an ACK, a FIN, a RST) cannot start anything
-            // worth following: typically the last ACK of a connection already closed and
-            // forgotten. Creating flows for them would fill the table with empty ones.
-            if !flags.syn() && seg.payload.is_empty() && seg.missing_tail == 0 {
-                stats.tcp_segments_without_flow += 1;
-                return;
-            }
-            // A full table is what a SYN flood looks like: sweeping it for every refused
-            // packet would cost O(table) each, so forced sweeps are rate-limited too.
-            if self.flows.len() >= self.limits.max_flows
-                && ts_ns >= self.last_sweep_ns.saturating_add(FULL_TABLE_SWEEP_NS)
-            {
-                self.sweep(ts_ns, points, stats, out);
-            }
-            if self.flows.len() >= self.limits.max_flows {
-                stats.flows_dropped_table_full += 1;
-                return;
-            }
-            stats.flows_created += 1;
-            self.next_id += 1;
-            let flow = new_flow(self.next_id, point, seg, ts_ns);
-            let hasher = &self.hasher;
-            self.flows
-                .insert_unique(hash, (key, flow), |(k, _)| hasher.hash_one(k));
-        }
-        let Some((_, flow)) = self.flows.find_mut(hash, |(k, _)| *k == key) else {
-            return;
         };
         let limits = self.limits;
         let exchanges = &mut self.exchanges;
@@ -349,6 +326,52 @@ impl FlowTable {
             return;
         }
         emit(flow, exchanges, points, stats, out);
+    }
+
+    /// Decides whether a segment with no open flow may open one: not when it trails a
+    /// connection that ended, carries nothing, or finds the table full.
+    fn admit(
+        &mut self,
+        hash: u64,
+        seg: &TcpSegment<'_>,
+        ts_ns: u64,
+        points: &CapturePoints,
+        stats: &mut Counters,
+        out: &mut Vec<NetworkSpan>,
+    ) -> bool {
+        let flags = seg.flags;
+        let new_syn = flags.syn() && !flags.ack();
+        // Only a key with no open flow can be a closed one: live flows never probe this.
+        if !self.closed.is_empty() {
+            if let Ok(entry) = self.closed.find_entry(hash, |&(h, _)| h == hash) {
+                if !new_syn {
+                    entry.into_mut().1 = ts_ns;
+                    stats.tcp_segments_after_close += 1;
+                    return false;
+                }
+                // A new SYN on a finished connection is a new connection reusing the ports.
+                entry.remove();
+            }
+        }
+        // A segment that carries no bytes (an ACK, a FIN, a RST) cannot start anything
+        // worth following: typically the last ACK of a connection already closed and
+        // forgotten. Creating flows for them would fill the table with empty ones.
+        if !flags.syn() && seg.payload.is_empty() && seg.missing_tail == 0 {
+            stats.tcp_segments_without_flow += 1;
+            return false;
+        }
+        // A full table is what a SYN flood looks like: sweeping it for every refused
+        // packet would cost O(table) each, so forced sweeps are rate-limited too.
+        if self.flows.len() >= self.limits.max_flows
+            && ts_ns >= self.last_sweep_ns.saturating_add(FULL_TABLE_SWEEP_NS)
+        {
+            self.sweep(ts_ns, points, stats, out);
+        }
+        if self.flows.len() >= self.limits.max_flows {
+            stats.flows_dropped_table_full += 1;
+            return false;
+        }
+        true
     }
 
     /// Remembers a closed connection for its linger time, within the table bound. A full
