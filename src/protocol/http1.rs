@@ -942,11 +942,28 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 fn lossy(v: &[u8]) -> String {
-    // Valid UTF-8 (nearly every header) is checked by the fast validator and copied whole.
-    match std::str::from_utf8(v) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(v).into_owned(),
+    // ASCII (nearly every header) is checked a word at a time: on values this short, several
+    // times cheaper than the UTF-8 validator.
+    if v.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return unsafe { String::from_utf8_unchecked(v.to_vec()) };
     }
+    String::from_utf8_lossy(v).into_owned()
+}
+
+/// A `Content-Length` value: decimal digits (RFC 9110 §8.6), surrounding blanks allowed.
+fn content_length(v: &[u8]) -> Option<u64> {
+    let digits = v.trim_ascii();
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// Folds one header into what is known of the body's framing; chunked wins over a length.
@@ -960,10 +977,7 @@ fn body_framing(name: &str, value: &[u8], current: Framing) -> Framing {
             return Framing::Chunked;
         }
     } else if name.eq_ignore_ascii_case("content-length") && !matches!(current, Framing::Chunked) {
-        if let Some(n) = std::str::from_utf8(value)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-        {
+        if let Some(n) = content_length(value) {
             return Framing::Length(n);
         }
     }
@@ -1155,6 +1169,36 @@ mod tests {
 
     fn http(e: &Exchange) -> &HttpExchange {
         e.http().expect("an HTTP exchange")
+    }
+
+    #[test]
+    fn content_length_is_digits_only() {
+        assert_eq!(content_length(b"0"), Some(0));
+        assert_eq!(content_length(b" 1234\t"), Some(1234));
+        assert_eq!(content_length(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"  ",
+            b"+5",
+            b"-1",
+            b"12a",
+            b"1 2",
+            b"18446744073709551616",
+        ] {
+            assert_eq!(
+                content_length(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn header_text_keeps_valid_utf8_and_replaces_the_rest() {
+        assert_eq!(lossy(b"shop.internal"), "shop.internal");
+        assert_eq!(lossy("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(lossy(b"a\xffb"), "a\u{fffd}b");
     }
 
     #[test]
