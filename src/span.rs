@@ -86,6 +86,12 @@ impl From<String> for Text {
     }
 }
 
+impl From<Arc<str>> for Text {
+    fn from(s: Arc<str>) -> Text {
+        Text::Shared(s)
+    }
+}
+
 impl From<&Arc<str>> for Text {
     fn from(s: &Arc<str>) -> Text {
         Text::Shared(Arc::clone(s))

@@ -13,7 +13,8 @@
 
 use super::trace_context::TraceHeaders;
 use super::{
-    Direction, Exchange, ExchangeDetail, HttpExchange, Incomplete, SegmentMeta, TraceContext,
+    Direction, Exchange, ExchangeDetail, HttpExchange, Incomplete, RepeatedHeaders, SegmentMeta,
+    TraceContext,
 };
 use crate::stats::Counters;
 use std::collections::VecDeque;
@@ -176,6 +177,7 @@ pub struct Http1Parser {
     upgrade: Option<Box<H2cUpgrade>>,
     /// An exchange answered before its request body ended, waiting for that end.
     early: Option<Box<(u64, Exchange)>>,
+    repeated: RepeatedHeaders,
 }
 
 /// What a message head says about the body that follows.
@@ -345,7 +347,9 @@ impl Http1Parser {
             return;
         }
         let head = std::mem::take(&mut self.req.head);
-        let Some((mut req, _)) = salvage_head(&head).as_deref().and_then(parse_request) else {
+        let repeated = &mut self.repeated;
+        let salvaged = salvage_head(&head).and_then(|h| parse_request(&h, repeated));
+        let Some((mut req, _)) = salvaged else {
             return;
         };
         // The body was not seen; what the head declared is the best account of it.
@@ -451,7 +455,7 @@ impl Http1Parser {
         // Nearly every head comes whole at the start of a segment: parsed where it lies, its
         // end found by the parser rather than by a search of its own first.
         if self.req.head.is_empty() {
-            if let Some((req, used)) = parse_request(data) {
+            if let Some((req, used)) = parse_request(data, &mut self.repeated) {
                 return self.request_parsed(req, (at.ts_ns, at.seq), used, at, stats);
             }
         }
@@ -467,7 +471,7 @@ impl Http1Parser {
             head_buf.get(..head_len).unwrap_or(&head_buf)
         };
         let start = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
-        let Some((req, _)) = parse_request(head) else {
+        let Some((req, _)) = parse_request(head, &mut self.repeated) else {
             stats.http1_parse_errors += 1;
             self.req.state = State::Resync;
             return used;
@@ -782,7 +786,7 @@ fn uninit_headers<'b>() -> [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
 }
 
 /// The request head at the start of `data` and its length, when it is whole and valid.
-fn parse_request(data: &[u8]) -> Option<(RequestHead, usize)> {
+fn parse_request(data: &[u8], repeated: &mut RepeatedHeaders) -> Option<(RequestHead, usize)> {
     let mut headers = uninit_headers();
     let mut parsed = httparse::Request::new(&mut []);
     let Ok(httparse::Status::Complete(len)) = parsed.parse_with_uninit_headers(data, &mut headers)
@@ -809,17 +813,26 @@ fn parse_request(data: &[u8]) -> Option<(RequestHead, usize)> {
     let mut framing = Framing::None;
     let mut h2c = false;
     for h in parsed.headers.iter() {
-        trace.offer(h.name, h.value);
-        h2c |= h.name.eq_ignore_ascii_case("upgrade") && h.value.eq_ignore_ascii_case(b"h2c");
-        let name = h.name;
-        if name.eq_ignore_ascii_case("host") {
-            info.host = Some(lossy(h.value));
-        } else if name.eq_ignore_ascii_case("user-agent") {
-            info.user_agent = Some(lossy(h.value));
-        } else if name.eq_ignore_ascii_case("x-request-id") {
-            info.x_request_id = Some(lossy(h.value));
+        let (name, value) = (h.name, h.value);
+        // Told apart by length first: a header that matters costs one comparison, and one that
+        // does not (Accept, Cookie, …) usually none.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case("host") => info.host = Some(repeated.host(value)),
+            7 if name.eq_ignore_ascii_case("upgrade") => {
+                h2c |= value.eq_ignore_ascii_case(b"h2c");
+            }
+            10 if name.eq_ignore_ascii_case("user-agent") => {
+                info.user_agent = Some(repeated.user_agent(value));
+            }
+            12 if name.eq_ignore_ascii_case("x-request-id") => {
+                trace.offer(name, value);
+                info.x_request_id = Some(super::header_str(value).into_owned());
+            }
+            14 | 17 => framing = body_framing(name, value, framing),
+            _ => {
+                trace.offer(name, value);
+            }
         }
-        framing = body_framing(name, h.value, framing);
     }
     let head = RequestHead {
         info,
@@ -939,16 +952,6 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
             None
         }
     })
-}
-
-fn lossy(v: &[u8]) -> String {
-    // ASCII (nearly every header) is checked a word at a time: on values this short, several
-    // times cheaper than the UTF-8 validator.
-    if v.is_ascii() {
-        // SAFETY: ASCII is valid UTF-8.
-        return unsafe { String::from_utf8_unchecked(v.to_vec()) };
-    }
-    String::from_utf8_lossy(v).into_owned()
 }
 
 /// A `Content-Length` value: decimal digits (RFC 9110 §8.6), surrounding blanks allowed.
@@ -1192,13 +1195,6 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-    }
-
-    #[test]
-    fn header_text_keeps_valid_utf8_and_replaces_the_rest() {
-        assert_eq!(lossy(b"shop.internal"), "shop.internal");
-        assert_eq!(lossy("caf\u{e9}".as_bytes()), "caf\u{e9}");
-        assert_eq!(lossy(b"a\xffb"), "a\u{fffd}b");
     }
 
     #[test]

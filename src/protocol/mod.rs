@@ -16,6 +16,7 @@ pub mod trace_context;
 
 use crate::stats::Counters;
 use std::borrow::Cow;
+use std::sync::Arc;
 pub use trace_context::TraceContext;
 
 /// Which way bytes travel on a connection.
@@ -98,6 +99,42 @@ pub fn method_text(method: &[u8]) -> Cow<'static, str> {
     }
 }
 
+/// A header value as text, invalid UTF-8 replaced.
+pub fn header_str(v: &[u8]) -> Cow<'_, str> {
+    // ASCII (nearly every header) is checked a word at a time: on values this short, several
+    // times cheaper than the UTF-8 validator.
+    if v.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(v) });
+    }
+    String::from_utf8_lossy(v)
+}
+
+/// Host and User-Agent as a connection last sent them. A client repeats both on every request
+/// of a connection: a repeat shares the text of the last one instead of copying it again.
+#[derive(Debug, Default)]
+pub struct RepeatedHeaders {
+    host: Option<Arc<str>>,
+    user_agent: Option<Arc<str>>,
+}
+
+impl RepeatedHeaders {
+    pub fn host(&mut self, value: &[u8]) -> Arc<str> {
+        shared_text(&mut self.host, value)
+    }
+
+    pub fn user_agent(&mut self, value: &[u8]) -> Arc<str> {
+        shared_text(&mut self.user_agent, value)
+    }
+}
+
+fn shared_text(last: &mut Option<Arc<str>>, value: &[u8]) -> Arc<str> {
+    match last {
+        Some(text) if text.as_bytes() == value => Arc::clone(text),
+        _ => Arc::clone(last.insert(Arc::from(header_str(value).as_ref()))),
+    }
+}
+
 /// The facts of one HTTP call (HTTP/1.x or HTTP/2, gRPC included) that end up on its span.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpExchange {
@@ -107,8 +144,9 @@ pub struct HttpExchange {
     pub query: Option<String>,
     /// `1.0`, `1.1` or `2`.
     pub version: &'static str,
-    pub host: Option<String>,
-    pub user_agent: Option<String>,
+    /// Shared with the connection's other requests that repeat it ([`RepeatedHeaders`]).
+    pub host: Option<Arc<str>>,
+    pub user_agent: Option<Arc<str>>,
     pub x_request_id: Option<String>,
     pub status: Option<u16>,
     pub request_body_size: u64,
@@ -266,6 +304,28 @@ pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Sender>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_text_keeps_valid_utf8_and_replaces_the_rest() {
+        assert_eq!(header_str(b"shop.internal"), "shop.internal");
+        assert_eq!(header_str("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(header_str(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn a_repeated_header_shares_its_text_and_a_new_one_replaces_it() {
+        let mut seen = RepeatedHeaders::default();
+        let first = seen.host(b"shop.internal");
+        let again = seen.host(b"shop.internal");
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = seen.host(b"cart.internal");
+        assert_eq!(&*other, "cart.internal");
+        assert!(!Arc::ptr_eq(&first, &other));
+        // Host and User-Agent are remembered apart.
+        assert_eq!(&*seen.user_agent(b"shop.internal"), "shop.internal");
+        assert_eq!(&*seen.host(b"cart.internal"), "cart.internal");
+        assert_eq!(&*seen.user_agent(b"\xff"), "\u{fffd}");
+    }
 
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = payload.len() as u32;

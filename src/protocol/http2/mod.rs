@@ -21,6 +21,7 @@ use super::{
 };
 use crate::stats::Counters;
 use hashbrown::HashMap;
+use std::sync::Arc;
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -631,6 +632,7 @@ impl Http2Parser {
         s.info.unknown_headers += unknown;
         for (name, value) in fields {
             let v = || String::from_utf8_lossy(value).into_owned();
+            let shared = || Arc::from(super::header_str(value).as_ref());
             match name.as_slice() {
                 b":method" => s.info.method = Some(super::method_text(value)),
                 b":path" => {
@@ -643,9 +645,9 @@ impl Http2Parser {
                         None => s.info.path = target,
                     }
                 }
-                b":authority" => s.info.host = Some(v()),
-                b"host" if s.info.host.is_none() => s.info.host = Some(v()),
-                b"user-agent" => s.info.user_agent = Some(v()),
+                b":authority" => s.info.host = Some(shared()),
+                b"host" if s.info.host.is_none() => s.info.host = Some(shared()),
+                b"user-agent" => s.info.user_agent = Some(shared()),
                 b"x-request-id" => {
                     s.info.x_request_id = Some(v());
                     s.trace.offer("x-request-id", value);
