@@ -148,6 +148,25 @@ impl Encap {
         self.n_tunnels == 0 && self.n_vlans == 0
     }
 
+    /// The same tunnels (kinds, ids, outer addresses) and VLANs, in the same order.
+    pub fn same_layers(&self, other: &Encap) -> bool {
+        self.vlans() == other.vlans() && self.tunnels().eq(other.tunnels())
+    }
+
+    /// A hash of what [`Encap::same_layers`] compares: equal layers hash equally.
+    pub fn layers_hash(&self) -> u64 {
+        let mut h = crate::span::StableHasher::new();
+        for &vlan in self.vlans() {
+            h.write_u64(u64::from(vlan));
+        }
+        for t in self.tunnels() {
+            h.write_u64(t.kind.id_for_hash());
+            h.write_u128(ip_bits(t.outer_src));
+            h.write_u128(ip_bits(t.outer_dst));
+        }
+        h.finish()
+    }
+
     /// What of the encapsulation separates flows: the virtual network ids (VXLAN, VXLAN-GPE,
     /// Geneve VNIs), so that the same inner 5-tuple in two tenants' overlays is two flows.
     /// VLAN tags, GRE keys, ERSPAN sessions and outer addresses are left out on purpose: real
@@ -390,4 +409,47 @@ pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// Big-endian u32 at `at`, or `None` past the end.
 pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn vxlan(vni: u32, src: [u8; 4], dst: [u8; 4], vlan: Option<u16>) -> Encap {
+        let mut e = Encap::default();
+        if let Some(id) = vlan {
+            e.push_vlan(id);
+        }
+        e.push_tunnel(Tunnel {
+            kind: TunnelKind::Vxlan { vni },
+            outer_src: Ipv4Addr::from(src).into(),
+            outer_dst: Ipv4Addr::from(dst).into(),
+        });
+        e
+    }
+
+    #[test]
+    fn same_layers_compares_kind_id_outer_addresses_and_vlans_and_hashes_alike() {
+        let a = vxlan(42, [10, 0, 0, 1], [10, 0, 0, 2], None);
+        assert!(a.same_layers(&vxlan(42, [10, 0, 0, 1], [10, 0, 0, 2], None)));
+        assert!(!a.same_layers(&vxlan(43, [10, 0, 0, 1], [10, 0, 0, 2], None)));
+        // The other direction of the same tunnel is described the other way round.
+        assert!(!a.same_layers(&vxlan(42, [10, 0, 0, 2], [10, 0, 0, 1], None)));
+        assert!(!a.same_layers(&vxlan(42, [10, 0, 0, 1], [10, 0, 0, 2], Some(7))));
+        // Slots left over from a deeper packet before `clear` do not count.
+        let mut reused = vxlan(7, [1, 1, 1, 1], [2, 2, 2, 2], Some(9));
+        reused.clear();
+        reused.push_tunnel(Tunnel {
+            kind: TunnelKind::Vxlan { vni: 42 },
+            outer_src: Ipv4Addr::new(10, 0, 0, 1).into(),
+            outer_dst: Ipv4Addr::new(10, 0, 0, 2).into(),
+        });
+        assert!(a.same_layers(&reused));
+        assert_eq!(a.layers_hash(), reused.layers_hash());
+        assert_ne!(
+            a.layers_hash(),
+            vxlan(42, [10, 0, 0, 2], [10, 0, 0, 1], None).layers_hash()
+        );
+    }
 }

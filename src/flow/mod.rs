@@ -139,6 +139,40 @@ pub struct FlowTable {
     last_sweep_ns: u64,
     exchanges: Vec<Exchange>,
     events: Vec<StreamEvent>,
+    described: DescribedEncaps,
+}
+
+/// Encapsulations described as text, shared by the flows that came in them: an overlay's
+/// flows ride a few tunnels (one per pair of nodes), and formatting the text afresh for each
+/// flow cost more than the rest of its first packet. Forgotten all at once when full.
+#[derive(Default)]
+struct DescribedEncaps {
+    texts: HashTable<(u64, Encap, EncapText)>,
+}
+
+/// Tunnels and VLANs as the spans write them.
+type EncapText = (Option<Arc<str>>, Option<Arc<str>>);
+
+const MOST_DESCRIBED_ENCAPS: usize = 1024;
+
+impl DescribedEncaps {
+    fn of(&mut self, encap: &Encap) -> EncapText {
+        let hash = encap.layers_hash();
+        let same = |(h, e, _): &(u64, Encap, EncapText)| *h == hash && e.same_layers(encap);
+        if let Some((_, _, text)) = self.texts.find(hash, same) {
+            return text.clone();
+        }
+        if self.texts.len() >= MOST_DESCRIBED_ENCAPS {
+            self.texts.clear();
+        }
+        let text = (
+            encap.describe_tunnels().map(Arc::from),
+            encap.describe_vlans().map(Arc::from),
+        );
+        self.texts
+            .insert_unique(hash, (hash, *encap, text.clone()), |(h, _, _)| *h);
+        text
+    }
 }
 
 /// Ports that a server is much more likely to own than a client.
@@ -176,6 +210,7 @@ impl FlowTable {
             last_sweep_ns: 0,
             exchanges: Vec::new(),
             events: Vec::new(),
+            described: DescribedEncaps::default(),
         }
     }
 
@@ -263,8 +298,7 @@ impl FlowTable {
         }
         flow.halves[d].note_ttl(seg.ttl);
         if d == 0 && flow.tunnel.is_none() && flow.vlan.is_none() && !encap.is_empty() {
-            flow.tunnel = encap.describe_tunnels().map(Arc::from);
-            flow.vlan = encap.describe_vlans().map(Arc::from);
+            (flow.tunnel, flow.vlan) = self.described.of(encap);
         }
         if !seg.payload.is_empty() && !flow.roles_known {
             if let App::Detecting { .. } = flow.app {
