@@ -136,12 +136,21 @@ fn an_outage_while_traffic_flows_costs_only_counted_spans_and_flat_memory() {
         .filter_map(|l| l.parse().ok())
         .collect();
     assert!(rss.len() > 100, "RSS samples: {}", rss.len());
+    // Samples are 0.5 s apart from the moment capture starts. The first seconds of traffic
+    // warm up threads' heaps, flows and the export queue (10-17 MB here, varying with
+    // scheduling); from then on, through a minute of outage, memory must stay flat.
+    let warm = rss[..10].iter().copied().max().unwrap_or(0);
     let (first, peak) = (rss[0], rss.iter().copied().max().unwrap_or(0));
     eprintln!(
-        "RSS {first} kB at start, {peak} kB at peak; {exported} spans exported, {lost} dropped"
+        "RSS {first} kB at start, {warm} kB warmed up, {peak} kB at peak; \
+         {exported} spans exported, {lost} dropped"
     );
     assert!(
-        peak - first < 16 * 1024,
+        peak - warm < 8 * 1024,
+        "RSS grew from {warm} kB (warmed up) to {peak} kB"
+    );
+    assert!(
+        peak - first < 32 * 1024,
         "RSS grew from {first} kB to {peak} kB"
     );
     assert_eq!(o.number("exit") as i32, 1, "spans were lost: exit 1");
