@@ -354,8 +354,8 @@ pub fn build(ex: Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
         int_attr("server.port", i64::from(facts.server.1)),
     ]);
     let (name, error) = match ex.detail {
-        ExchangeDetail::Http(h) => http_attributes(h, &mut attributes),
-        ExchangeDetail::Mysql(m) => mysql_attributes(m, &mut attributes),
+        ExchangeDetail::Http(h) => http_attributes(*h, &mut attributes),
+        ExchangeDetail::Mysql(m) => mysql_attributes(*m, &mut attributes),
     };
     attributes.push(str_attr("wirespan.capture.point", facts.capture_point));
     attributes.push(str_attr("wirespan.tap_side", facts.tap_side.as_str()));

@@ -71,7 +71,7 @@ struct Pending {
     last_ns: u64,
     seq: Option<u32>,
     trace: TraceContext,
-    info: HttpExchange,
+    info: Box<HttpExchange>,
     gap: bool,
     head_request: bool,
     connect: bool,
@@ -250,10 +250,10 @@ impl Http1Parser {
                             last_ns: self.req.last_ns,
                             seq: self.req.start.map(|s| s.1),
                             trace: TraceContext::default(),
-                            info: HttpExchange {
+                            info: Box::new(HttpExchange {
                                 version: "1.1",
                                 ..Default::default()
-                            },
+                            }),
                             gap: true,
                             head_request: false,
                             connect: false,
@@ -631,7 +631,7 @@ impl Http1Parser {
             // The request is answered on HTTP/2 stream 1: it becomes that stream's exchange.
             if let Some(p) = self.pending.pop_front() {
                 self.upgrade = Some(Box::new(H2cUpgrade {
-                    request: p.info,
+                    request: *p.info,
                     trace: p.trace,
                     start_ns: p.start_ns,
                     req_seq: p.seq,
@@ -755,7 +755,7 @@ enum Head {
 
 /// A parsed request head.
 struct RequestHead {
-    info: HttpExchange,
+    info: Box<HttpExchange>,
     trace: TraceContext,
     framing: Framing,
     h2c: bool,
@@ -835,7 +835,7 @@ fn parse_request(data: &[u8], repeated: &mut RepeatedHeaders) -> Option<(Request
         }
     }
     let head = RequestHead {
-        info,
+        info: Box::new(info),
         trace: trace.resolve(),
         framing,
         h2c,

@@ -568,7 +568,7 @@ impl MysqlParser {
             resp_seq: self.login_resp,
             trace: TraceContext::default(),
             incomplete: None,
-            detail: ExchangeDetail::Mysql(ex),
+            detail: ExchangeDetail::Mysql(Box::new(ex)),
         });
     }
 
@@ -834,7 +834,7 @@ impl MysqlParser {
             resp_seq: c.resp_seq,
             trace: TraceContext::default(),
             incomplete: incomplete.or(c.gap.then_some(Incomplete::Gap)),
-            detail: ExchangeDetail::Mysql(c.exchange),
+            detail: ExchangeDetail::Mysql(Box::new(c.exchange)),
         }
     }
 }

@@ -774,7 +774,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
         resp_seq: s.resp_seq,
         trace,
         incomplete: incomplete.or(s.gap.then_some(Incomplete::Gap)),
-        detail: ExchangeDetail::Http(s.info),
+        detail: ExchangeDetail::Http(Box::new(s.info)),
     }
 }
 
