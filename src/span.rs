@@ -47,8 +47,8 @@ impl TapSide {
 }
 
 /// Attribute text. Constants (`tcp`, `http`, a tap side, a known method) are borrowed and what
-/// every span of a flow repeats (its addresses, capture point, tunnel) is shared, so a span
-/// allocates only for text of its own (path, host, query).
+/// spans repeat (a flow's addresses, capture point and tunnel, a connection's Host and
+/// User-Agent) is shared, so a span allocates only for text of its own (path, query).
 #[derive(Debug, Clone)]
 pub enum Text {
     Static(&'static str),

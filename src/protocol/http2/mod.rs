@@ -631,7 +631,7 @@ impl Http2Parser {
         s.info.stream_id = Some(id);
         s.info.unknown_headers += unknown;
         for (name, value) in fields {
-            let v = || String::from_utf8_lossy(value).into_owned();
+            let v = || super::header_str(value).into_owned();
             let shared = || Arc::from(super::header_str(value).as_ref());
             match name.as_slice() {
                 b":method" => s.info.method = Some(super::method_text(value)),
