@@ -58,21 +58,10 @@ impl CaptureFile {
 }
 
 /// Iterates over the packets of one file, pcap or pcapng.
-pub struct PacketReader<'a> {
-    format: Format<'a>,
-    data: &'a [u8],
-    /// Bytes up to here have been asked into memory ([`populate`]).
-    populated: usize,
-}
-
-enum Format<'a> {
+pub enum PacketReader<'a> {
     Pcap(PcapReader<'a>),
     Pcapng(PcapngReader<'a>),
 }
-
-/// How much of a mapped file is brought into memory at once, ahead of the reader: one
-/// `madvise` per window instead of a page fault every few pages.
-const POPULATE_WINDOW: usize = 8 << 20;
 
 impl<'a> PacketReader<'a> {
     /// A reader over a capture file's bytes, pcap or pcapng by the magic number. Capture
@@ -92,15 +81,12 @@ impl<'a> PacketReader<'a> {
                 data.len()
             ),
         })?;
-        let format = match magic {
-            [0x0a, 0x0d, 0x0d, 0x0a] => Format::Pcapng(PcapngReader::new(data, name, path)),
-            _ => Format::Pcap(PcapReader::new(data, name, path, points)?),
-        };
-        Ok(PacketReader {
-            format,
-            data,
-            populated: 0,
-        })
+        match magic {
+            [0x0a, 0x0d, 0x0d, 0x0a] => {
+                Ok(PacketReader::Pcapng(PcapngReader::new(data, name, path)))
+            }
+            _ => PcapReader::new(data, name, path, points).map(PacketReader::Pcap),
+        }
     }
 
     /// The next packet, `Ok(None)` at a clean end of file, or the error that stops the file.
@@ -108,47 +94,17 @@ impl<'a> PacketReader<'a> {
         &mut self,
         points: &mut CapturePoints,
     ) -> Result<Option<RawPacket<'a>>, CaptureError> {
-        let offset = self.offset() as usize;
-        if offset + POPULATE_WINDOW / 2 > self.populated && self.populated < self.data.len() {
-            let from = self.populated.max(offset);
-            self.populated = (from + POPULATE_WINDOW).min(self.data.len());
-            populate(self.data.get(from..self.populated).unwrap_or_default());
-        }
-        match &mut self.format {
-            Format::Pcap(r) => r.next_packet(),
-            Format::Pcapng(r) => r.next_packet(points),
+        match self {
+            PacketReader::Pcap(r) => r.next_packet(),
+            PacketReader::Pcapng(r) => r.next_packet(points),
         }
     }
 
     /// Byte offset of the next record: how far into the file reading has come.
     pub fn offset(&self) -> u64 {
-        match &self.format {
-            Format::Pcap(r) => r.offset(),
-            Format::Pcapng(r) => r.offset(),
+        match self {
+            PacketReader::Pcap(r) => r.offset(),
+            PacketReader::Pcapng(r) => r.offset(),
         }
-    }
-}
-
-/// Asks the kernel to map `bytes` in now (`MADV_POPULATE_READ`), in one call rather than a
-/// fault per few pages as the reader first touches them: a tenth of a replay's time on
-/// small packets went to those faults. Only a hint: on a kernel without it (before 5.14), or
-/// for bytes that are not a file map, nothing changes.
-fn populate(bytes: &[u8]) {
-    const PAGE: usize = 4096;
-    if bytes.is_empty() {
-        return;
-    }
-    let start = bytes.as_ptr() as usize;
-    // Page-aligned, and still within the pages that hold `bytes`: mapped memory.
-    let first = start & !(PAGE - 1);
-    let end = start + bytes.len();
-    // SAFETY: the range lies within pages that hold the slice, so it is mapped; the advice
-    // only reads pages in and changes no memory.
-    unsafe {
-        libc::madvise(
-            first as *mut libc::c_void,
-            end - first,
-            libc::MADV_POPULATE_READ,
-        );
     }
 }
