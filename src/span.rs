@@ -487,6 +487,12 @@ fn http_attributes(
                 g.compressed_messages as i64,
             ));
         }
+        if !g.request_identifiers.is_empty() {
+            attrs.push(str_attr(
+                "wirespan.request.identifiers",
+                g.request_identifiers,
+            ));
+        }
     }
     (name, error)
 }

@@ -175,6 +175,8 @@ pub struct GrpcCall {
     pub response_messages: u64,
     /// Messages sent with the compressed flag, both directions.
     pub compressed_messages: u64,
+    /// The scalar fields of the first request message ([`grpc::identifiers`]).
+    pub request_identifiers: String,
 }
 
 /// Which side of the connection sent the bytes a protocol was recognised in.

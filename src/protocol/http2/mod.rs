@@ -759,6 +759,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
             request_messages: s.messages[0].messages,
             response_messages: s.messages[1].messages,
             compressed_messages: s.messages[0].compressed + s.messages[1].compressed,
+            request_identifiers: grpc::identifiers(s.messages[0].first_message()),
         }));
     }
     let mut trace = s.resolved_trace.unwrap_or_else(|| s.trace.resolve());
