@@ -910,7 +910,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
                 .flat_map(|r| &r.scope_spans)
                 .map(|s| s.spans.len() as u64)
                 .sum::<u64>();
-            correlate::correlate(ccfg, &mut network, &mut apps, &mut pipeline.stats);
+            correlate::correlate(ccfg, &mut network, &[], &mut apps, &mut pipeline.stats);
         }
         for chunk in apps.chunks(64) {
             writer.write_resource_spans(chunk.to_vec())?;

@@ -328,6 +328,7 @@ pub fn otlp_body(data: &[u8]) {
     correlate(
         CorrelationConfig::default(),
         &mut network,
+        &[],
         &mut apps,
         &mut Counters::default(),
     );

@@ -160,7 +160,46 @@ pub fn render(sources: &Sources) -> String {
                 totals.correlation_joined_by_enclosing_span,
             ),
             ("request_id", totals.correlation_joined_by_request_id),
+            (
+                "ambiguous",
+                totals.correlation_ambiguous_concurrent_spans
+                    + totals.correlation_ambiguous_concurrent_server_spans
+                    + totals.correlation_ambiguous_request_id,
+            ),
             ("unjoined", totals.correlation_calls_unjoined),
+        ],
+    );
+    labelled(
+        &mut out,
+        "wirespan_correlation_ambiguous_total",
+        "Calls left unjoined with links to every candidate parent, by reason.",
+        "reason",
+        [
+            (
+                "concurrent_spans",
+                totals.correlation_ambiguous_concurrent_spans,
+            ),
+            (
+                "concurrent_server_spans",
+                totals.correlation_ambiguous_concurrent_server_spans,
+            ),
+            (
+                "several_request_id_calls",
+                totals.correlation_ambiguous_request_id,
+            ),
+            ("callee", totals.correlation_ambiguous_callee),
+        ],
+    );
+    labelled(
+        &mut out,
+        "wirespan_correlation_evidence_total",
+        "Joins by time, by the evidence that singled out the parent.",
+        "evidence",
+        [
+            ("time", totals.correlation_evidence_time),
+            ("statement", totals.correlation_evidence_statement),
+            ("values", totals.correlation_evidence_values),
+            ("connection", totals.correlation_evidence_connection),
         ],
     );
     render_spans(&mut out, &sources.spans);

@@ -187,6 +187,28 @@ counters! {
     correlation_joined_by_enclosing_span,
     /// Calls joined through an X-Request-ID shared with a call into the same host.
     correlation_joined_by_request_id,
+    /// Joins by time where one trace alone had spans open around the call.
+    correlation_evidence_time,
+    /// Joins by time to a DB CLIENT span of the same statement.
+    correlation_evidence_statement,
+    /// Joins by time singled out by a value the request carried and the call repeats.
+    correlation_evidence_values,
+    /// Joins by time through another call on the same connection, which lived inside the span.
+    correlation_evidence_connection,
+    /// Calls left unjoined, linked to every candidate: spans of several traces were open
+    /// on the client's host while they ran.
+    correlation_ambiguous_concurrent_spans,
+    /// Calls left unjoined, linked to every candidate: several of the callee's SERVER spans
+    /// named the call's client.
+    correlation_ambiguous_concurrent_server_spans,
+    /// Calls left unjoined, linked to every candidate: several calls into the host carried
+    /// their X-Request-ID.
+    correlation_ambiguous_request_id,
+    /// Calls joined by their trace context whose callee SERVER span could not be singled out
+    /// (the same context started several): the callee is left where it was.
+    correlation_ambiguous_callee,
+    /// Ambiguous calls with more candidates than links kept.
+    correlation_links_truncated,
     /// Calls no app span could be found for: exported as they are.
     correlation_calls_unjoined,
     /// App spans given a network span as their new parent.
@@ -198,7 +220,7 @@ counters! {
 impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, value) in self.iter() {
-            writeln!(f, "{name:<36} {value}")?;
+            writeln!(f, "{name:<46} {value}")?;
         }
         Ok(())
     }
