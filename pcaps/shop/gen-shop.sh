@@ -136,6 +136,20 @@ for name in "${CAP_NAMES[@]}"; do
         echo "gen-shop.sh: warning: $name:" "$(grep dropped "$CAP/$name.tcpdump.err")" >&2; }
 done
 
+# --- the load mode (gen-load.sh): the captures, the bodies, the load generator's log and the
+# services' own records go to $SHOP_LOAD_OUT as they are; check_load.py checks them -------
+if [ -n "${SHOP_LOAD_OUT:-}" ]; then
+    mkdir -p "$SHOP_LOAD_OUT"
+    rm -rf "$SHOP_LOAD_OUT/otlp"
+    mkdir -p "$SHOP_LOAD_OUT/otlp"
+    for name in "${CAP_NAMES[@]}"; do cp "$CAP/$name.pcap" "$SHOP_LOAD_OUT/$name.pcap"; done
+    cp "$REC"/*.pb "$SHOP_LOAD_OUT/otlp/"
+    cp "$WORK/loadgen.jsonl" "$WORK/cart-records.jsonl" "$WORK/catalog-records.jsonl" \
+        "$SHOP_LOAD_OUT/"
+    echo "gen-shop.sh: $REQUESTS requests, $CONCURRENCY at once, $got spans -> $SHOP_LOAD_OUT"
+    exit 0
+fi
+
 # --- assemble the outputs: first in $WORK/out, checked there, and only then
 # moved over the previous ones (a failed run leaves those untouched) --------------
 STAGE="$WORK/out"

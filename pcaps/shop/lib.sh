@@ -15,6 +15,7 @@
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 APP="$HERE/app"
 REQUESTS=${REQUESTS:-5}
+CONCURRENCY=${CONCURRENCY:-1}    # checkouts at once: the load generator sends in rounds of this many
 SPANS_PER_REQUEST=6
 DB_USER=shop
 DB_PASS=shop-secret-1
@@ -243,6 +244,9 @@ INSERT INTO items VALUES ('sku-1','teapot',1999), ('sku-2','mug',499),
     ('sku-3','kettle',3499), ('sku-4','tea, green, 100 g',650), ('sku-5','strainer',299);
 INSERT INTO cart_items VALUES (1,'sku-1',1), (1,'sku-2',2), (2,'sku-3',1),
     (3,'sku-2',4), (3,'sku-4',2), (3,'sku-5',1), (4,'sku-1',1), (5,'sku-4',3);
+-- users 6..64 for the load mode: one or two lines each
+INSERT INTO cart_items SELECT seq, CONCAT('sku-', 1 + seq % 5), 1 + seq % 3 FROM seq_6_to_64;
+INSERT INTO cart_items SELECT seq, CONCAT('sku-', 1 + (seq + 2) % 5), 1 FROM seq_6_to_64 WHERE seq % 2 = 0;
 SQL
 }
 
@@ -257,12 +261,12 @@ shop_start_services() {  # each exports to its node's collector: collector 1 / c
     ip netns exec "$(pod_ns cart)" "$PY" "$APP/cart.py" --gen "$GEN" --bind "$CART_IP" \
         --db "$DB_IP" --user "$DB_USER" --password "$DB_PASS" \
         --collector "$(collector 2)" --pod cart --node node2 --max-seconds "$MAX_SECONDS" \
-        >"$WORK/cart.out" 2>&1 &
+        --records "$WORK/cart-records.jsonl" >"$WORK/cart.out" 2>&1 &
     CART_PID=$!; PIDS+=($CART_PID)
     ip netns exec "$(pod_ns catalog)" "$PY" "$APP/catalog.py" --bind "$CATALOG_IP" \
         --db "$DB_IP" --user "$DB_USER" --password "$DB_PASS" \
         --collector "$(collector 2)" --pod catalog --node node2 --max-seconds "$MAX_SECONDS" \
-        >"$WORK/catalog.out" 2>&1 &
+        --records "$WORK/catalog-records.jsonl" >"$WORK/catalog.out" 2>&1 &
     CATALOG_PID=$!; PIDS+=($CATALOG_PID)
     ip netns exec "$(pod_ns frontend)" "$PY" "$APP/frontend.py" --gen "$GEN" \
         --bind "$FRONTEND_IP" --cart "$CART_IP:50051" --catalog "http://$CATALOG_IP:9090" \
@@ -312,25 +316,39 @@ shop_probe_collectors() {  # every instrumented pod reaches its node's OTLP port
     for p in frontend cart catalog; do probe "$p" "10.244.${POD_NODE[$p]}.1" "$OTLP_PORT"; done
 }
 
-# --- the load: N sequential, uninstrumented requests, one JSON line each to $1 ----------
+# --- the load: uninstrumented requests for users 1..REQUESTS, in rounds of CONCURRENCY at
+# once (1: one after the other), 0.5 s between rounds; one JSON line each to $1 -------------
+shop_request() {  # k: one checkout for user k, its line to $WORK/request-$k.jsonl
+    local k="$1" url w code lip lport rip rport
+    url="http://$FRONTEND_IP:8080/shop?user=$k"
+    w=$(nsx "$(pod_ns loadgen)" curl -sS --max-time 30 -o "$WORK/response-$k.json" \
+        -w '%{http_code} %{local_ip} %{local_port} %{remote_ip} %{remote_port}' "$url")
+    read -r code lip lport rip rport <<<"$w"
+    [ "$code" = 200 ] || { echo "$ME: $url -> $code" >&2; cat "$WORK/response-$k.json" >&2;
+                           return 1; }
+    "$PY" -c 'import json,sys; print(json.dumps({"k": int(sys.argv[1]), "url": sys.argv[2],
+        "status": int(sys.argv[3]), "client": sys.argv[4] + ":" + sys.argv[5],
+        "server": sys.argv[6] + ":" + sys.argv[7],
+        "response": json.load(open(sys.argv[8]))}, sort_keys=True))' \
+        "$k" "$url" "$code" "$lip" "$lport" "$rip" "$rport" "$WORK/response-$k.json" \
+        >"$WORK/request-$k.jsonl"
+    echo "loadgen: GET $url -> $code (from $lip:$lport)"
+}
+
 shop_loadgen() {
-    local jsonl="$1" k url w code lip lport rip rport
+    local jsonl="$1" k first last pids pid failed=0
     : >"$jsonl"
-    for k in $(seq 1 "$REQUESTS"); do
-        url="http://$FRONTEND_IP:8080/shop?user=$k"
-        w=$(nsx "$(pod_ns loadgen)" curl -sS --max-time 15 -o "$WORK/response-$k.json" \
-            -w '%{http_code} %{local_ip} %{local_port} %{remote_ip} %{remote_port}' "$url")
-        read -r code lip lport rip rport <<<"$w"
-        [ "$code" = 200 ] || { echo "$ME: $url -> $code" >&2;
-                               cat "$WORK/response-$k.json" >&2; tail -n 30 "$WORK"/*.out >&2;
-                               exit 1; }
-        "$PY" -c 'import json,sys; print(json.dumps({"k": int(sys.argv[1]), "url": sys.argv[2],
-            "status": int(sys.argv[3]), "client": sys.argv[4] + ":" + sys.argv[5],
-            "server": sys.argv[6] + ":" + sys.argv[7],
-            "response": json.load(open(sys.argv[8]))}, sort_keys=True))' \
-            "$k" "$url" "$code" "$lip" "$lport" "$rip" "$rport" "$WORK/response-$k.json" \
-            >>"$jsonl"
-        echo "loadgen: GET $url -> $code (from $lip:$lport)"
+    for ((first = 1; first <= REQUESTS; first += CONCURRENCY)); do
+        last=$((first + CONCURRENCY - 1))
+        [ "$last" -le "$REQUESTS" ] || last=$REQUESTS
+        pids=()
+        for k in $(seq "$first" "$last"); do
+            shop_request "$k" &
+            pids+=($!)
+        done
+        for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+        [ "$failed" = 0 ] || { tail -n 30 "$WORK"/*.out >&2; exit 1; }
+        for k in $(seq "$first" "$last"); do cat "$WORK/request-$k.jsonl" >>"$jsonl"; done
         sleep 0.5
     done
 }

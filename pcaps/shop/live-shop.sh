@@ -9,8 +9,10 @@
 #
 # Writes OUTDIR/node1.jsonl, OUTDIR/node2.jsonl (each agent's OTLP/JSON lines),
 # OUTDIR/node1.stderr, OUTDIR/node2.stderr (their logs and --stats) and OUTDIR/loadgen.json
-# (the requests the load generator sent and the responses it got), then runs
-# check_live.py OUTDIR (skip it with LIVE_SHOP_NO_CHECK=1).
+# (the requests the load generator sent and the responses it got), plus loadgen.jsonl and the
+# cart's and catalog's own records of their calls (cart-records.jsonl, catalog-records.jsonl),
+# then runs check_live.py OUTDIR, or with CONCURRENCY=N (N checkouts at once, REQUESTS in all)
+# check_load.py on both agents' output (skip either with LIVE_SHOP_NO_CHECK=1).
 #
 # Sequence: build everything, probe every edge (before the agents start, so the probes are
 # not captured), start both agents and wait for "capturing on", check that every pod reaches
@@ -130,7 +132,12 @@ for n in 1 2; do
     echo "node$n: $(grep -h 'spans written to' "$OUTDIR/node$n.stderr")"
 done
 
+cp "$WORK/loadgen.jsonl" "$WORK/cart-records.jsonl" "$WORK/catalog-records.jsonl" "$OUTDIR/"
 if [ "${LIVE_SHOP_NO_CHECK:-}" != 1 ]; then
-    "$PY" -B "$HERE/check_live.py" "$OUTDIR"
+    if [ "$CONCURRENCY" -gt 1 ]; then
+        "$PY" -B "$HERE/check_load.py" "$OUTDIR" "$OUTDIR/node1.jsonl" "$OUTDIR/node2.jsonl"
+    else
+        "$PY" -B "$HERE/check_live.py" "$OUTDIR"
+    fi
 fi
 echo "$ME: done; outputs in $OUTDIR"

@@ -30,7 +30,10 @@ def main():
     ap.add_argument("--pod", default="cart")
     ap.add_argument("--node", default="node2")
     ap.add_argument("--max-seconds", type=float, default=300)
+    ap.add_argument("--workers", type=int, default=4, help="calls served at once")
+    ap.add_argument("--records", help="append a JSON line per call served to this file")
     a = ap.parse_args()
+    records = otel_common.Records(a.records)
 
     otel_common.setup("cart", a.pod, a.bind, a.node, a.collector)
     otel_common.install_exit_handlers(a.max_seconds)
@@ -49,6 +52,8 @@ def main():
                                    password=a.password, database="shop",
                                    autocommit=True, connect_timeout=5,
                                    read_timeout=10, write_timeout=10)
+            records.write(user=request.user_id, db_port=conn._sock.getsockname()[1],
+                          opened_connection=True)
             try:
                 cur = conn.cursor()
                 cur.execute(CART_SQL, (request.user_id,))
@@ -59,7 +64,7 @@ def main():
             return pb.CartReply(user_id=request.user_id,
                                 lines=[pb.CartLine(sku=s, qty=q) for s, q in rows])
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=a.workers))
     pb_grpc.add_CartServicer_to_server(Cart(), server)
     server.add_insecure_port("%s:%d" % (a.bind, a.port))
     server.start()

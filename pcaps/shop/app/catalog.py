@@ -30,7 +30,9 @@ def main():
     ap.add_argument("--pod", default="catalog")
     ap.add_argument("--node", default="node2")
     ap.add_argument("--max-seconds", type=float, default=300)
+    ap.add_argument("--records", help="append a JSON line per call served to this file")
     a = ap.parse_args()
+    records = otel_common.Records(a.records)
 
     otel_common.setup("catalog", a.pod, a.bind, a.node, a.collector)
     otel_common.install_exit_handlers(a.max_seconds)
@@ -58,11 +60,14 @@ def main():
     def items():
         user = int(request.args.get("user", "0"))
         with lock:
-            if state["conn"] is None:
+            opened = state["conn"] is None
+            if opened:
                 state["conn"] = pymysql.connect(
                     host=a.db, port=a.db_port, user=a.user, password=a.password,
                     database="shop", autocommit=True, connect_timeout=5,
                     read_timeout=10, write_timeout=10)
+            records.write(user=user, db_port=state["conn"]._sock.getsockname()[1],
+                          opened_connection=opened)
             cur = state["conn"].cursor()
             try:
                 cur.execute(ITEMS_SQL, (user,))

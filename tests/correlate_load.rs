@@ -1,0 +1,95 @@
+//! The shop under load, offline: N checkouts at once (N = 1, 2, 4, 8, 16; pcaps/shop/gen-load.sh),
+//! six capture points and the apps' OTLP bodies. Whatever wirespan joins must be joined right:
+//! pcaps/shop/check_load.py holds every network span against the user its call was really for
+//! (the SQL, the query string, the gRPC message, the load generator's port) and against the
+//! cart's and catalog's own records of each call, and fails on any span in another user's trace
+//! or under another app. Calls the evidence cannot single out stay unjoined, linked to every
+//! candidate, the right one among them.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+
+fn level(n: u32) -> (Value, Run) {
+    let dir = repo(&format!("pcaps/shop/load/n{n}"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("load dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 6, "six capture points in {}", dir.display());
+    let otel = dir.join("otlp");
+    let run = replay(&files, &["--otel", &otel.to_string_lossy()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = std::env::temp_dir().join(format!("wirespan-load-n{n}-{}.jsonl", std::process::id()));
+    std::fs::write(&out, &run.stdout).expect("write output");
+    let check = Command::new("python3")
+        .arg(repo("pcaps/shop/check_load.py"))
+        .arg("--json")
+        .arg(&dir)
+        .arg(&out)
+        .output()
+        .expect("run check_load.py");
+    let _ = std::fs::remove_file(&out);
+    let report: Value = serde_json::from_slice(&check.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check_load.py: {e}\n{}",
+            String::from_utf8_lossy(&check.stderr)
+        )
+    });
+    assert!(
+        check.status.success(),
+        "{n} at once: {}",
+        serde_json::to_string_pretty(&report["problems"]).unwrap_or_default()
+    );
+    (report, run)
+}
+
+#[test]
+fn no_network_span_has_a_wrong_parent_at_any_load() {
+    for n in [1, 2, 4, 8, 16] {
+        let (report, run) = level(n);
+        let total = &report["total"];
+        assert_eq!(total["wrong"], 0, "{n} at once: {report}");
+        assert_eq!(report["precision"], 1.0, "{n} at once");
+        // Calls with trace context are always joined, at every load.
+        for kind in ["frontend->cart", "frontend->catalog", "loadgen->frontend"] {
+            let row = &report["kinds"][kind];
+            assert!(row["spans"].as_u64() > Some(0), "{n}: {kind}");
+            assert_eq!(row["right"], row["spans"], "{n} at once: {kind}: {report}");
+        }
+        // The cart's query names its user and runs on a connection of its own: the values and
+        // the connection single out its calls, but for user 1 (a 1 tells nothing apart), whose
+        // calls are linked to every candidate instead. None is left without a word.
+        let cart = &report["kinds"]["cart->db"];
+        assert_eq!(cart["unjoined"], 0, "{n} at once: cart->db: {report}");
+        if n > 1 {
+            let right = cart["right"].as_u64().unwrap_or(0);
+            let all = cart["spans"].as_u64().unwrap_or(0);
+            assert!(right * 2 >= all, "{n} at once: cart->db: {report}");
+        }
+        assert!(
+            report["recall"].as_f64() >= Some(0.8),
+            "{n} at once: recall: {report}"
+        );
+        // What is left out is said: linked, counted, never silently dropped.
+        let ambiguous = total["ambiguous"].as_u64().unwrap_or(0);
+        let counted = run.counter("correlation_ambiguous_concurrent_spans");
+        assert_eq!(ambiguous > 0, counted > 0, "{n} at once: {}", run.stderr);
+        if n == 1 {
+            assert_eq!(ambiguous, 0, "one at a time leaves nothing ambiguous");
+        }
+        if n >= 4 {
+            assert!(
+                run.counter("correlation_evidence_values") > 0
+                    && run.counter("correlation_evidence_connection") > 0,
+                "{n} at once: values and connections do the work: {}",
+                run.stderr
+            );
+        }
+    }
+}
