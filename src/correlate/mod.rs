@@ -1496,4 +1496,122 @@ mod tests {
         }
         assert_eq!(stats.correlation_joined_by_peer, 3);
     }
+
+    /// An uninstrumented HTTP/2 client sends two requests at once on one connection: two
+    /// SERVER spans name its port and both lie inside both calls. The path tells them apart
+    /// when it differs; when it does not, neither call gets a callee.
+    #[test]
+    fn concurrent_streams_from_one_port_need_values() {
+        for (paths, joined) in [(["/orders/17", "/orders/23"], 2), (["/x", "/x"], 0)] {
+            let server = |id: u8, trace: u8, path: &str| {
+                app(
+                    id,
+                    trace,
+                    None,
+                    KIND_SERVER,
+                    (120, 380),
+                    vec![
+                        kv_str("client.address", "10.0.0.9"),
+                        kv_int("client.port", 5555),
+                        kv_str("url.path", path),
+                    ],
+                )
+            };
+            let mut apps = vec![resource(
+                "10.0.0.1",
+                vec![server(0x10, 0xa1, paths[0]), server(0x11, 0xa2, paths[1])],
+            )];
+            let call = |id: u8, seq: i64, path: &str| {
+                net(
+                    id,
+                    id,
+                    None,
+                    ("10.0.0.9", 5555),
+                    ("10.0.0.1", 80),
+                    seq,
+                    "server",
+                    (100, 400),
+                    vec![kv_str("url.path", path)],
+                )
+            };
+            // The second stream's request first: order must not decide.
+            let mut network = vec![call(1, 200, paths[1]), call(2, 100, paths[0])];
+            let stats = join(&mut network, &mut apps);
+            assert_eq!(stats.correlation_joined_by_peer, joined, "{paths:?}");
+            if joined == 2 {
+                assert_eq!(network[0].trace_id, vec![0xa2; 16]);
+                assert_eq!(network[1].trace_id, vec![0xa1; 16]);
+            } else {
+                assert_eq!(stats.correlation_ambiguous_concurrent_server_spans, 2);
+                assert!(network.iter().all(|s| s.links.len() == 2));
+            }
+        }
+    }
+
+    /// An uninstrumented proxy on 10.0.0.5 forwards two requests with the same X-Request-ID
+    /// (a client's retry): the outbound call that both inbound calls enclose has no single
+    /// parent. With one inbound call it continues that call's trace.
+    #[test]
+    fn a_request_id_two_running_calls_carried_joins_neither() {
+        let header = |id: &str| vec![kv_str("http.request.header.x-request-id", id)];
+        let clients = || {
+            vec![resource(
+                "10.0.0.9",
+                vec![
+                    app(0x01, 0xa1, None, KIND_CLIENT, (80, 990), vec![]),
+                    app(0x02, 0xa2, None, KIND_CLIENT, (90, 990), vec![]),
+                ],
+            )]
+        };
+        let inbound = |id: u8, trace: u8, parent: u8, port: i64, t: (u64, u64)| {
+            net(
+                id,
+                trace,
+                Some(parent),
+                ("10.0.0.9", port),
+                ("10.0.0.5", 80),
+                1,
+                "server",
+                t,
+                header("r-1"),
+            )
+        };
+        let outbound = || {
+            net(
+                3,
+                3,
+                None,
+                ("10.0.0.5", 6000),
+                ("10.0.0.7", 8080),
+                1,
+                "client",
+                (300, 400),
+                header("r-1"),
+            )
+        };
+        let mut apps = clients();
+        let mut network = vec![
+            inbound(1, 0xa1, 0x01, 4000, (90, 950)),
+            inbound(2, 0xa2, 0x02, 4001, (100, 960)),
+            outbound(),
+        ];
+        let stats = join(&mut network, &mut apps);
+        assert_eq!(stats.correlation_joined_by_context, 2);
+        assert_eq!(stats.correlation_joined_by_request_id, 0);
+        assert_eq!(stats.correlation_ambiguous_request_id, 1);
+        assert!(has(
+            &network[2],
+            "wirespan.join.ambiguous",
+            "several_request_id_calls"
+        ));
+        let linked: Vec<&[u8]> = network[2].links.iter().map(|l| &l.span_id[..]).collect();
+        assert_eq!(linked, [&[1; 8][..], &[2; 8][..]]);
+
+        let mut apps = clients();
+        let mut network = vec![inbound(1, 0xa1, 0x01, 4000, (90, 950)), outbound()];
+        let stats = join(&mut network, &mut apps);
+        assert_eq!(stats.correlation_joined_by_request_id, 1);
+        assert_eq!(network[1].trace_id, vec![0xa1; 16]);
+        assert_eq!(network[1].parent_span_id, vec![1; 8]);
+    }
 }
