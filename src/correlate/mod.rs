@@ -1428,6 +1428,7 @@ mod tests {
         network[0].attributes[0] = kv_str("client.address", "10.0.0.5");
         network[1].attributes[0] = kv_str("client.address", "10.0.0.5");
         let stats = join(&mut network, &mut apps);
+        assert_eq!(stats.correlation_evidence_statement, 1);
         assert_eq!(network[0].parent_span_id, vec![0x30; 8]);
         assert_eq!(network[1].parent_span_id, vec![0x31; 8]);
         assert!(has(&network[1], "wirespan.join.evidence", "statement"));
