@@ -8,7 +8,7 @@ use super::trace_context::TraceContext;
 
 /// Counts the length-prefixed messages (1-byte compressed flag, 4-byte length) in one
 /// direction of a stream's DATA, as the bytes arrive in any split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MessageCounter {
     /// Prefix bytes seen of the message being started (0 to 5).
     prefix_seen: u8,
@@ -19,23 +19,17 @@ pub struct MessageCounter {
     pub compressed: u64,
     /// Payload bytes of all messages, without prefixes.
     pub payload_bytes: u64,
-    /// The first bytes of the first message, when it is not compressed: where a request's
-    /// identifiers usually are (see [`identifiers`]).
-    first: [u8; FIRST_BYTES],
-    first_len: u8,
 }
 
-/// How much of a stream's first message is kept.
-const FIRST_BYTES: usize = 48;
+/// How much of a request's DATA a stream keeps for [`first_message_identifiers`]: the
+/// length prefix and 48 bytes of the first message, where a request's identifiers usually are.
+pub const REQUEST_HEAD_BYTES: usize = 5 + 48;
 
 impl MessageCounter {
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             if self.remaining > 0 {
                 let n = (data.len() as u64).min(self.remaining);
-                if self.messages == 1 && self.compressed == 0 {
-                    self.keep_first(data.get(..n as usize).unwrap_or(&[]));
-                }
                 self.remaining -= n;
                 data = data.get(n as usize..).unwrap_or(&[]);
                 continue;
@@ -68,38 +62,6 @@ impl MessageCounter {
     }
 }
 
-impl Default for MessageCounter {
-    fn default() -> Self {
-        MessageCounter {
-            prefix_seen: 0,
-            prefix: [0; 5],
-            remaining: 0,
-            messages: 0,
-            compressed: 0,
-            payload_bytes: 0,
-            first: [0; FIRST_BYTES],
-            first_len: 0,
-        }
-    }
-}
-
-impl MessageCounter {
-    fn keep_first(&mut self, bytes: &[u8]) {
-        let at = usize::from(self.first_len);
-        let room = self.first.get_mut(at..).unwrap_or(&mut []);
-        let n = room.len().min(bytes.len());
-        if let (Some(dst), Some(src)) = (room.get_mut(..n), bytes.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.first_len += n as u8;
-    }
-
-    /// The kept start of the first message (empty when it was compressed).
-    pub fn first_message(&self) -> &[u8] {
-        self.first.get(..usize::from(self.first_len)).unwrap_or(&[])
-    }
-}
-
 /// Characters of the values taken as identifiers: no separators, so a list of them can be
 /// joined with commas.
 fn identifier_byte(b: u8) -> bool {
@@ -124,7 +86,8 @@ fn varint(data: &[u8]) -> Option<(u64, usize)> {
 /// Stops at the first field that does not parse or was cut off.
 pub fn identifiers(message: &[u8]) -> String {
     const MAX: usize = 8;
-    let mut out = String::new();
+    let mut out = String::with_capacity(message.len() * 2);
+    let mut digits = itoa::Buffer::new();
     let mut n = 0;
     let mut rest = message;
     while n < MAX {
@@ -136,7 +99,7 @@ pub fn identifiers(message: &[u8]) -> String {
             0 => {
                 let Some((v, used)) = varint(rest) else { break };
                 rest = rest.get(used..).unwrap_or(&[]);
-                Some(v.to_string())
+                Some(digits.format(v).as_bytes())
             }
             1 | 5 => {
                 let width = if key & 7 == 1 { 8 } else { 4 };
@@ -153,20 +116,33 @@ pub fn identifiers(message: &[u8]) -> String {
                     .and_then(|len| rest.get(used..used.checked_add(len)?));
                 let Some(body) = body else { break };
                 rest = rest.get(used + body.len()..).unwrap_or(&[]);
-                (!body.is_empty() && body.iter().all(|&b| identifier_byte(b)))
-                    .then(|| String::from_utf8_lossy(body).into_owned())
+                (!body.is_empty() && body.iter().all(|&b| identifier_byte(b))).then_some(body)
             }
             _ => break,
         };
-        if let Some(v) = value {
+        // Digits and identifier bytes are ASCII.
+        if let Some(v) = value.and_then(|v| std::str::from_utf8(v).ok()) {
             if !out.is_empty() {
                 out.push(',');
             }
-            out.push_str(&v);
+            out.push_str(v);
             n += 1;
         }
     }
     out
+}
+
+/// The identifiers of the first message in the start of a request's DATA (`head`, up to
+/// [`REQUEST_HEAD_BYTES`]): none when it is compressed.
+pub fn first_message_identifiers(head: &[u8]) -> String {
+    let Some((&[flag, a, b, c, d], payload)) = head.split_first_chunk::<5>() else {
+        return String::new();
+    };
+    let len = u32::from_be_bytes([a, b, c, d]) as usize;
+    if flag & 1 != 0 {
+        return String::new();
+    }
+    identifiers(payload.get(..len.min(payload.len())).unwrap_or(&[]))
 }
 
 /// `/package.Service/Method` → (`package.Service`, `Method`).
@@ -258,33 +234,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_message_gives_its_scalar_fields_in_any_split() {
+    fn the_first_message_gives_its_scalar_fields() {
         // field 1 varint 300, field 2 "user-42", field 3 fixed32, field 4 a nested message
         // (not an identifier), field 5 varint 7.
         let mut msg = vec![0x08, 0xac, 0x02, 0x12, 7];
         msg.extend(b"user-42");
         msg.extend([0x1d, 1, 2, 3, 4, 0x22, 2, 0x08, 0x01, 0x28, 7]);
-        let mut stream = vec![0u8];
-        stream.extend((msg.len() as u32).to_be_bytes());
-        stream.extend(&msg);
-        stream.extend([0, 0, 0, 0, 2, 0x08, 0x09]);
-        for cut in 0..stream.len() {
-            let mut c = MessageCounter::default();
-            let (a, b) = stream.split_at(cut);
-            c.feed(a);
-            c.feed(b);
-            assert_eq!(c.messages, 2);
-            assert_eq!(
-                identifiers(c.first_message()),
-                "300,user-42,7",
-                "cut at {cut}"
-            );
-        }
+        let mut data = vec![0u8];
+        data.extend((msg.len() as u32).to_be_bytes());
+        data.extend(&msg);
+        // The next message is not read.
+        data.extend([0, 0, 0, 0, 2, 0x08, 0x09]);
+        assert_eq!(first_message_identifiers(&data), "300,user-42,7");
         // Cut off inside a field: what came before it.
-        assert_eq!(identifiers(&msg[..6]), "300");
-        let mut compressed = MessageCounter::default();
-        compressed.feed(&[1, 0, 0, 0, 2, 0x08, 0x09]);
-        assert_eq!(compressed.first_message(), b"");
+        assert_eq!(first_message_identifiers(&data[..11]), "300");
+        assert_eq!(first_message_identifiers(&data[..3]), "");
+        data[0] = 1;
+        assert_eq!(first_message_identifiers(&data), "", "compressed");
     }
 
     #[test]

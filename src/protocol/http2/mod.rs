@@ -197,6 +197,8 @@ struct Stream {
     grpc_status: Option<u32>,
     grpc_message: Option<String>,
     messages: [MessageCounter; 2],
+    /// The start of the request's DATA ([`grpc::REQUEST_HEAD_BYTES`]), for its identifiers.
+    request_head: Vec<u8>,
     last_ns: u64,
     gap: bool,
     /// Order of creation, to give streams up oldest first.
@@ -448,6 +450,9 @@ impl Http2Parser {
         if let Some(s) = self.streams.get_mut(&stream) {
             if d == 0 {
                 s.info.request_body_size += body.len() as u64;
+                if s.request_head.len() < grpc::REQUEST_HEAD_BYTES {
+                    keep_request_head(&mut s.request_head, body);
+                }
             } else {
                 s.info.response_body_size += body.len() as u64;
             }
@@ -744,6 +749,13 @@ fn grpc_status_for_reset(code: u32) -> u32 {
     }
 }
 
+/// Kept out of line: once per request, and the DATA path stays as lean as it was.
+#[inline(never)]
+fn keep_request_head(head: &mut Vec<u8>, body: &[u8]) {
+    let room = grpc::REQUEST_HEAD_BYTES.saturating_sub(head.len());
+    head.extend_from_slice(body.get(..room.min(body.len())).unwrap_or(&[]));
+}
+
 fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -> Exchange {
     s.info.stream_id = Some(id);
     if s.is_grpc {
@@ -759,7 +771,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
             request_messages: s.messages[0].messages,
             response_messages: s.messages[1].messages,
             compressed_messages: s.messages[0].compressed + s.messages[1].compressed,
-            request_identifiers: grpc::identifiers(s.messages[0].first_message()),
+            request_identifiers: grpc::first_message_identifiers(&s.request_head),
         }));
     }
     let mut trace = s.resolved_trace.unwrap_or_else(|| s.trace.resolve());
