@@ -12,11 +12,12 @@ BIN=${1:-target/release/wirespan}
 [ -n "${1:-}" ] || cargo build --release --quiet
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-printf '%4s %9s %6s %6s %6s %9s %8s %9s %7s   %s\n' N checkouts spans right wrong ambiguous \
+printf '%10s %9s %6s %6s %6s %9s %8s %9s %7s   %s\n' N checkouts spans right wrong ambiguous \
     unjoined precision recall "joins by time: time/statement/values/connection"
 status=0
-for dir in $(ls -d pcaps/shop/load/n* | sort -V); do
-    n=${dir##*/n}
+for dir in $(ls -d pcaps/shop/load/n* | sort -V) pcaps/shop/load/prefork-*; do
+    n=${dir##*/}
+    n=${n#n}
     "$BIN" replay "$dir"/*.pcap --otel "$dir/otlp" -o "$TMP/out.jsonl" --stats 2>"$TMP/stats" \
         || { cat "$TMP/stats" >&2; exit 1; }
     python3 pcaps/shop/check_load.py --json "$dir" "$TMP/out.jsonl" >"$TMP/report.json" || status=1
@@ -26,7 +27,7 @@ for dir in $(ls -d pcaps/shop/load/n* | sort -V); do
 import json, sys
 r = json.load(open(sys.argv[1]))
 t = r["total"]
-print("%4s %9s %6d %6d %6d %9d %8d %9.3f %7.3f   %s" % (
+print("%10s %9s %6d %6d %6d %9d %8d %9.3f %7.3f   %s" % (
     sys.argv[2], sys.argv[3], t["spans"], t["right"], t["wrong"], t["ambiguous"],
     t["unjoined"], r["precision"], r["recall"], sys.argv[4]))
 for p in r["problems"]:

@@ -12,8 +12,8 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-fn level(n: u32) -> (Value, Run) {
-    let dir = repo(&format!("pcaps/shop/load/n{n}"));
+fn level(name: &str) -> (Value, Run) {
+    let dir = repo(&format!("pcaps/shop/load/{name}"));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("load dir")
         .filter_map(Result::ok)
@@ -25,7 +25,8 @@ fn level(n: u32) -> (Value, Run) {
     let otel = dir.join("otlp");
     let run = replay(&files, &["--otel", &otel.to_string_lossy()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let out = std::env::temp_dir().join(format!("wirespan-load-n{n}-{}.jsonl", std::process::id()));
+    let out =
+        std::env::temp_dir().join(format!("wirespan-load-{name}-{}.jsonl", std::process::id()));
     std::fs::write(&out, &run.stdout).expect("write output");
     let check = Command::new("python3")
         .arg(repo("pcaps/shop/check_load.py"))
@@ -43,43 +44,52 @@ fn level(n: u32) -> (Value, Run) {
     });
     assert!(
         check.status.success(),
-        "{n} at once: {}",
+        "{name}: {}",
         serde_json::to_string_pretty(&report["problems"]).unwrap_or_default()
     );
     (report, run)
 }
 
+/// N checkouts at once; `prefork-n8`: eight at once with the catalog under gunicorn, three
+/// sync worker processes each keeping its own DB connection.
 #[test]
 fn no_network_span_has_a_wrong_parent_at_any_load() {
-    for n in [1, 2, 4, 8, 16] {
-        let (report, run) = level(n);
+    for (name, n) in [
+        ("n1", 1),
+        ("n2", 2),
+        ("n4", 4),
+        ("n8", 8),
+        ("n16", 16),
+        ("prefork-n8", 8),
+    ] {
+        let (report, run) = level(name);
         let total = &report["total"];
-        assert_eq!(total["wrong"], 0, "{n} at once: {report}");
-        assert_eq!(report["precision"], 1.0, "{n} at once");
+        assert_eq!(total["wrong"], 0, "{name}: {report}");
+        assert_eq!(report["precision"], 1.0, "{name}");
         // Calls with trace context are always joined, at every load.
         for kind in ["frontend->cart", "frontend->catalog", "loadgen->frontend"] {
             let row = &report["kinds"][kind];
-            assert!(row["spans"].as_u64() > Some(0), "{n}: {kind}");
-            assert_eq!(row["right"], row["spans"], "{n} at once: {kind}: {report}");
+            assert!(row["spans"].as_u64() > Some(0), "{name}: {kind}");
+            assert_eq!(row["right"], row["spans"], "{name}: {kind}: {report}");
         }
         // The cart's query names its user and runs on a connection of its own: the values and
         // the connection single out its calls, but for user 1 (a 1 tells nothing apart), whose
         // calls are linked to every candidate instead. None is left without a word.
         let cart = &report["kinds"]["cart->db"];
-        assert_eq!(cart["unjoined"], 0, "{n} at once: cart->db: {report}");
+        assert_eq!(cart["unjoined"], 0, "{name}: cart->db: {report}");
         if n > 1 {
             let right = cart["right"].as_u64().unwrap_or(0);
             let all = cart["spans"].as_u64().unwrap_or(0);
-            assert!(right * 2 >= all, "{n} at once: cart->db: {report}");
+            assert!(right * 2 >= all, "{name}: cart->db: {report}");
         }
         assert!(
             report["recall"].as_f64() >= Some(0.8),
-            "{n} at once: recall: {report}"
+            "{name}: recall: {report}"
         );
         // What is left out is said: linked, counted, never silently dropped.
         let ambiguous = total["ambiguous"].as_u64().unwrap_or(0);
         let counted = run.counter("correlation_ambiguous_concurrent_spans");
-        assert_eq!(ambiguous > 0, counted > 0, "{n} at once: {}", run.stderr);
+        assert_eq!(ambiguous > 0, counted > 0, "{name}: {}", run.stderr);
         if n == 1 {
             assert_eq!(ambiguous, 0, "one at a time leaves nothing ambiguous");
         }
@@ -87,7 +97,7 @@ fn no_network_span_has_a_wrong_parent_at_any_load() {
             assert!(
                 run.counter("correlation_evidence_values") > 0
                     && run.counter("correlation_evidence_connection") > 0,
-                "{n} at once: values and connections do the work: {}",
+                "{name}: values and connections do the work: {}",
                 run.stderr
             );
         }

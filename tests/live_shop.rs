@@ -27,7 +27,7 @@ fn prerequisites() -> Result<(), String> {
     let python = Command::new("python3")
         .args([
             "-c",
-            "import grpc, grpc_tools, pymysql, flask, requests, opentelemetry.sdk, opentelemetry.proto; \
+            "import grpc, grpc_tools, pymysql, flask, gunicorn, requests, opentelemetry.sdk, opentelemetry.proto; \
              from opentelemetry.instrumentation.flask import FlaskInstrumentor; \
              from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient; \
              from opentelemetry.instrumentation.requests import RequestsInstrumentor; \
@@ -71,8 +71,20 @@ fn live_shop(name: &str, env: &[(&str, &str)]) -> Option<(std::path::PathBuf, Ou
 /// against the cart's and catalog's own records.
 #[test]
 fn under_load_no_live_span_has_a_wrong_parent() {
-    let Some((out, run)) = live_shop("live-load", &[("CONCURRENCY", "8"), ("REQUESTS", "16")])
-    else {
+    live_load("live-load", &[]);
+}
+
+/// The same with the catalog under gunicorn: three sync worker processes, each with its own
+/// SDK and its own DB connection.
+#[test]
+fn under_load_with_a_prefork_server_no_live_span_has_a_wrong_parent() {
+    live_load("live-prefork", &[("CATALOG_PREFORK", "3")]);
+}
+
+fn live_load(name: &str, extra: &[(&str, &str)]) {
+    let mut env = vec![("CONCURRENCY", "8"), ("REQUESTS", "16")];
+    env.extend_from_slice(extra);
+    let Some((out, run)) = live_shop(name, &env) else {
         return;
     };
     let stdout = String::from_utf8_lossy(&run.stdout);

@@ -5,15 +5,25 @@
 # load generator's log (loadgen.jsonl) and the cart's and catalog's own records of each call
 # they served (cart-records.jsonl, catalog-records.jsonl: user, trace, span, DB port).
 #
-#   sudo bash pcaps/shop/gen-load.sh [N ...]       # about 20 s per level
+# With "prefork" among the levels it also serves 16 checkouts 8 at a time with the catalog
+# under gunicorn, 3 sync worker processes each with its own DB connection
+# (pcaps/shop/load/prefork-n8/).
+#
+#   sudo bash pcaps/shop/gen-load.sh [N ... | prefork]       # about 20 s per level
 #
 # check_load.py holds wirespan's output for each level against those records; the test
 # tests/correlate_load.rs and benches/correlation.sh run it.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 levels=("$@")
-[ ${#levels[@]} -gt 0 ] || levels=(1 2 4 8 16)
+[ ${#levels[@]} -gt 0 ] || levels=(1 2 4 8 16 prefork)
 for n in "${levels[@]}"; do
+    if [ "$n" = prefork ]; then
+        echo "== 8 at once, 16 checkouts, catalog under gunicorn with 3 workers"
+        REQUESTS=16 CONCURRENCY=8 CATALOG_PREFORK=3 SHOP_LOAD_OUT="$HERE/load/prefork-n8" \
+            bash "$HERE/gen-shop.sh"
+        continue
+    fi
     requests=$((2 * n))
     [ "$requests" -ge 4 ] || requests=4
     echo "== $n at once, $requests checkouts"

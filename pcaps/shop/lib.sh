@@ -16,6 +16,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 APP="$HERE/app"
 REQUESTS=${REQUESTS:-5}
 CONCURRENCY=${CONCURRENCY:-1}    # checkouts at once: the load generator sends in rounds of this many
+CATALOG_PREFORK=${CATALOG_PREFORK:-0}   # >0: the catalog runs under gunicorn with this many workers
 SPANS_PER_REQUEST=6
 DB_USER=shop
 DB_PASS=shop-secret-1
@@ -107,7 +108,7 @@ shop_preflight() {  # extra tools to require...
     done
     PY="$(python3 -c 'import sys; print(sys.executable)')"
     "$PY" -c '
-import grpc, grpc_tools, pymysql, flask, requests
+import grpc, grpc_tools, pymysql, flask, gunicorn, requests
 import opentelemetry.sdk, opentelemetry.proto
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
@@ -266,7 +267,8 @@ shop_start_services() {  # each exports to its node's collector: collector 1 / c
     ip netns exec "$(pod_ns catalog)" "$PY" "$APP/catalog.py" --bind "$CATALOG_IP" \
         --db "$DB_IP" --user "$DB_USER" --password "$DB_PASS" \
         --collector "$(collector 2)" --pod catalog --node node2 --max-seconds "$MAX_SECONDS" \
-        --records "$WORK/catalog-records.jsonl" >"$WORK/catalog.out" 2>&1 &
+        --records "$WORK/catalog-records.jsonl" --prefork "$CATALOG_PREFORK" \
+        >"$WORK/catalog.out" 2>&1 &
     CATALOG_PID=$!; PIDS+=($CATALOG_PID)
     ip netns exec "$(pod_ns frontend)" "$PY" "$APP/frontend.py" --gen "$GEN" \
         --bind "$FRONTEND_IP" --cart "$CART_IP:50051" --catalog "http://$CATALOG_IP:9090" \

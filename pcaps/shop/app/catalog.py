@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """catalog: Flask (FlaskInstrumentor), GET /items?user=N reads MariaDB with
 PyMySQL instrumented by PyMySQLInstrumentor (a DB CLIENT span per query).
-One DB connection, opened by the first request and kept.
+One DB connection, opened by the first request and kept. Served by Flask's
+threaded server, or with --prefork N by gunicorn with N sync worker processes
+(one request at a time each, each with its own connection and its own SDK).
 
     python3 catalog.py --bind 10.244.2.20 --db 10.244.2.30 --user U --password P \
         --collector http://10.244.2.1:38086/api/v1/otel/trace --pod catalog --node node2
 """
 import argparse
 import os
+import signal
 import sys
 import threading
 
@@ -31,11 +34,17 @@ def main():
     ap.add_argument("--node", default="node2")
     ap.add_argument("--max-seconds", type=float, default=300)
     ap.add_argument("--records", help="append a JSON line per call served to this file")
+    ap.add_argument("--prefork", type=int, default=0,
+                    help="serve with gunicorn and this many sync worker processes")
     a = ap.parse_args()
     records = otel_common.Records(a.records)
 
-    otel_common.setup("catalog", a.pod, a.bind, a.node, a.collector)
-    otel_common.install_exit_handlers(a.max_seconds)
+    def setup_telemetry():
+        otel_common.setup("catalog", a.pod, a.bind, a.node, a.collector)
+
+    if not a.prefork:
+        setup_telemetry()
+        otel_common.install_exit_handlers(a.max_seconds)
 
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
@@ -77,7 +86,36 @@ def main():
         return jsonify(user=user, items=[{"sku": s, "name": n, "price_cents": p}
                                          for s, n, p in rows])
 
-    app.run(host=a.bind, port=a.port, threaded=True, debug=False, use_reloader=False)
+    if a.prefork:
+        serve_prefork(app, a, setup_telemetry)
+    else:
+        app.run(host=a.bind, port=a.port, threaded=True, debug=False, use_reloader=False)
+
+
+def serve_prefork(app, a, setup_telemetry):
+    """gunicorn, sync workers. The SDK's export thread does not survive a fork: each worker
+    sets its own up after the fork (the instrumentations' tracers find it then), and on exit
+    closes its DB connection and flushes its spans. The master stops on SIGTERM, by
+    gunicorn's own handler, and after --max-seconds."""
+    from gunicorn.app.base import BaseApplication
+
+    class Prefork(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", "%s:%d" % (a.bind, a.port))
+            self.cfg.set("workers", a.prefork)
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("timeout", 30)
+            self.cfg.set("post_fork", lambda server, worker: setup_telemetry())
+            self.cfg.set("worker_exit", lambda server, worker: otel_common.flush())
+
+        def load(self):
+            return app
+
+    stop = threading.Timer(a.max_seconds, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    stop.daemon = True
+    stop.start()
+    Prefork().run()
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def on_exit(fn):
     _closers.append(fn)
 
 
-def flush_and_exit(code=0):
+def flush():
+    """Run the closers, then shut the provider down (which exports what is queued)."""
     for fn in _closers:
         try:
             fn()
@@ -54,6 +55,10 @@ def flush_and_exit(code=0):
         _provider.shutdown()
     sys.stderr.flush()
     sys.stdout.flush()
+
+
+def flush_and_exit(code=0):
+    flush()
     os._exit(code)
 
 
