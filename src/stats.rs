@@ -115,6 +115,11 @@ counters! {
     tcp_segments_out_of_window,
     /// Flows whose application protocol was not recognised.
     flows_unrecognised,
+    /// Protocol guesses refused because the bytes came from the other side than the protocol
+    /// says (a MySQL greeting sent by the client).
+    detect_rejected_wrong_side,
+    /// Flows given up after a parser found the stream was not its protocol (before any span).
+    flows_given_back,
     /// HTTP/1 exchanges completed (request and response).
     http1_exchanges,
     /// HTTP/1 requests that never got a response (flow ended first).

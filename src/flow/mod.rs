@@ -573,8 +573,18 @@ impl Flow {
         if data.is_empty() {
             return;
         }
+        let roles_known = self.roles_known;
         if let App::Detecting { seen } = &mut self.app {
             match protocol::detect(data) {
+                // The probe says the other side sent these bytes: with the roles known from
+                // the handshake (or earlier bytes), that is a guess the stream contradicts.
+                Some((_, Some(sender)))
+                    if roles_known && (sender == Sender::Client) != (d == 0) =>
+                {
+                    stats.detect_rejected_wrong_side += 1;
+                    *seen += data.len() as u64;
+                    return;
+                }
                 Some((parser, _)) => self.app = App::Parsing(parser),
                 None => {
                     *seen += data.len() as u64;
@@ -588,6 +598,11 @@ impl Flow {
         }
         if let App::Parsing(p) = &mut self.app {
             p.on_data(direction(d), data, meta, out, stats);
+            if p.gave_up() {
+                // The stream stopped making sense as that protocol: it was never it.
+                stats.flows_given_back += 1;
+                self.app = App::Unrecognised;
+            }
         }
     }
 

@@ -225,6 +225,15 @@ impl AppParser {
         }
     }
 
+    /// Whether the stream stopped making sense as this protocol, so that the guess that chose
+    /// it was wrong: the flow gives the stream up, emitting nothing more.
+    pub fn gave_up(&self) -> bool {
+        match self {
+            AppParser::Mysql(p) => p.gave_up(),
+            AppParser::Http1(_) | AppParser::Http2(_) => false,
+        }
+    }
+
     /// `len` bytes of the stream in direction `dir` were never seen.
     pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         match self {

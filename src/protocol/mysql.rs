@@ -152,7 +152,8 @@ pub fn looks_like_greeting(data: &[u8]) -> bool {
     let (Some(len), Some(&seq), Some(&proto)) = (packet_len(data), data.get(3), data.get(4)) else {
         return false;
     };
-    if seq != 0 || proto != 0x0a || !(20..=1024).contains(&len) {
+    // The server sends its greeting alone, before the client says anything: one whole packet.
+    if seq != 0 || proto != 0x0a || !(20..=1024).contains(&len) || len as usize + 4 != data.len() {
         return false;
     }
     let version = data.get(5..).unwrap_or(&[]);
@@ -289,6 +290,8 @@ pub struct MysqlParser {
     /// Where the client's handshake response started: a failed login's request.
     login_start: Option<(u64, u32)>,
     login_resp: Option<u32>,
+    /// Chosen by a greeting that the handshake then showed was not MySQL's.
+    not_mysql: bool,
 }
 
 impl MysqlParser {
@@ -311,6 +314,7 @@ impl MysqlParser {
             command_continues: false,
             compressed_unseen: false,
             login_start: None,
+            not_mysql: false,
             login_resp: None,
         }
     }
@@ -454,10 +458,18 @@ impl MysqlParser {
         ))
     }
 
+    /// Whether the connection turned out not to be MySQL (see [`AppParser::gave_up`]).
+    pub fn gave_up(&self) -> bool {
+        self.not_mysql
+    }
+
     fn packet_done(&mut self, d: usize, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
         let Some((p, body)) = self.take_packet(d) else {
             return;
         };
+        if self.not_mysql {
+            return;
+        }
         stats.mysql_packets += 1;
         match (d, self.phase) {
             (1, Phase::Start) => self.greeting(&body, stats),
@@ -489,8 +501,14 @@ impl MysqlParser {
     }
 
     fn handshake_response(&mut self, p: &Packet, b: &[u8], stats: &mut Counters) {
-        let Some(caps) = le32(b, 0) else {
+        // After a greeting the client answers with packet 1: a handshake response of the 4.1
+        // protocol (every client since MySQL 4.1) of at least 32 bytes, or a 32-byte SSL
+        // request. Anything else means the "greeting" was some other protocol's bytes.
+        let Some(caps) =
+            le32(b, 0).filter(|&c| p.seq == 1 && p.len >= 32 && c & CLIENT_PROTOCOL_41 != 0)
+        else {
             stats.mysql_parse_errors += 1;
+            self.not_mysql = true;
             return;
         };
         let caps = caps
@@ -967,8 +985,7 @@ mod tests {
         assert_eq!(mysql(&out[0]).command, "COM_STMT_CLOSE");
     }
 
-    #[test]
-    fn handshake_gives_user_and_database_and_tls_is_opaque() {
+    fn greeting_packet() -> Vec<u8> {
         let mut greeting = vec![0x0a];
         greeting.extend_from_slice(b"10.11.6-MariaDB\0");
         greeting.extend_from_slice(&[1, 0, 0, 0]);
@@ -978,7 +995,29 @@ mod tests {
         greeting.extend_from_slice(&[8, 2, 0]);
         greeting.extend_from_slice(&0xffffu16.to_le_bytes());
         greeting.extend_from_slice(&[21; 11]);
-        let g = packet(0, &greeting);
+        packet(0, &greeting)
+    }
+
+    /// PostgreSQL's `Q`, length 10, "BEGIN" reads as MySQL length 81, sequence 0, protocol
+    /// 10 and a printable version: only whole packets are greetings. And a greeting that the
+    /// client does not answer with a handshake response was some other protocol: the parser
+    /// gives the connection back and says nothing of it.
+    #[test]
+    fn another_protocol_is_no_greeting_and_is_given_back() {
+        assert!(!looks_like_greeting(b"Q\0\0\0\x0aBEGIN\0"));
+        let mut p = MysqlParser::new(true);
+        feed(&mut p, Direction::ToClient, &greeting_packet(), 1);
+        assert!(!p.gave_up());
+        let out = feed(&mut p, Direction::ToServer, &packet(0, b"\x03SELECT 1"), 2);
+        assert!(out.is_empty());
+        assert!(p.gave_up());
+        let out = feed(&mut p, Direction::ToClient, &packet(1, &[0, 0, 0, 2, 0]), 3);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn handshake_gives_user_and_database_and_tls_is_opaque() {
+        let g = greeting_packet();
         assert!(looks_like_greeting(&g));
         let mut p = MysqlParser::new(true);
         feed(&mut p, Direction::ToClient, &g, 1);

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -226,4 +227,61 @@ pub fn proto_package() -> bool {
         eprintln!("SKIPPED: pip install opentelemetry-proto");
     }
     ok
+}
+
+/// An Ethernet/IPv4/TCP frame.
+pub fn tcp_frame(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    seq: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + 20 + payload.len()) as u16;
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&0u32.to_be_bytes());
+    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Writes frames to a little-endian microsecond pcap, one per `step_us`.
+pub fn write_pcap(path: &Path, frames: impl Iterator<Item = Vec<u8>>, step_us: u64) {
+    let file = std::fs::File::create(path).expect("create pcap");
+    let mut w = std::io::BufWriter::new(file);
+    w.write_all(&[
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+    ])
+    .expect("header");
+    for (i, f) in frames.enumerate() {
+        let t = 1_700_000_000_000_000 + i as u64 * step_us;
+        w.write_all(&((t / 1_000_000) as u32).to_le_bytes())
+            .expect("ts");
+        w.write_all(&((t % 1_000_000) as u32).to_le_bytes())
+            .expect("ts");
+        w.write_all(&(f.len() as u32).to_le_bytes()).expect("len");
+        w.write_all(&(f.len() as u32).to_le_bytes()).expect("len");
+        w.write_all(&f).expect("frame");
+    }
 }
