@@ -5,7 +5,8 @@
 //! tunnel/VLAN context) → [`flow`] (segments → ordered per-direction byte streams) →
 //! [`protocol`] (streams → request/response exchanges) → [`span`] (exchanges → network spans) →
 //! [`output`] (spans → OTLP/JSON lines). [`pipeline`] wires the stages together and
-//! [`stats`] counts everything that is seen, dropped or malformed on the way. Live,
+//! [`stats`] counts everything that is seen, dropped or malformed on the way; [`hash`] is the
+//! stable hash several stages share. Live,
 //! [`capture::live`] feeds the same pipeline from AF_PACKET rings; [`otlp`] receives the apps'
 //! spans and exports; [`correlate`] joins network spans into the apps' traces; [`agent`] runs
 //! receiver, correlation window and exporter beside the capture; [`show`] draws traces.
@@ -21,6 +22,7 @@ pub mod correlate;
 pub mod decode;
 pub mod flow;
 pub mod fuzz;
+pub mod hash;
 pub mod latency;
 pub mod metrics;
 pub mod otlp;

@@ -14,7 +14,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-const PROTOCOLS: [&str; 3] = ["http", "grpc", "mysql"];
+/// The protocol labels; `other` for a span of a protocol not named here, so that a new
+/// protocol is never counted as another.
+const PROTOCOLS: [&str; 4] = ["http", "grpc", "mysql", "other"];
 const STATUSES: [&str; 3] = ["ok", "error", "incomplete"];
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -38,8 +40,10 @@ impl SpanMetrics {
             1
         } else if is("network.protocol.name", "mysql") {
             2
-        } else {
+        } else if is("network.protocol.name", "http") {
             0
+        } else {
+            3
         };
         let status = if span.attr("wirespan.incomplete").is_some() {
             2
@@ -334,4 +338,44 @@ pub fn serve(listener: std::net::TcpListener, sources: Sources) -> std::io::Resu
             });
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::{Attribute, SpanKind};
+
+    fn span(protocol: &'static str) -> NetworkSpan {
+        NetworkSpan {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent_span_id: None,
+            name: String::new(),
+            kind: SpanKind::Internal,
+            start_ns: 0,
+            end_ns: 1_000,
+            error: None,
+            attributes: vec![Attribute {
+                key: "network.protocol.name",
+                value: AttrValue::Str(protocol.into()),
+            }],
+        }
+    }
+
+    /// A protocol the metrics do not name is counted as `other`, never as another one.
+    #[test]
+    fn spans_are_labelled_by_their_own_protocol() {
+        let m = SpanMetrics::default();
+        for p in ["http", "mysql", "redis", "redis"] {
+            m.observe(&span(p));
+        }
+        let mut out = String::new();
+        render_spans(&mut out, &m);
+        for (protocol, n) in [("http", 1), ("mysql", 1), ("grpc", 0), ("other", 2)] {
+            let line = format!(
+                "wirespan_spans_by_protocol_total{{protocol=\"{protocol}\",status=\"ok\"}} {n}"
+            );
+            assert!(out.contains(&line), "{line} in\n{out}");
+        }
+    }
 }

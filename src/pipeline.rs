@@ -205,7 +205,7 @@ impl Pipeline {
         let point = match self.ifindex_points.iter().find(|&&(i, _)| i == ifindex) {
             Some(&(_, p)) => p,
             None => {
-                let p = self.points.intern(&crate::capture::live::name_of(ifindex));
+                let p = self.points.intern(&crate::capture::name_of(ifindex));
                 self.ifindex_points.push((ifindex, p));
                 p
             }
@@ -472,7 +472,7 @@ fn address_pair_hash(decoded: &Decoded<'_>) -> u64 {
         _ => return 0,
     };
     let (a, b) = (decode::ip_bits(a), decode::ip_bits(b));
-    let mut h = crate::span::StableHasher::new();
+    let mut h = crate::hash::StableHasher::new();
     h.write_u128(a.min(b));
     h.write_u128(a.max(b));
     h.finish()

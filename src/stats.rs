@@ -176,7 +176,7 @@ counters! {
     mysql_statements_dropped,
     /// SQL texts longer than the kept prefix.
     mysql_sql_truncated,
-    /// Exchanges marked incomplete because a stream hole hit them.
+    /// Exchanges marked incomplete because a stream hole hit them, of every protocol.
     exchanges_with_gap,
     /// Spans emitted.
     spans,

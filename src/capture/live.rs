@@ -9,7 +9,7 @@
 //! worker and frames are never copied. A full queue drops the frame and counts it; a reader
 //! never blocks.
 
-use super::ring::{interface_name, Ring, RingConfig, RingError, SockFilter};
+use super::ring::{Ring, RingConfig, RingError, SockFilter};
 use super::LinkType;
 use crate::decode::Encap;
 use crate::pipeline::{flow_hash, Pipeline, PipelineConfig};
@@ -434,9 +434,4 @@ fn worker(
     send_spans(&mut pipeline, &span_tx);
     publish(&shared, readers + w, &pipeline.stats);
     pipeline.stats.clone()
-}
-
-/// Names for the interface indexes live frames carry.
-pub fn name_of(ifindex: u32) -> String {
-    interface_name(ifindex).unwrap_or_else(|| format!("ifindex{ifindex}"))
 }

@@ -136,3 +136,8 @@ impl ByteOrder {
         })
     }
 }
+
+/// The capture point name of the interface a live frame came from (its index names it).
+pub fn name_of(ifindex: u32) -> String {
+    ring::interface_name(ifindex).unwrap_or_else(|| format!("ifindex{ifindex}"))
+}

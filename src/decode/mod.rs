@@ -155,7 +155,7 @@ impl Encap {
 
     /// A hash of what [`Encap::same_layers`] compares: equal layers hash equally.
     pub fn layers_hash(&self) -> u64 {
-        let mut h = crate::span::StableHasher::new();
+        let mut h = crate::hash::StableHasher::new();
         for &vlan in self.vlans() {
             h.write_u64(u64::from(vlan));
         }
@@ -174,7 +174,7 @@ impl Encap {
     /// capture has an inner VLAN on one direction only; VMware GRE uses a key per direction),
     /// and keying on them would split every such connection in two.
     pub fn context_hash(&self) -> u64 {
-        let mut h = crate::span::StableHasher::new();
+        let mut h = crate::hash::StableHasher::new();
         let mut any = false;
         for t in self.tunnels() {
             if let TunnelKind::Vxlan { .. }

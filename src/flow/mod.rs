@@ -10,7 +10,7 @@ pub(crate) mod reassembly;
 
 use crate::capture::{CapturePointId, CapturePoints};
 use crate::decode::{ip_bits, Encap, TcpSegment};
-use crate::protocol::{self, AppParser, Direction, Exchange, SegmentMeta, Sender};
+use crate::protocol::{self, AppParser, Direction, Exchange, Role, SegmentMeta};
 use crate::span::{self, Endpoints, FlowFacts, NetworkSpan, TapSide};
 use crate::stats::Counters;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -302,8 +302,11 @@ impl FlowTable {
         }
         if !seg.payload.is_empty() && !flow.roles_known {
             if let App::Detecting { .. } = flow.app {
-                if let Some((_, Some(sender))) = protocol::detect(seg.payload) {
-                    let sender_is_client = sender == Sender::Client;
+                if let Some(protocol::Probe {
+                    role: Some(sender), ..
+                }) = protocol::probe(seg.payload)
+                {
+                    let sender_is_client = sender == Role::Client;
                     if sender_is_client != (d == 0) {
                         flow.swap_roles();
                         d = 1 - d;
@@ -347,7 +350,7 @@ impl FlowTable {
         if flags.fin() {
             flow.halves[d].on_fin();
             if let App::Parsing(p) = &mut flow.app {
-                p.on_fin(direction(d), ts_ns, exchanges, stats);
+                p.on_fin(Direction::of_index(d), ts_ns, exchanges, stats);
             }
         }
         if flags.rst() || (flow.halves[0].fin_seen() && flow.halves[1].fin_seen()) {
@@ -479,14 +482,6 @@ impl FlowTable {
     }
 }
 
-fn direction(d: usize) -> Direction {
-    if d == 0 {
-        Direction::ToServer
-    } else {
-        Direction::ToClient
-    }
-}
-
 fn new_flow(id: u64, point: CapturePointId, seg: &TcpSegment<'_>, ts_ns: u64) -> Flow {
     let src = (seg.src, seg.src_port);
     let dst = (seg.dst, seg.dst_port);
@@ -543,7 +538,7 @@ impl Flow {
                 }
                 StreamEvent::Gap(len) => {
                     if let App::Parsing(p) = &mut self.app {
-                        p.on_gap(direction(d), *len, stats);
+                        p.on_gap(Direction::of_index(d), *len, stats);
                     }
                 }
             }
@@ -575,17 +570,17 @@ impl Flow {
         }
         let roles_known = self.roles_known;
         if let App::Detecting { seen } = &mut self.app {
-            match protocol::detect(data) {
+            match protocol::probe(data) {
                 // The probe says the other side sent these bytes: with the roles known from
                 // the handshake (or earlier bytes), that is a guess the stream contradicts.
-                Some((_, Some(sender)))
-                    if roles_known && (sender == Sender::Client) != (d == 0) =>
-                {
+                Some(protocol::Probe {
+                    role: Some(sender), ..
+                }) if roles_known && (sender == Role::Client) != (d == 0) => {
                     stats.detect_rejected_wrong_side += 1;
                     *seen += data.len() as u64;
                     return;
                 }
-                Some((parser, _)) => self.app = App::Parsing(parser),
+                Some(found) => self.app = App::Parsing(protocol::start(found.found)),
                 None => {
                     *seen += data.len() as u64;
                     if *seen > limits.max_detect_bytes {
@@ -597,7 +592,7 @@ impl Flow {
             }
         }
         if let App::Parsing(p) = &mut self.app {
-            p.on_data(direction(d), data, meta, out, stats);
+            p.on_data(Direction::of_index(d), data, meta, out, stats);
             if p.gave_up() {
                 // The stream stopped making sense as that protocol: it was never it.
                 stats.flows_given_back += 1;
@@ -657,6 +652,10 @@ fn emit(
         vlan: flow.vlan.as_ref(),
     };
     for ex in exchanges.drain(..) {
+        // Counted here, for every protocol alike.
+        if ex.incomplete == Some(protocol::Incomplete::Gap) {
+            stats.exchanges_with_gap += 1;
+        }
         stats.spans += 1;
         out.push(span::build(ex, &facts));
     }

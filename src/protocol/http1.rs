@@ -715,9 +715,6 @@ impl Http1Parser {
         p.info.status = Some(response.status);
         p.info.response_body_size = body;
         let incomplete = (p.gap || gap).then_some(Incomplete::Gap);
-        if incomplete.is_some() {
-            stats.exchanges_with_gap += 1;
-        }
         stats.http1_exchanges += 1;
         let request_unfinished = self.body_of == Some(p.id);
         let ex = Exchange {

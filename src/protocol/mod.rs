@@ -26,6 +26,26 @@ pub enum Direction {
     ToClient,
 }
 
+impl Direction {
+    /// The index of this direction in anything kept per direction: 0 client→server,
+    /// 1 server→client. The one conversion between the two.
+    pub fn index(self) -> usize {
+        match self {
+            Direction::ToServer => 0,
+            Direction::ToClient => 1,
+        }
+    }
+
+    /// The direction kept at index `d` (see [`Direction::index`]).
+    pub fn of_index(d: usize) -> Direction {
+        if d == 0 {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        }
+    }
+}
+
 /// Where a chunk of stream bytes came from: the segment that carried its first byte.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentMeta {
@@ -179,9 +199,10 @@ pub struct GrpcCall {
     pub request_identifiers: String,
 }
 
-/// Which side of the connection sent the bytes a protocol was recognised in.
+/// A side's role in a connection: the bytes a protocol was recognised in say which side sent
+/// them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sender {
+pub enum Role {
     Client,
     Server,
 }
@@ -278,40 +299,70 @@ pub(crate) fn side<T>(pair: &mut [T; 2], d: usize) -> &mut T {
     }
 }
 
-/// Recognises a protocol from the first bytes one side sent; says which side that was when
-/// the bytes tell.
-pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Sender>)> {
-    if http1::looks_like_request(data) {
-        return Some((AppParser::Http1(Box::default()), Some(Sender::Client)));
-    }
-    if http1::looks_like_response(data) {
-        return Some((AppParser::Http1(Box::default()), Some(Sender::Server)));
-    }
-    if mysql::looks_like_greeting(data) {
-        return Some((
-            AppParser::Mysql(Box::new(mysql::MysqlParser::new(true))),
-            Some(Sender::Server),
-        ));
-    }
-    if mysql::looks_like_command(data) {
-        return Some((
-            AppParser::Mysql(Box::new(mysql::MysqlParser::new(false))),
-            Some(Sender::Client),
-        ));
-    }
-    if mysql::looks_like_compressed(data) {
-        return Some((
-            AppParser::Mysql(Box::new(mysql::MysqlParser::compressed())),
-            None,
-        ));
-    }
-    if http2::looks_like_frames(data) {
+/// Which parser a probe chose, and how it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Http1,
+    /// A MySQL server greeting: the connection is seen from its start.
+    MysqlGreeting,
+    /// A MySQL command: joined mid-connection.
+    MysqlCommand,
+    MysqlCompressed,
+    Http2 {
+        /// The client's connection preface: the connection is seen from its start.
+        from_preface: bool,
+    },
+}
+
+/// What a probe found in the first bytes one side sent: the protocol, and the role of the side
+/// that sent them when the bytes tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub found: Found,
+    pub role: Option<Role>,
+}
+
+/// Recognises a protocol from the first bytes one side sent, without allocating: a flow asks
+/// this of every early payload (to learn the roles, too), and builds a parser only once.
+pub fn probe(data: &[u8]) -> Option<Probe> {
+    let (found, role) = if http1::looks_like_request(data) {
+        (Found::Http1, Some(Role::Client))
+    } else if http1::looks_like_response(data) {
+        (Found::Http1, Some(Role::Server))
+    } else if mysql::looks_like_greeting(data) {
+        (Found::MysqlGreeting, Some(Role::Server))
+    } else if mysql::looks_like_command(data) {
+        (Found::MysqlCommand, Some(Role::Client))
+    } else if mysql::looks_like_compressed(data) {
+        (Found::MysqlCompressed, None)
+    } else if http2::looks_like_frames(data) {
         let from_preface =
             http2::PREFACE.starts_with(data.get(..http2::PREFACE.len()).unwrap_or(data));
-        let parser = http2::Http2Parser::new(from_preface);
-        return Some((AppParser::Http2(Box::new(parser)), http2::sender_hint(data)));
+        (Found::Http2 { from_preface }, http2::sender_hint(data))
+    } else {
+        return None;
+    };
+    Some(Probe { found, role })
+}
+
+/// The parser for what a probe found.
+pub fn start(found: Found) -> AppParser {
+    match found {
+        Found::Http1 => AppParser::Http1(Box::default()),
+        Found::MysqlGreeting => AppParser::Mysql(Box::new(mysql::MysqlParser::new(true))),
+        Found::MysqlCommand => AppParser::Mysql(Box::new(mysql::MysqlParser::new(false))),
+        Found::MysqlCompressed => AppParser::Mysql(Box::new(mysql::MysqlParser::compressed())),
+        Found::Http2 { from_preface } => {
+            AppParser::Http2(Box::new(http2::Http2Parser::new(from_preface)))
+        }
     }
-    None
+}
+
+/// Recognises a protocol from the first bytes one side sent and makes its parser; says which
+/// side sent them when the bytes tell.
+pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Role>)> {
+    let p = probe(data)?;
+    Some((start(p.found), p.role))
 }
 
 #[cfg(test)]
@@ -352,7 +403,7 @@ mod tests {
     #[test]
     fn h2c_upgrade_hands_the_connection_to_http2() {
         let (mut parser, sender) = detect(b"GET /up HTTP/1.1\r\nHost: x\r\n").expect("http/1");
-        assert_eq!(sender, Some(Sender::Client));
+        assert_eq!(sender, Some(Role::Client));
         let mut out = Vec::new();
         let mut stats = Counters::default();
         let meta = |ts, seq| SegmentMeta {

@@ -345,7 +345,7 @@ impl MysqlParser {
             }
             return;
         }
-        let d = usize::from(dir == Direction::ToClient);
+        let d = dir.index();
         if super::side(&mut self.readers, d).resync {
             let starts = if d == 0 {
                 looks_like_command(data)
@@ -409,7 +409,7 @@ impl MysqlParser {
     }
 
     pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
-        let d = usize::from(dir == Direction::ToClient);
+        let d = dir.index();
         let r = super::side(&mut self.readers, d);
         if let Some((plen, _)) = r.current {
             if r.read + len < plen {

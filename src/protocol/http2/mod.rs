@@ -114,9 +114,9 @@ pub fn looks_like_frames(data: &[u8]) -> bool {
 
 /// Which side sent these frames, when the first HEADERS block begins with a static-table
 /// `:method`/`:scheme`/`:path` (a request) or `:status` (a response).
-pub fn sender_hint(data: &[u8]) -> Option<super::Sender> {
+pub fn sender_hint(data: &[u8]) -> Option<super::Role> {
     if data.starts_with(PREFACE) {
-        return Some(super::Sender::Client);
+        return Some(super::Role::Client);
     }
     let mut pos = 0;
     while let Some(h) = data.get(pos..).and_then(frame_header) {
@@ -129,8 +129,8 @@ pub fn sender_hint(data: &[u8]) -> Option<super::Sender> {
                 at += 5;
             }
             return match data.get(at)? {
-                0x82..=0x87 => Some(super::Sender::Client),
-                0x88..=0x8e => Some(super::Sender::Server),
+                0x82..=0x87 => Some(super::Role::Client),
+                0x88..=0x8e => Some(super::Role::Server),
                 _ => None,
             };
         }
@@ -221,13 +221,6 @@ impl Default for Http2Parser {
     }
 }
 
-fn index(dir: Direction) -> usize {
-    match dir {
-        Direction::ToServer => 0,
-        Direction::ToClient => 1,
-    }
-}
-
 impl Http2Parser {
     /// `from_preface`: the capture saw the connection start (client preface); otherwise the
     /// parser joins mid-connection with unknown dynamic tables.
@@ -287,7 +280,7 @@ impl Http2Parser {
         out: &mut Vec<Exchange>,
         stats: &mut Counters,
     ) {
-        let d = index(dir);
+        let d = dir.index();
         let mut data = data;
         let mut seq = meta.seq;
         if side(&mut self.readers, d).resync {
@@ -392,7 +385,7 @@ impl Http2Parser {
     /// A hole of `len` bytes: inside a DATA payload the reader stays in step; elsewhere the
     /// frame boundaries are lost, and so is HPACK's history.
     pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
-        let d = index(dir);
+        let d = dir.index();
         let r = side(&mut self.readers, d);
         if let Some(frame) = r.frame {
             if frame.kind == DATA && r.read + len < frame.len {
@@ -998,11 +991,11 @@ mod tests {
         assert!(!looks_like_frames(&frame(PING, 0, 1, &[0; 8])));
         assert_eq!(
             sender_hint(&frame(HEADERS, 4, 1, &[0x88])),
-            Some(super::super::Sender::Server)
+            Some(super::super::Role::Server)
         );
         assert_eq!(
             sender_hint(&frame(HEADERS, 4, 1, &[0x83])),
-            Some(super::super::Sender::Client)
+            Some(super::super::Role::Client)
         );
     }
 }
