@@ -9,7 +9,9 @@ use crate::capture::{pcap::PcapReader, pcapng::PcapngReader, CapturePoints, Link
 use crate::correlate::{correlate, CorrelationConfig};
 use crate::flow::reassembly::{HalfStream, StreamEvent};
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::protocol::{self, grpc, http2, mysql, AppParser, Direction, Exchange, SegmentMeta};
+use crate::protocol::{
+    self, grpc, http2, AppParser, Direction, Exchange, Protocol, SegmentMeta, REGISTRY,
+};
 use crate::stats::Counters;
 
 /// Link types a `frames` input can choose from with its first byte: Ethernet, SLL, SLL2, raw
@@ -183,36 +185,26 @@ pub fn reassembly(data: &[u8]) {
 }
 
 /// Which parser a `stream` input starts with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum StreamParser {
     /// Chosen from the first bytes, as the flow table does.
     Detect,
-    Http1,
-    Http2,
-    Mysql,
+    /// One protocol of the registry: every protocol is a fuzz target under its own name.
+    Protocol(&'static Protocol),
 }
 
 /// One connection's two byte streams through a protocol parser, in chunks of any size, with
-/// holes and FINs, ending in a close. Input: a flags byte (bit 0: the HTTP/2 parser starts
-/// at a preface, the MySQL one at a greeting; bit 1: MySQL compressed), then records of a
-/// control byte (bit 0: to the client; bit 7: a hole of the record's length instead of
-/// data; bit 6: a FIN after it) and the chunk.
+/// holes and FINs, ending in a close. Input: a flags byte (handed to the protocol's `start`:
+/// bit 0, the HTTP/2 parser starts at a preface, the MySQL one at a greeting; bit 1, MySQL
+/// compressed), then records of a control byte (bit 0: to the client; bit 7: a hole of the
+/// record's length instead of data; bit 6: a FIN after it) and the chunk.
 pub fn stream(parser: StreamParser, data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
-    let mut app = match parser {
+    let mut app: Option<AppParser> = match parser {
         StreamParser::Detect => None,
-        StreamParser::Http1 => Some(AppParser::Http1(Box::default())),
-        StreamParser::Http2 => Some(AppParser::Http2(Box::new(http2::Http2Parser::new(
-            flags & 1 == 1,
-        )))),
-        StreamParser::Mysql if flags & 2 != 0 => {
-            Some(AppParser::Mysql(Box::new(mysql::MysqlParser::compressed())))
-        }
-        StreamParser::Mysql => Some(AppParser::Mysql(Box::new(mysql::MysqlParser::new(
-            flags & 1 == 1,
-        )))),
+        StreamParser::Protocol(p) => Some((p.start)(flags)),
     };
     let mut stats = Counters::default();
     let mut out = Vec::new();
@@ -346,19 +338,28 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("pcapng", pcapng),
     ("reassembly", reassembly),
     ("stream", |d| stream(StreamParser::Detect, d)),
-    ("http1", |d| stream(StreamParser::Http1, d)),
-    ("http2", |d| stream(StreamParser::Http2, d)),
-    ("mysql", |d| stream(StreamParser::Mysql, d)),
     ("grpc", grpc),
     ("hpack", hpack),
     ("otlp_body", otlp_body),
 ];
 
+/// Every target's name: those of [`TARGETS`], then one per protocol of the registry.
+pub fn target_names() -> impl Iterator<Item = &'static str> {
+    TARGETS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(REGISTRY.iter().map(|p| p.name))
+}
+
 /// Runs the entry point named `target` on `data`; false when there is no such target.
 pub fn run(target: &str, data: &[u8]) -> bool {
-    match TARGETS.iter().find(|(name, _)| *name == target) {
-        Some((_, entry)) => {
-            entry(data);
+    if let Some((_, entry)) = TARGETS.iter().find(|(name, _)| *name == target) {
+        entry(data);
+        return true;
+    }
+    match REGISTRY.iter().find(|p| p.name == target) {
+        Some(&p) => {
+            stream(StreamParser::Protocol(p), data);
             true
         }
         None => false,

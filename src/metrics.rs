@@ -130,11 +130,9 @@ pub fn render(sources: &Sources) -> String {
         "wirespan_exchanges_total",
         "Request/response exchanges parsed, by protocol.",
         "protocol",
-        [
-            ("http1", totals.http1_exchanges),
-            ("http2", totals.http2_exchanges),
-            ("mysql", totals.mysql_exchanges),
-        ],
+        crate::protocol::REGISTRY
+            .iter()
+            .map(|p| (p.name, (p.exchanges)(&totals))),
     );
     labelled(
         &mut out,

@@ -580,7 +580,7 @@ impl Flow {
                     *seen += data.len() as u64;
                     return;
                 }
-                Some(found) => self.app = App::Parsing(protocol::start(found.found)),
+                Some(found) => self.app = App::Parsing(protocol::start(found)),
                 None => {
                     *seen += data.len() as u64;
                     if *seen > limits.max_detect_bytes {

@@ -13,8 +13,8 @@
 
 use super::trace_context::TraceHeaders;
 use super::{
-    Direction, Exchange, ExchangeDetail, HttpExchange, Incomplete, RepeatedHeaders, SegmentMeta,
-    TraceContext,
+    AppParser, ConnectionParser, Direction, Exchange, ExchangeDetail, HttpExchange, Incomplete,
+    Protocol, RepeatedHeaders, Role, SegmentMeta, TraceContext,
 };
 use crate::stats::Counters;
 use std::collections::VecDeque;
@@ -189,8 +189,25 @@ enum Framing {
     UntilClose,
 }
 
-impl Http1Parser {
-    pub fn on_data(
+/// HTTP/1.x: a request or a response line starts it.
+pub const PROTOCOL: Protocol = Protocol {
+    name: "http1",
+    probe: |data| {
+        if looks_like_request(data) {
+            Some((0, Some(Role::Client)))
+        } else if looks_like_response(data) {
+            Some((0, Some(Role::Server)))
+        } else {
+            None
+        }
+    },
+    start: |_| AppParser::Http1(Box::default()),
+    exchanges: |c| c.http1_exchanges,
+};
+
+impl ConnectionParser for Http1Parser {
+    #[inline]
+    fn on_data(
         &mut self,
         dir: Direction,
         data: &[u8],
@@ -224,12 +241,31 @@ impl Http1Parser {
         r.last_ns = meta.ts_ns;
     }
 
-    /// The HTTP/2 switch, once `101 Switching Protocols` answered an `Upgrade: h2c` request.
-    pub fn take_upgrade(&mut self) -> Option<H2cUpgrade> {
-        self.upgrade.take().map(|up| *up)
+    /// `Upgrade: h2c` accepted (`101 Switching Protocols`): the rest of the connection, from
+    /// the byte after the 101's head on, is HTTP/2.
+    fn successor(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        meta: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> Option<AppParser> {
+        let up = *self.upgrade.take()?;
+        stats.http1_h2c_upgrades += 1;
+        let rest = data.get(up.offset..).unwrap_or(&[]);
+        let rest_meta = SegmentMeta {
+            seq: meta.seq.wrapping_add(up.offset as u32),
+            ..meta
+        };
+        let mut h2 = super::http2::Http2Parser::after_upgrade(up);
+        if !rest.is_empty() {
+            h2.on_data(dir, rest, rest_meta, out, stats);
+        }
+        Some(AppParser::Http2(Box::new(h2)))
     }
 
-    pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
+    fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         let len = u64::from(len);
         match dir {
             Direction::ToServer => {
@@ -282,7 +318,7 @@ impl Http1Parser {
         }
     }
 
-    pub fn on_fin(
+    fn on_fin(
         &mut self,
         dir: Direction,
         ts_ns: u64,
@@ -296,7 +332,7 @@ impl Http1Parser {
         }
     }
 
-    pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+    fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
         self.release_early(out);
         self.salvage_request(stats);
         if !self.resp.head.is_empty() && self.response.is_none() {
@@ -340,7 +376,9 @@ impl Http1Parser {
         }
         self.ends.clear();
     }
+}
 
+impl Http1Parser {
     /// Turns a request head that never completed into a pending request, marked incomplete.
     fn salvage_request(&mut self, stats: &mut Counters) {
         if self.req.head.is_empty() {

@@ -4,6 +4,23 @@
 //! holes announced) and gives [`Exchange`]s: one request paired with its response, with the
 //! timestamps and TCP sequence numbers of their first and last bytes. Parsers are pure: they
 //! know nothing of flows, capture points or spans. Protocols are recognised by content.
+//!
+//! # Adding a protocol
+//! 1. A module `protocol/NAME.rs` with the connection parser, implementing
+//!    [`ConnectionParser`] (`on_data`, `on_gap`, `on_close`; `on_fin`, `gave_up` and
+//!    `successor` when it needs them), and `pub const PROTOCOL: Protocol`: its name, a probe
+//!    that looks at the first bytes one side sent (on any port, without allocating; the
+//!    stricter the better: a guess the stream later contradicts is refused or given back, and
+//!    counted), the parser to start, and the counter of its exchanges.
+//! 2. One line in the `protocols!` list below: `Name(NAME::Parser) = NAME`. Detection order
+//!    (the list's), the `wirespan_exchanges_total{protocol}` metric and the fuzz target of
+//!    the same name (`wirespan::fuzz::run("NAME", …)`, whose flags byte is handed to `start`)
+//!    follow from it.
+//!
+//! Still outside the registry (the rest of issue 15): the exchange's detail (`ExchangeDetail`
+//! and the attributes `span.rs` writes for it), the protocol's own counters in
+//! `stats.rs`, and the fuzz crate's file for the new target (`fuzz/fuzz_targets/NAME.rs`, two
+//! lines, and its `[[bin]]` in `fuzz/Cargo.toml`).
 
 // Every byte here comes off the wire: no index in this module or below may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
@@ -207,85 +224,147 @@ pub enum Role {
     Server,
 }
 
-/// A parser for one connection, chosen by [`detect`].
-pub enum AppParser {
-    Http1(Box<http1::Http1Parser>),
-    Http2(Box<http2::Http2Parser>),
-    Mysql(Box<mysql::MysqlParser>),
-}
-
-impl AppParser {
-    pub fn on_data(
+/// What a protocol's parser does with one connection: it is handed both directions' bytes in
+/// stream order, with the holes the capture left and the ends, and gives exchanges.
+pub trait ConnectionParser {
+    /// Bytes of direction `dir`, the first of them at `meta.seq`.
+    fn on_data(
         &mut self,
         dir: Direction,
         data: &[u8],
         meta: SegmentMeta,
         out: &mut Vec<Exchange>,
         stats: &mut Counters,
-    ) {
-        match self {
-            AppParser::Http1(p) => {
-                p.on_data(dir, data, meta, out, stats);
-                if let Some(up) = p.take_upgrade() {
-                    // `Upgrade: h2c` accepted: the rest of the connection is HTTP/2.
-                    stats.http1_h2c_upgrades += 1;
-                    let rest = data.get(up.offset..).unwrap_or(&[]);
-                    let rest_meta = SegmentMeta {
-                        seq: meta.seq.wrapping_add(up.offset as u32),
-                        ..meta
-                    };
-                    let mut h2 = http2::Http2Parser::after_upgrade(up);
-                    if !rest.is_empty() {
-                        h2.on_data(dir, rest, rest_meta, out, stats);
-                    }
-                    *self = AppParser::Http2(Box::new(h2));
-                }
-            }
-            AppParser::Http2(p) => p.on_data(dir, data, meta, out, stats),
-            AppParser::Mysql(p) => p.on_data(dir, data, meta, out, stats),
-        }
-    }
-
-    /// Whether the stream stopped making sense as this protocol, so that the guess that chose
-    /// it was wrong: the flow gives the stream up, emitting nothing more.
-    pub fn gave_up(&self) -> bool {
-        match self {
-            AppParser::Mysql(p) => p.gave_up(),
-            AppParser::Http1(_) | AppParser::Http2(_) => false,
-        }
-    }
+    );
 
     /// `len` bytes of the stream in direction `dir` were never seen.
-    pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
-        match self {
-            AppParser::Http1(p) => p.on_gap(dir, len, stats),
-            AppParser::Http2(p) => p.on_gap(dir, len, stats),
-            AppParser::Mysql(p) => p.on_gap(dir, len, stats),
-        }
-    }
+    fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters);
 
     /// The sender of `dir` closed its side (FIN).
-    pub fn on_fin(
+    fn on_fin(
         &mut self,
-        dir: Direction,
-        ts_ns: u64,
-        out: &mut Vec<Exchange>,
-        stats: &mut Counters,
+        _dir: Direction,
+        _ts_ns: u64,
+        _out: &mut Vec<Exchange>,
+        _stats: &mut Counters,
     ) {
-        match self {
-            AppParser::Http1(p) => p.on_fin(dir, ts_ns, out, stats),
-            AppParser::Http2(_) | AppParser::Mysql(_) => {}
-        }
     }
 
     /// The connection is over (both FINs, RST, eviction or end of input).
-    pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
-        match self {
-            AppParser::Http1(p) => p.on_close(out, stats),
-            AppParser::Http2(p) => p.on_close(out, stats),
-            AppParser::Mysql(p) => p.on_close(out, stats),
-        }
+    fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters);
+
+    /// Whether the stream stopped making sense as this protocol, so that the guess that chose
+    /// it was wrong: the flow gives the stream up, emitting nothing more.
+    fn gave_up(&self) -> bool {
+        false
     }
+
+    /// After `on_data`: the parser that takes the connection over from here (HTTP/1's
+    /// `Upgrade: h2c`), fed the rest of `data`.
+    fn successor(
+        &mut self,
+        _dir: Direction,
+        _data: &[u8],
+        _meta: SegmentMeta,
+        _out: &mut Vec<Exchange>,
+        _stats: &mut Counters,
+    ) -> Option<AppParser> {
+        None
+    }
+}
+
+/// What a protocol's probe found: how its parser starts (a value of the protocol's own), and
+/// the role of the side that sent the bytes when they tell.
+pub type Found = (u8, Option<Role>);
+
+/// A protocol wirespan parses: what [`REGISTRY`] holds of it.
+pub struct Protocol {
+    /// Its name in fuzz targets and metrics labels.
+    pub name: &'static str,
+    /// Looks at the first bytes one side of a connection sent, on any port and without
+    /// allocating: whether they start this protocol (and how: a value of the protocol's own,
+    /// handed back to `start`), and which side sent them when the bytes tell.
+    pub probe: fn(&[u8]) -> Option<Found>,
+    /// The connection parser for what `probe` found.
+    pub start: fn(u8) -> AppParser,
+    /// Its exchanges, among the counters.
+    pub exchanges: fn(&Counters) -> u64,
+}
+
+/// The protocols, each one line: `Variant(parser type) = module`, the module exporting
+/// `PROTOCOL`. Makes [`AppParser`] (one variant per protocol, dispatched by `match`: no
+/// virtual call per segment) and [`REGISTRY`] (probed in this order).
+macro_rules! protocols {
+    ($($variant:ident($parser:ty) = $module:ident),* $(,)?) => {
+        /// A parser for one connection, chosen by [`probe`].
+        pub enum AppParser {
+            $($variant(Box<$parser>),)*
+        }
+
+        /// Every protocol, in the order their probes run.
+        pub static REGISTRY: &[&Protocol] = &[$(&$module::PROTOCOL,)*];
+
+        impl AppParser {
+            fn parser(&mut self) -> &mut dyn ConnectionParser {
+                match self {
+                    $(AppParser::$variant(p) => &mut **p,)*
+                }
+            }
+
+            pub fn on_data(
+                &mut self,
+                dir: Direction,
+                data: &[u8],
+                meta: SegmentMeta,
+                out: &mut Vec<Exchange>,
+                stats: &mut Counters,
+            ) {
+                let next = match self {
+                    $(AppParser::$variant(p) => {
+                        p.on_data(dir, data, meta, out, stats);
+                        p.successor(dir, data, meta, out, stats)
+                    })*
+                };
+                if let Some(next) = next {
+                    *self = next;
+                }
+            }
+
+            /// Whether the parser found the stream was not its protocol
+            /// ([`ConnectionParser::gave_up`]).
+            pub fn gave_up(&self) -> bool {
+                match self {
+                    $(AppParser::$variant(p) => p.gave_up(),)*
+                }
+            }
+
+            pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
+                match self {
+                    $(AppParser::$variant(p) => p.on_gap(dir, len, stats),)*
+                }
+            }
+
+            pub fn on_fin(
+                &mut self,
+                dir: Direction,
+                ts_ns: u64,
+                out: &mut Vec<Exchange>,
+                stats: &mut Counters,
+            ) {
+                self.parser().on_fin(dir, ts_ns, out, stats)
+            }
+
+            pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+                self.parser().on_close(out, stats)
+            }
+        }
+    };
+}
+
+protocols! {
+    Http1(http1::Http1Parser) = http1,
+    Mysql(mysql::MysqlParser) = mysql,
+    Http2(http2::Http2Parser) = http2,
 }
 
 /// One side of a pair kept per direction (`d`: 0 client→server, 1 server→client), without an
@@ -299,70 +378,39 @@ pub(crate) fn side<T>(pair: &mut [T; 2], d: usize) -> &mut T {
     }
 }
 
-/// Which parser a probe chose, and how it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Found {
-    Http1,
-    /// A MySQL server greeting: the connection is seen from its start.
-    MysqlGreeting,
-    /// A MySQL command: joined mid-connection.
-    MysqlCommand,
-    MysqlCompressed,
-    Http2 {
-        /// The client's connection preface: the connection is seen from its start.
-        from_preface: bool,
-    },
-}
-
-/// What a probe found in the first bytes one side sent: the protocol, and the role of the side
-/// that sent them when the bytes tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a probe found in the first bytes one side sent: the protocol, how its parser starts,
+/// and the role of the side that sent them when the bytes tell.
+#[derive(Clone, Copy)]
 pub struct Probe {
-    pub found: Found,
+    pub protocol: &'static Protocol,
+    start: u8,
     pub role: Option<Role>,
 }
 
-/// Recognises a protocol from the first bytes one side sent, without allocating: a flow asks
-/// this of every early payload (to learn the roles, too), and builds a parser only once.
+/// Recognises a protocol from the first bytes one side sent, asking every protocol of
+/// [`REGISTRY`] in turn, without allocating: a flow asks this of every early payload (to learn
+/// the roles, too), and builds a parser only once.
 pub fn probe(data: &[u8]) -> Option<Probe> {
-    let (found, role) = if http1::looks_like_request(data) {
-        (Found::Http1, Some(Role::Client))
-    } else if http1::looks_like_response(data) {
-        (Found::Http1, Some(Role::Server))
-    } else if mysql::looks_like_greeting(data) {
-        (Found::MysqlGreeting, Some(Role::Server))
-    } else if mysql::looks_like_command(data) {
-        (Found::MysqlCommand, Some(Role::Client))
-    } else if mysql::looks_like_compressed(data) {
-        (Found::MysqlCompressed, None)
-    } else if http2::looks_like_frames(data) {
-        let from_preface =
-            http2::PREFACE.starts_with(data.get(..http2::PREFACE.len()).unwrap_or(data));
-        (Found::Http2 { from_preface }, http2::sender_hint(data))
-    } else {
-        return None;
-    };
-    Some(Probe { found, role })
+    REGISTRY.iter().find_map(|&protocol| {
+        let (start, role) = (protocol.probe)(data)?;
+        Some(Probe {
+            protocol,
+            start,
+            role,
+        })
+    })
 }
 
 /// The parser for what a probe found.
-pub fn start(found: Found) -> AppParser {
-    match found {
-        Found::Http1 => AppParser::Http1(Box::default()),
-        Found::MysqlGreeting => AppParser::Mysql(Box::new(mysql::MysqlParser::new(true))),
-        Found::MysqlCommand => AppParser::Mysql(Box::new(mysql::MysqlParser::new(false))),
-        Found::MysqlCompressed => AppParser::Mysql(Box::new(mysql::MysqlParser::compressed())),
-        Found::Http2 { from_preface } => {
-            AppParser::Http2(Box::new(http2::Http2Parser::new(from_preface)))
-        }
-    }
+pub fn start(probe: Probe) -> AppParser {
+    (probe.protocol.start)(probe.start)
 }
 
 /// Recognises a protocol from the first bytes one side sent and makes its parser; says which
 /// side sent them when the bytes tell.
 pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Role>)> {
     let p = probe(data)?;
-    Some((start(p.found), p.role))
+    Some((start(p), p.role))
 }
 
 #[cfg(test)]

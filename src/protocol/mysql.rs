@@ -11,7 +11,10 @@
 // Every byte here comes off the wire: no index may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-use super::{Direction, Exchange, ExchangeDetail, Incomplete, SegmentMeta, TraceContext};
+use super::{
+    AppParser, ConnectionParser, Direction, Exchange, ExchangeDetail, Incomplete, Protocol, Role,
+    SegmentMeta, TraceContext,
+};
 use crate::stats::Counters;
 use hashbrown::HashMap;
 
@@ -330,8 +333,40 @@ impl MysqlParser {
     fn deprecate_eof(&self) -> bool {
         self.capabilities & CLIENT_DEPRECATE_EOF != 0
     }
+}
 
-    pub fn on_data(
+/// MySQL/MariaDB: a server greeting (the connection's start), a client command (joined
+/// mid-connection) or a compressed packet.
+pub const PROTOCOL: Protocol = Protocol {
+    name: "mysql",
+    probe: |data| {
+        if looks_like_greeting(data) {
+            Some((START_GREETING, Some(Role::Server)))
+        } else if looks_like_command(data) {
+            Some((START_COMMAND, Some(Role::Client)))
+        } else if looks_like_compressed(data) {
+            Some((START_COMPRESSED, None))
+        } else {
+            None
+        }
+    },
+    start: |how| {
+        AppParser::Mysql(Box::new(if how & START_COMPRESSED != 0 {
+            MysqlParser::compressed()
+        } else {
+            MysqlParser::new(how & START_GREETING != 0)
+        }))
+    },
+    exchanges: |c| c.mysql_exchanges,
+};
+/// How a MySQL parser starts (bits, as the `mysql` fuzz target's flags byte gives them).
+const START_COMMAND: u8 = 0;
+const START_GREETING: u8 = 1;
+const START_COMPRESSED: u8 = 2;
+
+impl ConnectionParser for MysqlParser {
+    #[inline]
+    fn on_data(
         &mut self,
         dir: Direction,
         data: &[u8],
@@ -408,7 +443,7 @@ impl MysqlParser {
         }
     }
 
-    pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
+    fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         let d = dir.index();
         let r = super::side(&mut self.readers, d);
         if let Some((plen, _)) = r.current {
@@ -431,7 +466,7 @@ impl MysqlParser {
         }
     }
 
-    pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+    fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
         if let Some(c) = self.current.take() {
             let incomplete = if c.resp_seq.is_none() {
                 Incomplete::NoResponse
@@ -444,6 +479,13 @@ impl MysqlParser {
         }
     }
 
+    /// Whether the connection turned out not to be MySQL (see [`AppParser::gave_up`]).
+    fn gave_up(&self) -> bool {
+        self.not_mysql
+    }
+}
+
+impl MysqlParser {
     fn take_packet(&mut self, d: usize) -> Option<(Packet, Vec<u8>)> {
         let r = super::side(&mut self.readers, d);
         let (len, seq) = r.current.take()?;
@@ -456,11 +498,6 @@ impl MysqlParser {
             },
             kept,
         ))
-    }
-
-    /// Whether the connection turned out not to be MySQL (see [`AppParser::gave_up`]).
-    pub fn gave_up(&self) -> bool {
-        self.not_mysql
     }
 
     fn packet_done(&mut self, d: usize, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {

@@ -16,8 +16,8 @@ mod tables;
 use super::grpc::{self, MessageCounter};
 use super::trace_context::TraceHeaders;
 use super::{
-    side, Direction, Exchange, ExchangeDetail, GrpcCall, HttpExchange, Incomplete, SegmentMeta,
-    TraceContext,
+    side, AppParser, ConnectionParser, Direction, Exchange, ExchangeDetail, GrpcCall, HttpExchange,
+    Incomplete, Protocol, SegmentMeta, TraceContext,
 };
 use crate::stats::Counters;
 use hashbrown::HashMap;
@@ -271,8 +271,26 @@ impl Http2Parser {
         );
         p
     }
+}
 
-    pub fn on_data(
+/// HTTP/2 with prior knowledge: the client's connection preface, or frames (joined
+/// mid-connection).
+pub const PROTOCOL: Protocol = Protocol {
+    name: "http2",
+    probe: |data| {
+        if !looks_like_frames(data) {
+            return None;
+        }
+        let from_preface = PREFACE.starts_with(data.get(..PREFACE.len()).unwrap_or(data));
+        Some((u8::from(from_preface), sender_hint(data)))
+    },
+    start: |from_preface| AppParser::Http2(Box::new(Http2Parser::new(from_preface == 1))),
+    exchanges: |c| c.http2_exchanges,
+};
+
+impl ConnectionParser for Http2Parser {
+    #[inline]
+    fn on_data(
         &mut self,
         dir: Direction,
         data: &[u8],
@@ -384,7 +402,7 @@ impl Http2Parser {
 
     /// A hole of `len` bytes: inside a DATA payload the reader stays in step; elsewhere the
     /// frame boundaries are lost, and so is HPACK's history.
-    pub fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
+    fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         let d = dir.index();
         let r = side(&mut self.readers, d);
         if let Some(frame) = r.frame {
@@ -407,7 +425,7 @@ impl Http2Parser {
         *side(&mut self.hpack, d) = hpack::Decoder::new(false);
     }
 
-    pub fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+    fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
         let mut open: Vec<(u32, Stream)> = self.streams.drain().collect();
         open.sort_by_key(|(_, s)| s.order);
         for (id, s) in open {
@@ -418,7 +436,9 @@ impl Http2Parser {
             }
         }
     }
+}
 
+impl Http2Parser {
     fn stream(&mut self, id: u32, stats: &mut Counters) -> &mut Stream {
         if !self.streams.contains_key(&id) && self.streams.len() >= MAX_STREAMS {
             if let Some(oldest) = self
