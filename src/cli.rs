@@ -1,31 +1,29 @@
 //! The command line.
 //!
-//! Takes arguments; runs `wirespan replay` and returns the process exit code: 0 when every file
-//! was read to its end, 1 when a file was damaged or missing (its spans up to the damage are
-//! still written), 2 for usage errors (from clap).
+//! Takes arguments (under the config file and `WIRESPAN_*` variables); turns them into a job
+//! of [`crate::job`], runs it, says what it did on standard error and returns the process exit
+//! code: 0 when every file was read to its end and every span delivered, 1 when a file was
+//! damaged or missing (its spans up to the damage are still written) or spans could not be
+//! delivered, 2 for usage errors (from clap).
 
-use crate::agent::{self, AgentConfig};
-use crate::capture::bpf;
-use crate::capture::live::{self, LiveConfig};
-use crate::capture::privileges;
 use crate::capture::ring::RingConfig;
+use crate::capture::CaptureError;
 use crate::config;
-use crate::correlate::{self, CorrelationConfig};
-use crate::metrics;
+use crate::correlate::CorrelationConfig;
+use crate::job::capture::{CaptureJob, CaptureObserver};
+use crate::job::receive::ReceiveJob;
+use crate::job::replay::{ReplayJob, ReplayObserver};
+use crate::job::{self, Destination, ExportJob};
 use crate::otlp;
-use crate::otlp::export::{self, ExporterConfig};
-use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
-use crate::output::{OtlpJsonWriter, Resource};
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::otlp::export::ExporterConfig;
+use crate::otlp::receiver::ReceiverConfig;
+use crate::pipeline::PipelineConfig;
 use crate::show;
 use crate::span::{AttrValue, NetworkSpan};
 use crate::stats::Counters;
 use clap::{Args, Parser, Subcommand};
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Diagnostics to standard error. A closed stderr (`… 2>&1 | head`) is not worth a panic:
@@ -321,61 +319,20 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
-    fn config(&self) -> Option<ExporterConfig> {
-        Some(ExporterConfig {
+    fn job(&self) -> Option<ExportJob> {
+        let exporter = ExporterConfig {
             endpoint: self.export.clone()?,
             gzip: !self.export_no_gzip,
             max_elapsed: Duration::from_secs_f64(self.export_max_retry_s),
             timeout: Duration::from_secs_f64(self.export_timeout_s),
             max_queued_spans: self.export_queue_spans,
             ..Default::default()
+        };
+        Some(ExportJob {
+            exporter,
+            grace: Duration::from_secs_f64(self.export_grace_s),
         })
     }
-}
-
-/// Sends everything to the exporter and waits for it to finish (within its grace period);
-/// returns the number of spans that could not be delivered.
-fn export_all(args: &ExportArgs, groups: Vec<otlp::ResourceSpans>) -> anyhow::Result<u64> {
-    let Some(mut cfg) = args.config() else {
-        return Ok(0);
-    };
-    // A replay already holds every span in memory: queue them all.
-    let total: u64 = groups
-        .iter()
-        .flat_map(|g| &g.scope_spans)
-        .map(|s| s.spans.len() as u64)
-        .sum();
-    cfg.max_queued_spans = cfg.max_queued_spans.max(total);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let grace = Duration::from_secs_f64(args.export_grace_s);
-    let stats = runtime.block_on(async move {
-        let (exporter, task) = export::start(cfg, grace).map_err(|e| anyhow::anyhow!(e))?;
-        for g in groups {
-            exporter.send(g);
-        }
-        let stats = Arc::clone(&exporter.stats);
-        drop(exporter);
-        task.await?;
-        anyhow::Ok(stats)
-    })?;
-    say!("wirespan: export: {}", stats.summary());
-    let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    Ok(l(&stats.spans_dropped_queue_full)
-        + l(&stats.spans_dropped_after_retries)
-        + l(&stats.spans_dropped_rejected)
-        + l(&stats.spans_dropped_at_shutdown))
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -420,106 +377,83 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Raised by SIGINT/SIGTERM (or `--duration`): readers stop, everything in flight drains.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn open_output(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
-    Ok(if path == "-" {
-        Box::new(io::stdout())
-    } else {
-        Box::new(File::create(path).map_err(|e| anyhow::anyhow!("cannot create {path}: {e}"))?)
-    })
-}
-
 fn receive(args: &ReceiveArgs) -> anyhow::Result<i32> {
-    let cfg = args.listen.config()?;
-    let out = open_output(&args.output)?;
-    let mut writer = OtlpJsonWriter::new(
-        BufWriter::with_capacity(1 << 16, out),
-        Resource {
-            host_name: host_name(),
-        },
-    );
-    let stats = Arc::new(ReceiverStats::default());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let duration = args.duration;
-    let result = runtime.block_on(async {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<otlp::ResourceSpans>>(1024);
-        let shutdown = async move {
-            let ctrl_c = tokio::signal::ctrl_c();
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => return,
-                };
-            let timeout = async {
-                match duration {
-                    Some(d) => tokio::time::sleep(Duration::from_secs_f64(d)).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-                _ = timeout => {}
-            }
-        };
-        let bound = receiver::bind(&cfg)?;
-        let server = tokio::spawn(receiver::serve(bound, tx, Arc::clone(&stats), shutdown));
-        // Listening (or failed to bind) before saying so.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if server.is_finished() {
-            return server
-                .await
-                .map_err(anyhow::Error::from)?
-                .map_err(anyhow::Error::from);
-        }
-        say!("wirespan: receiving OTLP");
-        while let Some(batch) = rx.recv().await {
-            writer.write_resource_spans(batch)?;
-            writer.flush()?;
-        }
-        server
-            .await
-            .map_err(anyhow::Error::from)?
-            .map_err(anyhow::Error::from)
-    });
-    result?;
-    writer.flush()?;
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    say!(
-        "wirespan: {} OTLP requests, {} spans received, {} rejected (queue full), {} bad requests, {} too large",
-        load(&stats.requests),
-        load(&stats.spans_accepted),
-        load(&stats.spans_rejected_queue_full),
-        load(&stats.bad_requests),
-        load(&stats.too_large)
-    );
+    let job = ReceiveJob {
+        listen: args.listen.config()?,
+        output: Destination::from_arg(&args.output),
+        host_name: job::host_name(),
+        duration: args.duration.map(Duration::from_secs_f64),
+    };
+    let stats = job::receive::run(&job, &mut || say!("wirespan: receiving OTLP"))?;
+    say!("wirespan: {}", stats.summary());
     Ok(0)
 }
 
-fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
-    let any = args.interface.iter().any(|i| i == "any");
-    if any && args.interface.len() > 1 {
-        anyhow::bail!("-i any already covers every interface; name no others with it");
+impl CaptureArgs {
+    fn job(&self) -> anyhow::Result<CaptureJob> {
+        let mut pipeline = PipelineConfig::default();
+        pipeline.flows.max_flows = self.max_flows;
+        Ok(CaptureJob {
+            interfaces: self.interface.clone(),
+            filter: self.filter.join(" "),
+            threads: self.threads.max(1),
+            cpus: self.cpus.clone(),
+            ring: RingConfig {
+                block_size: self.block_size,
+                block_count: self.block_count,
+                frame_size: 2048,
+                block_timeout_ms: self.block_timeout_ms,
+            },
+            promiscuous: self.promisc,
+            pipeline,
+            output: Destination::from_arg(&self.output),
+            host_name: self.host_name.clone().unwrap_or_else(job::host_name),
+            duration: self.duration.map(Duration::from_secs_f64),
+            stats_interval: self.stats_interval.map(Duration::from_secs_f64),
+            user: self.user.clone(),
+            receiver: if self.otlp {
+                Some(self.listen.config()?)
+            } else {
+                None
+            },
+            export: self.export.job(),
+            correlation: CorrelationConfig {
+                window_ns: self.correlation_window_ms * 1_000_000,
+            },
+            correlation_max_spans: self.correlation_max_spans,
+            metrics_listen: self.metrics_listen,
+        })
     }
-    let expr = args.filter.join(" ");
-    let filter = if expr.trim().is_empty() {
-        None
-    } else {
-        let dlt = if any { bpf::DLT_RAW } else { bpf::DLT_EN10MB };
-        Some(bpf::compile(&expr, dlt).map_err(|e| anyhow::anyhow!(e))?)
-    };
+}
+
+/// Says what a live capture is doing, on standard error.
+struct CaptureSay;
+
+impl CaptureObserver for CaptureSay {
+    fn capturing(&mut self, job: &CaptureJob) {
+        say!(
+            "wirespan: capturing on {} with {} thread(s){}",
+            job.interfaces.join(","),
+            job.threads,
+            if job.filter.is_empty() {
+                String::new()
+            } else {
+                format!(", filter '{}'", job.filter)
+            }
+        );
+    }
+
+    fn counters(&mut self, elapsed: Duration, stats: &Counters) {
+        say!("wirespan: after {:.1} s", elapsed.as_secs_f64());
+        say_raw!("{stats}");
+    }
+}
+
+fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
+    let job = args.job()?;
     if args.dump_filter {
         let mut out = io::stdout().lock();
-        match &filter {
+        match job::capture::filter(&job)? {
             Some(f) => {
                 for line in &f.listing {
                     writeln!(out, "{line}")?;
@@ -529,196 +463,30 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let threads = args.threads.max(1);
-    let mut pcfg = PipelineConfig::default();
-    pcfg.flows.max_flows = args.max_flows;
-    let cfg = LiveConfig {
-        interfaces: args.interface.clone(),
-        threads,
-        cpus: args.cpus.clone(),
-        ring: RingConfig {
-            block_size: args.block_size,
-            block_count: args.block_count,
-            frame_size: 2048,
-            block_timeout_ms: args.block_timeout_ms,
-        },
-        promiscuous: args.promisc,
-        filter: filter.map(|f| f.instructions),
-        queue_frames: 16_384,
-        queue_spans: 65_536,
-        pipeline: pcfg,
-    };
-    // Everything that can fail does so here, before any thread starts.
-    let rings = live::open_rings(&cfg).map_err(|e| anyhow::anyhow!(e))?;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    let report = job::capture::run(&job, &mut CaptureSay)?;
+    if let Some(r) = &report.receiver {
+        say!("wirespan: OTLP in: {}", r.summary());
     }
-    let resource = Resource {
-        host_name: args.host_name.clone().unwrap_or_else(host_name),
-    };
-    let shared: live::SharedCounters = Arc::new(Mutex::new(Vec::new()));
+    if let Some(e) = &report.export {
+        say!("wirespan: export: {}", e.summary());
+    }
+    let s = &report.stats;
     say!(
-        "wirespan: capturing on {} with {threads} thread(s){}",
-        args.interface.join(","),
-        if expr.is_empty() {
-            String::new()
-        } else {
-            format!(", filter '{expr}'")
-        }
-    );
-    let started = Instant::now();
-    let run_shared = Arc::clone(&shared);
-    // Everything privileged happens now: listeners bound, output opened; then privileges go,
-    // before any further thread starts (capabilities are per thread; new threads inherit them).
-    let bound = if args.otlp {
-        Some(receiver::bind(&args.listen.config()?)?)
-    } else {
-        None
-    };
-    let writer = OtlpJsonWriter::new(
-        BufWriter::with_capacity(1 << 16, open_output(&args.output)?),
-        resource.clone(),
-    );
-    let metrics_listener = match args.metrics_listen {
-        Some(addr) => Some(
-            std::net::TcpListener::bind(addr)
-                .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?,
-        ),
-        None => None,
-    };
-    privileges::drop_privileges(args.user.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-    // With app spans to join or an endpoint to feed, spans go through the agent.
-    let (agent, direct) = if args.otlp || args.export.export.is_some() {
-        let agent = agent::start(
-            AgentConfig {
-                receiver: bound,
-                exporter: args.export.config(),
-                export_grace: Duration::from_secs_f64(args.export.export_grace_s),
-                window: CorrelationConfig {
-                    window_ns: args.correlation_window_ms * 1_000_000,
-                },
-                max_spans: args.correlation_max_spans,
-                host_name: resource.host_name.clone(),
-            },
-            writer,
-        )?;
-        (Some(agent), None)
-    } else {
-        (None, Some(writer))
-    };
-    let span_metrics = Arc::new(metrics::SpanMetrics::default());
-    if let Some(listener) = metrics_listener {
-        let sources = metrics::Sources {
-            workers: Some(Arc::clone(&shared)),
-            correlation: agent.as_ref().map(|a| Arc::clone(&a.counters)),
-            spans: Arc::clone(&span_metrics),
-            receiver: agent.as_ref().and_then(|a| a.receiver.clone()),
-            export: agent.as_ref().and_then(|a| a.export.clone()),
-        };
-        metrics::serve(listener, sources)?;
-    }
-    let to_agent = agent.as_ref().map(|a| a.network.clone());
-    let worker = std::thread::spawn(move || -> anyhow::Result<(Counters, u64)> {
-        let mut direct = direct;
-        let mut handed = 0u64;
-        let mut dropped = 0u64;
-        let mut totals = live::run(&cfg, rings, &STOP, run_shared, |span| {
-            span_metrics.observe(&span);
-            if let Some(tx) = &to_agent {
-                match tx.try_send(span) {
-                    Ok(()) => handed += 1,
-                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => dropped += 1,
-                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
-                        return Err(io::Error::other("the correlation thread stopped"))
-                    }
-                }
-                Ok(())
-            } else if let Some(w) = direct.as_mut() {
-                w.push(&span)
-            } else {
-                Ok(())
-            }
-        })?;
-        totals.spans_dropped_queue_full += dropped;
-        let written = match direct.as_mut() {
-            Some(w) => {
-                w.flush()?;
-                w.written
-            }
-            None => handed,
-        };
-        Ok((totals, written))
-    });
-    let mut last_stats = Instant::now();
-    while !worker.is_finished() {
-        std::thread::sleep(Duration::from_millis(50));
-        if args
-            .duration
-            .is_some_and(|d| started.elapsed().as_secs_f64() >= d)
-        {
-            STOP.store(true, Ordering::SeqCst);
-        }
-        if let Some(every) = args.stats_interval {
-            if last_stats.elapsed().as_secs_f64() >= every {
-                last_stats = Instant::now();
-                let mut now = Counters::default();
-                if let Ok(all) = shared.lock() {
-                    all.iter().for_each(|c| now.merge(c));
-                }
-                say!("wirespan: after {:.1} s", started.elapsed().as_secs_f64());
-                say_raw!("{now}");
-            }
-        }
-    }
-    let (mut totals, mut written) = worker
-        .join()
-        .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
-    let mut undelivered = 0;
-    if let Some(agent) = agent {
-        let report = agent.finish()?;
-        totals.merge(&report.stats);
-        written = report.written;
-        if let Some(r) = &report.receiver {
-            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            say!(
-                "wirespan: OTLP in: {} requests, {} spans received, {} rejected (queue full), {} bad requests, {} too large",
-                l(&r.requests),
-                l(&r.spans_accepted),
-                l(&r.spans_rejected_queue_full),
-                l(&r.bad_requests),
-                l(&r.too_large)
-            );
-        }
-        if let Some(e) = &report.export {
-            say!("wirespan: export: {}", e.summary());
-            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            undelivered = l(&e.spans_dropped_queue_full)
-                + l(&e.spans_dropped_after_retries)
-                + l(&e.spans_dropped_rejected)
-                + l(&e.spans_dropped_at_shutdown);
-        }
-    }
-    let target = if args.output == "-" {
-        "standard output"
-    } else {
-        args.output.as_str()
-    };
-    say!(
-        "wirespan: {} packets ({} bytes), {} kernel drops, {} queue drops, {} flows → {written} spans written to {target} in {:.1} s",
-        totals.packets,
-        totals.bytes,
-        totals.kernel_drops,
-        totals.queue_drops,
-        totals.flows_created,
-        started.elapsed().as_secs_f64()
+        "wirespan: {} packets ({} bytes), {} kernel drops, {} queue drops, {} flows → {} spans written to {} in {:.1} s",
+        s.packets,
+        s.bytes,
+        s.kernel_drops,
+        s.queue_drops,
+        s.flows_created,
+        report.written,
+        job.output.describe(),
+        report.elapsed.as_secs_f64()
     );
     if args.stats {
-        say_raw!("{totals}");
+        say_raw!("{s}");
     }
-    say_undelivered(undelivered);
-    Ok(if undelivered > 0 { 1 } else { 0 })
+    say_undelivered(report.undelivered());
+    Ok(report.exit_code())
 }
 
 /// A progress line on standard error while files are replayed: bytes read of the total,
@@ -773,7 +541,7 @@ impl Progress {
         self.shown = true;
     }
 
-    fn file_done(&mut self, path: &PathBuf) {
+    fn file_done(&mut self, path: &Path) {
         self.done_before += std::fs::metadata(path).map_or(0, |m| m.len());
     }
 
@@ -835,136 +603,101 @@ fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {
     Ok(if text.is_empty() { 1 } else { 0 })
 }
 
+impl ReplayArgs {
+    fn job(&self) -> ReplayJob {
+        let mut pipeline = PipelineConfig::default();
+        if !self.vxlan_ports.is_empty() {
+            pipeline.decode.vxlan_ports = self.vxlan_ports.clone();
+        }
+        if !self.geneve_ports.is_empty() {
+            pipeline.decode.geneve_ports = self.geneve_ports.clone();
+        }
+        pipeline.flows.max_flows = self.max_flows;
+        pipeline.flows.max_ooo_bytes = self.max_reassembly_bytes;
+        ReplayJob {
+            files: self.files.clone(),
+            pipeline,
+            workers: usize::from(self.workers),
+            output: (!self.discard).then(|| Destination::from_arg(&self.output)),
+            host_name: self.host_name.clone().unwrap_or_else(job::host_name),
+            otel: self.otel.clone(),
+            correlation: CorrelationConfig {
+                window_ns: self.correlation_window_ms * 1_000_000,
+            },
+            export: self.export.job(),
+        }
+    }
+}
+
+/// Says what a replay is doing, on standard error: progress on a terminal, files that broke
+/// off, and with `--print` every span (or, correlated, every trace).
+struct ReplaySay {
+    progress: Progress,
+    print: bool,
+}
+
+impl ReplayObserver for ReplaySay {
+    fn progress(&mut self, offset: u64, stats: &Counters) {
+        self.progress.show(offset, stats);
+    }
+
+    fn file_done(&mut self, path: &Path) {
+        self.progress.file_done(path);
+    }
+
+    fn file_failed(&mut self, error: &CaptureError) {
+        self.progress.clear();
+        say!("wirespan: {error}");
+    }
+
+    fn span(&mut self, span: &NetworkSpan) -> io::Result<()> {
+        if self.print {
+            print_span(span)?;
+        }
+        Ok(())
+    }
+
+    fn traces(&mut self, groups: &[otlp::ResourceSpans]) -> io::Result<()> {
+        self.progress.clear();
+        if self.print {
+            write!(io::stderr().lock(), "{}", show::trees(groups))?;
+        }
+        Ok(())
+    }
+}
+
 fn replay(args: &ReplayArgs) -> anyhow::Result<i32> {
-    let mut cfg = PipelineConfig::default();
-    if !args.vxlan_ports.is_empty() {
-        cfg.decode.vxlan_ports = args.vxlan_ports.clone();
-    }
-    if !args.geneve_ports.is_empty() {
-        cfg.decode.geneve_ports = args.geneve_ports.clone();
-    }
-    cfg.flows.max_flows = args.max_flows;
-    cfg.flows.max_ooo_bytes = args.max_reassembly_bytes;
-    let sink: Box<dyn Write> = if args.output == "-" {
-        Box::new(io::stdout().lock())
-    } else {
-        let f = File::create(&args.output)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.output))?;
-        Box::new(f)
+    let job = args.job();
+    let mut observer = ReplaySay {
+        progress: Progress::new(&args.files, !args.print && io::stderr().is_terminal()),
+        print: args.print,
     };
-    let resource = Resource {
-        host_name: args.host_name.clone().unwrap_or_else(host_name),
-    };
-    let writer_host = resource.host_name.clone();
-    let mut writer = OtlpJsonWriter::new(BufWriter::with_capacity(1 << 16, sink), resource);
-    let mut pipeline = Pipeline::new(cfg);
-    pipeline.replay_workers = usize::from(args.workers);
-    let mut failures = 0;
-    let started = std::time::Instant::now();
-    let correlating = !args.otel.is_empty();
-    // Correlating and exporting both work on the whole run's spans.
-    let collecting = correlating || args.export.export.is_some();
-    let mut apps = Vec::new();
-    for path in &args.otel {
-        apps.extend(otlp::read_path(path).map_err(|e| anyhow::anyhow!(e))?);
+    let result = job::replay::run(&job, &mut observer);
+    observer.progress.clear();
+    let report = result?;
+    if let Some(e) = &report.export {
+        say!("wirespan: export: {}", e.summary());
     }
-    // Correlation needs every span of the run; without it spans stream straight out.
-    let mut network = Vec::new();
-    let mut progress = Progress::new(&args.files, !args.print && io::stderr().is_terminal());
-    for path in &args.files {
-        // Correlated runs print whole traces at the end instead.
-        let print = args.print && !correlating;
-        let mut sink = |span: NetworkSpan| {
-            if print {
-                print_span(&span)?;
-            }
-            if collecting {
-                network.push(otlp::to_proto(&span));
-                Ok(())
-            } else if args.discard {
-                Ok(())
-            } else {
-                writer.push(&span)
-            }
-        };
-        let result =
-            pipeline.replay_file_with_progress(path, &mut sink, &mut |offset, stats| {
-                progress.show(offset, stats)
-            })?;
-        progress.file_done(path);
-        if let Err(e) = result {
-            progress.clear();
-            say!("wirespan: {e}");
-            failures += 1;
-        }
-    }
-    progress.clear();
-    let mut undelivered = 0;
-    if collecting {
-        if correlating {
-            let ccfg = CorrelationConfig {
-                window_ns: args.correlation_window_ms * 1_000_000,
-            };
-            pipeline.stats.correlation_app_spans += apps
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len() as u64)
-                .sum::<u64>();
-            correlate::correlate(ccfg, &mut network, &[], &mut apps, &mut pipeline.stats);
-        }
-        for chunk in apps.chunks(64) {
-            writer.write_resource_spans(chunk.to_vec())?;
-        }
-        let mut groups = apps;
-        for chunk in network.chunks(256) {
-            groups.push(otlp::ResourceSpans {
-                resource: Some(otlp::agent_resource(&writer_host)),
-                scope_spans: vec![otlp::ScopeSpans {
-                    scope: Some(otlp::agent_scope()),
-                    spans: chunk.to_vec(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            });
-        }
-        if args.print && correlating {
-            write!(io::stderr().lock(), "{}", show::trees(&groups))?;
-        }
-        for span in &network {
-            writer.push_proto(span)?;
-        }
-        writer.flush()?;
-        undelivered = export_all(&args.export, groups)?;
-    }
-    writer.flush()?;
-    let elapsed = started.elapsed();
-    let s = &pipeline.stats;
-    let (written, target) = if args.discard {
-        (s.spans, "nowhere (--discard)")
-    } else if args.output == "-" {
-        (writer.written, "standard output")
-    } else {
-        (writer.written, args.output.as_str())
+    let s = &report.stats;
+    let target = match &job.output {
+        Some(destination) => destination.describe(),
+        None => "nowhere (--discard)",
     };
     say!(
         "wirespan: {} packets ({} bytes) in {} file(s), {} flows → {} spans written to {} in {:.3} s",
         s.packets,
         s.bytes,
-        args.files.len(),
+        report.files,
         s.flows_created,
-        written,
+        report.written,
         target,
-        elapsed.as_secs_f64()
+        report.elapsed.as_secs_f64()
     );
     if args.stats {
         say_raw!("{s}");
     }
-    say_undelivered(undelivered);
-    Ok(if failures > 0 || undelivered > 0 {
-        1
-    } else {
-        0
-    })
+    say_undelivered(report.undelivered());
+    Ok(report.exit_code())
 }
 
 /// `  12.345 ms  GET /index.html  200  client  pcap:x.pcap#0  vxlan:42,…`

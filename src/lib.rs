@@ -7,9 +7,11 @@
 //! [`output`] (spans → OTLP/JSON lines). [`pipeline`] wires the stages together and
 //! [`stats`] counts everything that is seen, dropped or malformed on the way; [`hash`] is the
 //! stable hash several stages share. Live,
-//! [`capture::live`] feeds the same pipeline from AF_PACKET rings; [`otlp`] receives the apps'
+//! [`pipeline::live`] feeds the same pipeline from AF_PACKET rings; [`otlp`] receives the apps'
 //! spans and exports; [`correlate`] joins network spans into the apps' traces; [`agent`] runs
 //! receiver, correlation window and exporter beside the capture; [`show`] draws traces.
+//! [`job`] runs each command (replay, capture, receive) from a config to a report; [`cli`]
+//! only turns arguments into jobs and reports into words.
 
 // Input comes off the wire and out of other processes: no unwrap or expect in the library.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -23,6 +25,7 @@ pub mod decode;
 pub mod flow;
 pub mod fuzz;
 pub mod hash;
+pub mod job;
 pub mod latency;
 pub mod metrics;
 pub mod otlp;

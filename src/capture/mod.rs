@@ -7,7 +7,6 @@
 
 pub mod bpf;
 mod file;
-pub mod live;
 pub(crate) mod pcap;
 pub(crate) mod pcapng;
 pub mod privileges;

@@ -72,6 +72,15 @@ impl ExportStats {
             l(&self.spans_dropped_at_shutdown)
         )
     }
+
+    /// Spans that never reached the endpoint, for whatever reason.
+    pub fn undelivered(&self) -> u64 {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        l(&self.spans_dropped_queue_full)
+            + l(&self.spans_dropped_after_retries)
+            + l(&self.spans_dropped_rejected)
+            + l(&self.spans_dropped_at_shutdown)
+    }
 }
 
 fn count(rs: &[ResourceSpans]) -> u64 {

@@ -57,6 +57,20 @@ pub struct ReceiverStats {
     pub too_large: AtomicU64,
 }
 
+impl ReceiverStats {
+    pub fn summary(&self) -> String {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "{} requests, {} spans received, {} rejected (queue full), {} bad requests, {} too large",
+            l(&self.requests),
+            l(&self.spans_accepted),
+            l(&self.spans_rejected_queue_full),
+            l(&self.bad_requests),
+            l(&self.too_large)
+        )
+    }
+}
+
 #[derive(Clone)]
 struct Shared {
     tx: mpsc::Sender<Vec<ResourceSpans>>,

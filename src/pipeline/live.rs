@@ -9,10 +9,10 @@
 //! worker and frames are never copied. A full queue drops the frame and counts it; a reader
 //! never blocks.
 
-use super::ring::{Ring, RingConfig, RingError, SockFilter};
-use super::LinkType;
+use super::{flow_hash, Pipeline, PipelineConfig};
+use crate::capture::ring::{Ring, RingConfig, RingError, SockFilter};
+use crate::capture::LinkType;
 use crate::decode::Encap;
-use crate::pipeline::{flow_hash, Pipeline, PipelineConfig};
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};

@@ -4,6 +4,8 @@
 //! and the flow table; gives network spans and the counters of the run. One `Pipeline` is one
 //! worker: it owns its flow table, so nothing in it is shared or locked.
 
+pub mod live;
+
 use crate::capture::{
     CaptureError, CaptureFile, CapturePointId, CapturePoints, LinkType, PacketReader, RawPacket,
 };
