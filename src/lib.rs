@@ -17,6 +17,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
+pub mod attribute;
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -1,23 +1,29 @@
 //! The flow table.
 //!
 //! Takes decoded TCP segments; gives ordered byte streams to each connection's protocol parser
-//! and collects the exchanges they complete as [`NetworkSpan`]s. Flows are keyed by capture
+//! and hands the exchanges they complete on, with the [`FlowFacts`] of their flow, to an
+//! [`ExchangeSink`] (the pipeline's makes spans of them). Flows are keyed by capture
 //! point, encapsulation and the 5-tuple; the client is known from the SYN, else from what the
 //! first payload looks like, else from the ports. Idle flows are evicted, a full table refuses
 //! new flows, and every such event is counted.
 
+mod facts;
 pub(crate) mod reassembly;
+
+pub use facts::{infer_tap_side, Endpoints, FlowFacts, TapSide};
 
 use crate::capture::{CapturePointId, CapturePoints};
 use crate::decode::{ip_bits, Encap, TcpSegment};
 use crate::protocol::{self, AppParser, Direction, Exchange, Role, SegmentMeta};
-use crate::span::{self, Endpoints, FlowFacts, NetworkSpan, TapSide};
 use crate::stats::Counters;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use reassembly::{HalfStream, StreamEvent};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+/// Where the flow table hands each completed exchange, with what its flow knows.
+pub type ExchangeSink<'s> = dyn FnMut(Exchange, &FlowFacts<'_>) + 's;
 
 /// Least packet time between two sweeps forced by a full table (10 ms).
 const FULL_TABLE_SWEEP_NS: u64 = 10_000_000;
@@ -222,7 +228,7 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
-    /// Feeds one segment; completed exchanges become spans in `out`.
+    /// Feeds one segment; completed exchanges go to `out`.
     pub fn segment(
         &mut self,
         at: SeenAt,
@@ -230,7 +236,7 @@ impl FlowTable {
         seg: &TcpSegment<'_>,
         points: &CapturePoints,
         stats: &mut Counters,
-        out: &mut Vec<NetworkSpan>,
+        out: &mut ExchangeSink<'_>,
     ) {
         let SeenAt { point, ts_ns } = at;
         stats.tcp_segments += 1;
@@ -374,7 +380,7 @@ impl FlowTable {
         ts_ns: u64,
         points: &CapturePoints,
         stats: &mut Counters,
-        out: &mut Vec<NetworkSpan>,
+        out: &mut ExchangeSink<'_>,
     ) -> bool {
         let flags = seg.flags;
         let new_syn = flags.syn() && !flags.ack();
@@ -429,7 +435,7 @@ impl FlowTable {
         now_ns: u64,
         points: &CapturePoints,
         stats: &mut Counters,
-        out: &mut Vec<NetworkSpan>,
+        out: &mut ExchangeSink<'_>,
     ) {
         self.last_sweep_ns = now_ns;
         let linger = self.limits.closed_linger_ns;
@@ -457,7 +463,7 @@ impl FlowTable {
         &mut self,
         points: &CapturePoints,
         stats: &mut Counters,
-        out: &mut Vec<NetworkSpan>,
+        out: &mut ExchangeSink<'_>,
     ) {
         self.closed.clear();
         let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
@@ -472,7 +478,7 @@ impl FlowTable {
         mut flow: Flow,
         points: &CapturePoints,
         stats: &mut Counters,
-        out: &mut Vec<NetworkSpan>,
+        out: &mut ExchangeSink<'_>,
     ) {
         flow.close(self.limits, &mut self.events, &mut self.exchanges, stats);
         if matches!(flow.app, App::Detecting { seen } if seen > 0) {
@@ -620,7 +626,7 @@ impl Flow {
     }
 
     fn tap_side(&self) -> TapSide {
-        span::infer_tap_side(
+        infer_tap_side(
             self.halves[0].ttl(),
             self.halves[1].ttl(),
             self.syn_ns.zip(self.synack_ns).zip(self.ack_ns),
@@ -633,7 +639,7 @@ fn emit(
     exchanges: &mut Vec<Exchange>,
     points: &CapturePoints,
     stats: &mut Counters,
-    out: &mut Vec<NetworkSpan>,
+    out: &mut ExchangeSink<'_>,
 ) {
     if exchanges.is_empty() {
         return;
@@ -657,6 +663,6 @@ fn emit(
             stats.exchanges_with_gap += 1;
         }
         stats.spans += 1;
-        out.push(span::build(ex, &facts));
+        out(ex, &facts);
     }
 }

@@ -12,7 +12,7 @@ use crate::capture::{
 use crate::decode::defrag::{DefragLimits, DefragOutcome, Defragmenter};
 use crate::decode::{self, DecodeConfig, DecodeError, Decoded, Encap, Skip, TunnelKind};
 use crate::flow::{FlowLimits, FlowTable, SeenAt};
-use crate::span::NetworkSpan;
+use crate::span::{self, NetworkSpan};
 use crate::stats::Counters;
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use std::path::Path;
@@ -100,6 +100,7 @@ impl Pipeline {
         if self.encap.overflowed {
             self.stats.decode_too_deep += 1;
         }
+        let spans = &mut self.spans;
         match decoded {
             Decoded::Tcp(seg) => self.flows.segment(
                 SeenAt { point, ts_ns },
@@ -107,7 +108,7 @@ impl Pipeline {
                 &seg,
                 &self.points,
                 &mut self.stats,
-                &mut self.spans,
+                &mut |ex, facts| spans.push(span::build(ex, facts)),
             ),
             Decoded::Fragment(frag) => {
                 self.stats.ip_fragments += 1;
@@ -223,8 +224,11 @@ impl Pipeline {
 
     /// Ends every open flow: their pending exchanges become spans.
     pub fn flush(&mut self) {
+        let spans = &mut self.spans;
         self.flows
-            .flush(&self.points, &mut self.stats, &mut self.spans);
+            .flush(&self.points, &mut self.stats, &mut |ex, facts| {
+                spans.push(span::build(ex, facts))
+            });
         let pending = self.defrag.pending() as u64;
         if pending > 0 {
             self.defrag.expire(u64::MAX);

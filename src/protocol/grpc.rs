@@ -5,6 +5,8 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::trace_context::TraceContext;
+use super::GrpcCall;
+use crate::attribute::{int_attr, str_attr, Attribute};
 
 /// Counts the length-prefixed messages (1-byte compressed flag, 4-byte length) in one
 /// direction of a stream's DATA, as the bytes arrive in any split.
@@ -227,6 +229,43 @@ pub fn parse_grpc_trace_bin(value: &[u8]) -> Option<TraceContext> {
         }
     }
     tc.trace_id.is_some().then_some(tc)
+}
+
+impl GrpcCall {
+    /// Adds the gRPC attributes. Out of line: the HTTP/1 span path stays as short as it was.
+    #[inline(never)]
+    pub fn describe(self, attrs: &mut Vec<Attribute>) {
+        let g = self;
+        attrs.push(str_attr("rpc.system", "grpc"));
+        attrs.push(str_attr("rpc.service", g.service));
+        attrs.push(str_attr("rpc.method", g.method));
+        if let Some(code) = g.status {
+            attrs.push(int_attr("rpc.grpc.status_code", i64::from(code)));
+        }
+        if let Some(m) = g.message.filter(|m| !m.is_empty()) {
+            attrs.push(str_attr("rpc.grpc.status_message", m));
+        }
+        attrs.push(int_attr(
+            "wirespan.grpc.request_messages",
+            g.request_messages as i64,
+        ));
+        attrs.push(int_attr(
+            "wirespan.grpc.response_messages",
+            g.response_messages as i64,
+        ));
+        if g.compressed_messages > 0 {
+            attrs.push(int_attr(
+                "wirespan.grpc.compressed_messages",
+                g.compressed_messages as i64,
+            ));
+        }
+        if !g.request_identifiers.is_empty() {
+            attrs.push(str_attr(
+                "wirespan.request.identifiers",
+                g.request_identifiers,
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,23 +17,27 @@
 //!    the same name (`wirespan::fuzz::run("NAME", …)`, whose flags byte is handed to `start`)
 //!    follow from it.
 //!
-//! Still outside the registry (the rest of issue 15): the exchange's detail (`ExchangeDetail`
-//! and the attributes `span.rs` writes for it), the protocol's own counters in
-//! `stats.rs`, and the fuzz crate's file for the new target (`fuzz/fuzz_targets/NAME.rs`, two
-//! lines, and its `[[bin]]` in `fuzz/Cargo.toml`).
+//! 3. The exchange's facts: a variant of [`ExchangeDetail`] (or an existing one, as HTTP/1 and
+//!    HTTP/2 share [`HttpExchange`]) whose `describe`, in the protocol's module, writes its
+//!    attributes and says the span's name and error.
+//!
+//! Still outside the registry: the protocol's own counters in `stats.rs`, and the fuzz crate's
+//! file for the new target (`fuzz/fuzz_targets/NAME.rs`, two lines, and its `[[bin]]` in
+//! `fuzz/Cargo.toml`).
 
 // Every byte here comes off the wire: no index in this module or below may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod grpc;
+pub mod http;
 pub mod http1;
 pub mod http2;
 pub mod mysql;
 pub mod trace_context;
 
+use crate::attribute::Attribute;
 use crate::stats::Counters;
-use std::borrow::Cow;
-use std::sync::Arc;
+pub use http::{header_str, method_text, GrpcCall, HttpExchange, RepeatedHeaders};
 pub use trace_context::TraceContext;
 
 /// Which way bytes travel on a connection.
@@ -127,93 +131,23 @@ pub enum ExchangeDetail {
     Mysql(Box<mysql::MysqlExchange>),
 }
 
-/// A request method as text: the standard ones (nearly every request) borrowed, others copied.
-pub fn method_text(method: &[u8]) -> Cow<'static, str> {
-    const STANDARD: [&str; 9] = [
-        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
-    ];
-    match STANDARD.iter().find(|m| m.as_bytes() == method) {
-        Some(m) => Cow::Borrowed(m),
-        None => String::from_utf8_lossy(method).into_owned().into(),
+impl ExchangeDetail {
+    /// Adds the protocol's attributes to a span's, taking the exchange's strings; gives the
+    /// span's name and error. Each protocol's module says how.
+    pub fn describe(self, attrs: &mut Vec<Attribute>) -> Description {
+        match self {
+            ExchangeDetail::Http(h) => h.describe(attrs),
+            ExchangeDetail::Mysql(m) => m.describe(attrs),
+        }
     }
 }
 
-/// A header value as text, invalid UTF-8 replaced.
-pub fn header_str(v: &[u8]) -> Cow<'_, str> {
-    // ASCII (nearly every header) is checked a word at a time: on values this short, several
-    // times cheaper than the UTF-8 validator.
-    if v.is_ascii() {
-        // SAFETY: ASCII is valid UTF-8.
-        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(v) });
-    }
-    String::from_utf8_lossy(v)
-}
-
-/// Host and User-Agent as a connection last sent them. A client repeats both on every request
-/// of a connection: a repeat shares the text of the last one instead of copying it again.
-#[derive(Debug, Default)]
-pub struct RepeatedHeaders {
-    host: Option<Arc<str>>,
-    user_agent: Option<Arc<str>>,
-}
-
-impl RepeatedHeaders {
-    pub fn host(&mut self, value: &[u8]) -> Arc<str> {
-        shared_text(&mut self.host, value)
-    }
-
-    pub fn user_agent(&mut self, value: &[u8]) -> Arc<str> {
-        shared_text(&mut self.user_agent, value)
-    }
-}
-
-fn shared_text(last: &mut Option<Arc<str>>, value: &[u8]) -> Arc<str> {
-    match last {
-        Some(text) if text.as_bytes() == value => Arc::clone(text),
-        _ => Arc::clone(last.insert(Arc::from(header_str(value).as_ref()))),
-    }
-}
-
-/// The facts of one HTTP call (HTTP/1.x or HTTP/2, gRPC included) that end up on its span.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpExchange {
-    /// `None` when the request was lost in a hole of the capture or its field is unknown.
-    pub method: Option<Cow<'static, str>>,
-    pub path: String,
-    pub query: Option<String>,
-    /// `1.0`, `1.1` or `2`.
-    pub version: &'static str,
-    /// Shared with the connection's other requests that repeat it ([`RepeatedHeaders`]).
-    pub host: Option<Arc<str>>,
-    pub user_agent: Option<Arc<str>>,
-    pub x_request_id: Option<String>,
-    pub status: Option<u16>,
-    pub request_body_size: u64,
-    pub response_body_size: u64,
-    /// HTTP/2 stream the exchange travelled on.
-    pub stream_id: Option<u32>,
-    /// HTTP/2 RST_STREAM error code (or GOAWAY's, for streams it refused).
-    pub reset_code: Option<u32>,
-    /// HTTP/2 header fields whose dynamic-table entry predates the capture.
-    pub unknown_headers: u32,
-    /// Boxed: a third of the exchange's size, which every HTTP/1 exchange would move along.
-    pub grpc: Option<Box<GrpcCall>>,
-}
-
-/// What gRPC adds to an HTTP/2 exchange.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GrpcCall {
-    pub service: String,
-    pub method: String,
-    /// From trailers, a trailers-only response, or mapped from RST_STREAM.
-    pub status: Option<u32>,
-    pub message: Option<String>,
-    pub request_messages: u64,
-    pub response_messages: u64,
-    /// Messages sent with the compressed flag, both directions.
-    pub compressed_messages: u64,
-    /// The scalar fields of the first request message ([`grpc::identifiers`]).
-    pub request_identifiers: String,
+/// What an exchange says of itself on its span, beside its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    pub name: String,
+    /// `Some` when the call failed, with the message when there is one.
+    pub error: Option<Option<String>>,
 }
 
 /// A side's role in a connection: the bytes a protocol was recognised in say which side sent
@@ -416,28 +350,6 @@ pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Role>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn header_text_keeps_valid_utf8_and_replaces_the_rest() {
-        assert_eq!(header_str(b"shop.internal"), "shop.internal");
-        assert_eq!(header_str("caf\u{e9}".as_bytes()), "caf\u{e9}");
-        assert_eq!(header_str(b"a\xffb"), "a\u{fffd}b");
-    }
-
-    #[test]
-    fn a_repeated_header_shares_its_text_and_a_new_one_replaces_it() {
-        let mut seen = RepeatedHeaders::default();
-        let first = seen.host(b"shop.internal");
-        let again = seen.host(b"shop.internal");
-        assert!(Arc::ptr_eq(&first, &again));
-        let other = seen.host(b"cart.internal");
-        assert_eq!(&*other, "cart.internal");
-        assert!(!Arc::ptr_eq(&first, &other));
-        // Host and User-Agent are remembered apart.
-        assert_eq!(&*seen.user_agent(b"shop.internal"), "shop.internal");
-        assert_eq!(&*seen.host(b"cart.internal"), "cart.internal");
-        assert_eq!(&*seen.user_agent(b"\xff"), "\u{fffd}");
-    }
 
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = payload.len() as u32;

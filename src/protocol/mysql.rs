@@ -12,9 +12,10 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::{
-    AppParser, ConnectionParser, Direction, Exchange, ExchangeDetail, Incomplete, Protocol, Role,
-    SegmentMeta, TraceContext,
+    AppParser, ConnectionParser, Description, Direction, Exchange, ExchangeDetail, Incomplete,
+    Protocol, Role, SegmentMeta, TraceContext,
 };
+use crate::attribute::{int_attr, str_attr, Attribute};
 use crate::stats::Counters;
 use hashbrown::HashMap;
 
@@ -915,6 +916,55 @@ fn parse_err(b: &[u8]) -> (u16, Option<String>) {
         msg = msg.get(6..).unwrap_or(&[]);
     }
     (code, Some(String::from_utf8_lossy(msg).into_owned()))
+}
+
+impl MysqlExchange {
+    /// Adds the MySQL attributes; gives the span name and error status.
+    pub fn describe(self, attrs: &mut Vec<Attribute>) -> Description {
+        let m = self;
+        // A query is named by what it does; other commands by the command (`COM_STMT_EXECUTE`).
+        let name = if m.command == "COM_QUERY" && !m.operation.is_empty() {
+            m.operation.clone()
+        } else {
+            m.command.to_owned()
+        };
+        let error = m.error_code.filter(|&c| c != 0).map(|c| {
+            Some(
+                m.error_message
+                    .clone()
+                    .unwrap_or_else(|| format!("MySQL error {c}")),
+            )
+        });
+        attrs.push(str_attr("network.protocol.name", "mysql"));
+        if let Some(v) = m.server_version {
+            attrs.push(str_attr("network.protocol.version", v));
+        }
+        attrs.push(str_attr("db.system", "mysql"));
+        attrs.push(str_attr("db.operation.name", m.operation));
+        attrs.push(str_attr("wirespan.mysql.command", m.command));
+        if let Some(sql) = m.sql {
+            attrs.push(str_attr("db.query.text", sql));
+        }
+        if let Some(db) = m.database {
+            attrs.push(str_attr("db.namespace", db));
+        }
+        if let Some(user) = m.user {
+            attrs.push(str_attr("db.user", user));
+        }
+        if let Some(code) = m.error_code {
+            attrs.push(int_attr("db.response.status_code", i64::from(code)));
+        }
+        if let Some(rows) = m.returned_rows {
+            attrs.push(int_attr("db.response.returned_rows", rows as i64));
+        }
+        if let Some(rows) = m.affected_rows {
+            attrs.push(int_attr("wirespan.mysql.affected_rows", rows as i64));
+        }
+        if let Some(id) = m.statement_id {
+            attrs.push(int_attr("wirespan.mysql.statement_id", i64::from(id)));
+        }
+        Description { name, error }
+    }
 }
 
 #[cfg(test)]
