@@ -16,6 +16,10 @@
 #              (each a whole process, timed the same way);
 # then packets/s and MB/s (of the spans run, one core), and the ratios tshark/spans,
 # spans/tcpdump and spans/floor.
+#
+#   BEFORE=path/to/older/wirespan bash benches/compare.sh
+#
+# also times an older build's spans run (best of 3) in the same run, and prints after/before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -49,8 +53,10 @@ tshark_fields=(-T fields -e frame.number -e vxlan.vni -e http.request.method -e 
   -e mysql.query -e mysql.error_code -e mysql.num_rows)
 tshark_decode=(-d tcp.port==50051,http2 -d tcp.port==9000,http2)
 
-printf '%-26s %9s %7s | %7s %9s %7s | %7s %9s | %8s %7s | %7s %7s %5s %5s\n' \
-  file packets MB spans packets/s MB/s +json '2 workers' tshark ×tshark tcpdump floor ×tcpd ×floor
+before=${BEFORE:-}
+printf '%-26s %9s %7s | %7s %9s %7s | %7s %9s | %8s %7s | %7s %7s %5s %5s%s\n' \
+  file packets MB spans packets/s MB/s +json '2 workers' tshark ×tshark tcpdump floor ×tcpd ×floor \
+  "${before:+ |  before  after/before}"
 for f in "${files[@]}"; do
   read -r _ packets bytes _ < <("$floor_bin" "$f")
   floor_s=$(best_of 3 "$floor_bin" "$f")
@@ -59,11 +65,14 @@ for f in "${files[@]}"; do
   two_s=$(best_of 3 "$ws" replay "$f" --discard --workers 2)
   td_s=$(best_of 3 tcpdump -r "$f" -w /dev/null)
   ts_s=$(best_of 1 tshark -n -r "$f" "${tshark_decode[@]}" "${tshark_fields[@]}")
-  python3 - "$f" "$packets" "$bytes" "$spans_s" "$json_s" "$two_s" "$ts_s" "$td_s" "$floor_s" <<'PY'
+  before_s=0
+  [ -n "$before" ] && before_s=$(best_of 3 "$before" replay "$f" --discard)
+  python3 - "$f" "$packets" "$bytes" "$spans_s" "$json_s" "$two_s" "$ts_s" "$td_s" "$floor_s" "$before_s" <<'PY'
 import os, sys
 f, packets, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-spans, json, two, ts, td, floor = map(float, sys.argv[4:])
+spans, json, two, ts, td, floor, before = map(float, sys.argv[4:])
+tail = f" | {before:6.3f}s {spans / before:12.3f}" if before else ""
 print(f"{os.path.basename(f):26} {packets:9d} {size / 1e6:7.1f} | {spans:6.3f}s {packets / spans:9.0f} {size / 1e6 / spans:7.1f}"
-      f" | {json:6.3f}s {two:8.3f}s | {ts:7.2f}s {ts / spans:7.1f} | {td:6.3f}s {floor:6.3f}s {spans / td:5.2f} {spans / floor:5.1f}")
+      f" | {json:6.3f}s {two:8.3f}s | {ts:7.2f}s {ts / spans:7.1f} | {td:6.3f}s {floor:6.3f}s {spans / td:5.2f} {spans / floor:5.1f}{tail}")
 PY
 done
