@@ -28,6 +28,7 @@
 // Every byte here comes off the wire: no index in this module or below may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+pub mod frame;
 pub mod grpc;
 pub mod http;
 pub mod http1;

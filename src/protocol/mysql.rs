@@ -11,6 +11,7 @@
 // Every byte here comes off the wire: no index may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+use super::frame::{FrameReader, Read};
 use super::{
     AppParser, ConnectionParser, Description, Direction, Exchange, ExchangeDetail, Incomplete,
     Protocol, Role, SegmentMeta, TraceContext,
@@ -209,16 +210,17 @@ fn nul_str(b: &[u8], pos: &mut usize) -> Option<String> {
     Some(String::from_utf8_lossy(rest.get(..n)?).into_owned())
 }
 
-/// One direction's packet reader: header, then the first `KEEP` bytes of the payload.
+/// One direction's packet reader: a 4-byte header (length, sequence id), then the first
+/// `KEEP` bytes of the payload.
 #[derive(Default)]
 struct PacketReader {
-    header: [u8; 4],
-    header_seen: usize,
-    /// Payload length and sequence id of the packet being read.
-    current: Option<(u32, u8)>,
-    read: u32,
+    frames: FrameReader<4>,
+    /// Payload length and sequence id of the packet being read (or just read).
+    len: u32,
+    seq: u8,
+    /// A packet was just read whole and waits to be taken.
+    whole: bool,
     kept: Vec<u8>,
-    start: (u64, u32),
     /// After a hole: wait for a segment that starts a packet.
     resync: bool,
 }
@@ -393,49 +395,36 @@ impl ConnectionParser for MysqlParser {
             }
             let r = super::side(&mut self.readers, d);
             r.resync = false;
-            r.current = None;
-            r.header_seen = 0;
+            r.frames.reset();
         }
-        if d == 0 && self.readers[1].current.is_some() && looks_like_command(data) {
+        if d == 0 && self.readers[1].frames.current().is_some() && looks_like_command(data) {
             // The client has moved on while the server's last packet claimed more bytes than
             // came: that length lied (or its bytes were lost). Start the server side afresh.
             stats.mysql_length_mismatch += 1;
             self.readers[1] = PacketReader::default();
         }
-        let mut pos = 0;
-        while pos < data.len() {
-            let seq = meta.seq.wrapping_add(pos as u32);
+        let mut rest = data;
+        let mut seq = meta.seq;
+        loop {
             let r = super::side(&mut self.readers, d);
-            let Some((len, _)) = r.current else {
-                if r.header_seen == 0 {
-                    r.start = (meta.ts_ns, seq);
-                }
-                let room = r.header.get_mut(r.header_seen..).unwrap_or(&mut []);
-                let rest = data.get(pos..).unwrap_or(&[]);
-                let n = room.len().min(rest.len());
-                room.iter_mut().zip(rest).for_each(|(slot, &b)| *slot = b);
-                r.header_seen += n;
-                pos += n;
-                if r.header_seen == 4 {
-                    r.header_seen = 0;
-                    let len = u32::from_le_bytes([r.header[0], r.header[1], r.header[2], 0]);
-                    r.current = Some((len, r.header[3]));
-                    r.read = 0;
-                    r.kept.clear();
-                    if len == 0 {
-                        self.packet_done(d, meta.ts_ns, out, stats);
-                    }
-                }
-                continue;
+            let Some(read) = r.frames.read(&mut rest, meta.ts_ns, &mut seq) else {
+                break;
             };
-            let left = (len - r.read) as usize;
-            let n = left.min(data.len() - pos);
-            let room = KEEP.saturating_sub(r.kept.len()).min(n);
-            r.kept
-                .extend_from_slice(data.get(pos..pos + room).unwrap_or(&[]));
-            r.read += n as u32;
-            pos += n;
-            if r.read == len {
+            let whole = match read {
+                Read::Header(h) => {
+                    r.len = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+                    r.seq = h[3];
+                    r.kept.clear();
+                    r.frames.begin(r.len)
+                }
+                Read::Payload { bytes, last, .. } => {
+                    let room = KEEP.saturating_sub(r.kept.len()).min(bytes.len());
+                    r.kept.extend_from_slice(bytes.get(..room).unwrap_or(&[]));
+                    last
+                }
+            };
+            if whole {
+                r.whole = true;
                 self.packet_done(d, meta.ts_ns, out, stats);
             }
         }
@@ -447,15 +436,12 @@ impl ConnectionParser for MysqlParser {
     fn on_gap(&mut self, dir: Direction, len: u32, stats: &mut Counters) {
         let d = dir.index();
         let r = super::side(&mut self.readers, d);
-        if let Some((plen, _)) = r.current {
-            if r.read + len < plen {
-                // Inside one packet: only its unkept tail (or a row) is lost.
-                r.read += len;
-                if let Some(c) = &mut self.current {
-                    c.gap = true;
-                }
-                return;
+        if r.frames.skip_inside(len) {
+            // Inside one packet: only its unkept tail (or a row) is lost.
+            if let Some(c) = &mut self.current {
+                c.gap = true;
             }
+            return;
         }
         stats.mysql_resyncs += 1;
         *r = PacketReader {
@@ -489,13 +475,15 @@ impl ConnectionParser for MysqlParser {
 impl MysqlParser {
     fn take_packet(&mut self, d: usize) -> Option<(Packet, Vec<u8>)> {
         let r = super::side(&mut self.readers, d);
-        let (len, seq) = r.current.take()?;
+        if !std::mem::take(&mut r.whole) {
+            return None;
+        }
         let kept = std::mem::take(&mut r.kept);
         Some((
             Packet {
-                len,
-                seq,
-                start: r.start,
+                len: r.len,
+                seq: r.seq,
+                start: r.frames.start(),
             },
             kept,
         ))

@@ -13,6 +13,7 @@
 pub mod hpack;
 mod tables;
 
+use super::frame::{FrameReader, Read};
 use super::grpc::{self, MessageCounter};
 use super::trace_context::TraceHeaders;
 use super::{
@@ -139,19 +140,15 @@ pub fn sender_hint(data: &[u8]) -> Option<super::Role> {
     None
 }
 
-/// Where one direction's frame reader stands.
-struct FrameReader {
+/// Where one direction's reader stands.
+struct SideReader {
     preface_left: usize,
-    header: [u8; 9],
-    header_seen: usize,
+    frames: FrameReader<9>,
+    /// The header of the frame being read.
     frame: Option<FrameHeader>,
-    /// Payload bytes of the current frame read so far.
-    read: u32,
     /// DATA padding length (read from the first payload byte when PADDED).
     pad: u32,
     payload: Vec<u8>,
-    /// Where the current frame's first byte was.
-    frame_start: (u64, u32),
     /// A header block waiting for CONTINUATION: stream, END_STREAM flag, start, push promise.
     block: Vec<u8>,
     block_open: Option<(u32, bool, (u64, u32), bool)>,
@@ -162,18 +159,15 @@ struct FrameReader {
     max_frame: u32,
 }
 
-impl FrameReader {
-    fn new(preface: bool, max_frame: u32) -> FrameReader {
-        FrameReader {
+impl SideReader {
+    fn new(preface: bool, max_frame: u32) -> SideReader {
+        SideReader {
             max_frame,
             preface_left: if preface { PREFACE.len() } else { 0 },
-            header: [0; 9],
-            header_seen: 0,
+            frames: FrameReader::default(),
             frame: None,
-            read: 0,
             pad: 0,
             payload: Vec::new(),
-            frame_start: (0, 0),
             block: Vec::new(),
             block_open: None,
             resync: false,
@@ -207,7 +201,7 @@ struct Stream {
 
 /// Both directions of one HTTP/2 connection.
 pub struct Http2Parser {
-    readers: [FrameReader; 2],
+    readers: [SideReader; 2],
     hpack: [hpack::Decoder; 2],
     streams: HashMap<u32, Stream>,
     created: u64,
@@ -233,10 +227,7 @@ impl Http2Parser {
                 } else {
                     UNKNOWN_MAX_FRAME
                 };
-                [
-                    FrameReader::new(true, limit),
-                    FrameReader::new(false, limit),
-                ]
+                [SideReader::new(true, limit), SideReader::new(false, limit)]
             },
             hpack: [
                 hpack::Decoder::new(from_preface),
@@ -307,7 +298,7 @@ impl ConnectionParser for Http2Parser {
             }
             let r = side(&mut self.readers, d);
             r.resync = false;
-            r.header_seen = 0;
+            r.frames.reset();
             r.frame = None;
             r.block_open = None;
             r.block.clear();
@@ -331,22 +322,12 @@ impl ConnectionParser for Http2Parser {
                 }
                 continue;
             }
-            let Some(frame) = r.frame else {
-                if r.header_seen == 0 {
-                    r.frame_start = (meta.ts_ns, seq);
-                }
-                let room = r.header.get_mut(r.header_seen..).unwrap_or(&mut []);
-                let n = room.len().min(data.len());
-                let (head, tail) = data.split_at(n);
-                if let Some(slot) = room.get_mut(..n) {
-                    slot.copy_from_slice(head);
-                }
-                r.header_seen += n;
-                data = tail;
-                seq = seq.wrapping_add(n as u32);
-                if r.header_seen == 9 {
-                    r.header_seen = 0;
-                    let Some(h) = frame_header(&r.header) else {
+            let Some(read) = r.frames.read(&mut data, meta.ts_ns, &mut seq) else {
+                break;
+            };
+            let (bytes, first, last) = match read {
+                Read::Header(header) => {
+                    let Some(h) = frame_header(&header) else {
                         continue;
                     };
                     if h.len > r.max_frame || h.kind > CONTINUATION && h.len > MAX_BLOCK as u32 {
@@ -355,46 +336,47 @@ impl ConnectionParser for Http2Parser {
                         return;
                     }
                     stats.http2_frames += 1;
-                    r.frame = Some(h);
-                    r.read = 0;
                     r.pad = 0;
                     r.payload.clear();
-                    if h.len == 0 {
+                    if r.frames.begin(h.len) {
                         r.frame = None;
                         self.frame_done(d, h, meta.ts_ns, out, stats);
+                    } else {
+                        r.frame = Some(h);
                     }
+                    continue;
                 }
+                Read::Payload {
+                    bytes,
+                    offset,
+                    last,
+                } => (bytes, offset, last),
+            };
+            let Some(frame) = r.frame else {
                 continue;
             };
-            let left = (frame.len - r.read) as usize;
-            let n = left.min(data.len());
-            let (chunk, tail) = data.split_at(n);
             if frame.kind == DATA {
-                let first = r.read;
+                let n = bytes.len() as u32;
                 if first == 0 && frame.flags & PADDED != 0 {
-                    r.pad = chunk.first().map_or(0, |&p| u32::from(p));
+                    r.pad = bytes.first().map_or(0, |&p| u32::from(p));
                 }
                 let header = u32::from(frame.flags & PADDED != 0);
                 let body_end = frame.len.saturating_sub(r.pad);
                 let from = header.max(first) - first;
-                let to = body_end.min(first + n as u32).saturating_sub(first);
+                let to = body_end.min(first + n).saturating_sub(first);
                 if to > from {
                     self.data_bytes(
                         d,
                         frame.stream,
-                        chunk.get(from as usize..to as usize).unwrap_or(&[]),
+                        bytes.get(from as usize..to as usize).unwrap_or(&[]),
                         meta.ts_ns,
                     );
                 }
-            } else if side(&mut self.readers, d).payload.len() + n <= MAX_BLOCK {
-                side(&mut self.readers, d).payload.extend_from_slice(chunk);
+            } else if r.payload.len() + bytes.len() <= MAX_BLOCK {
+                r.payload.extend_from_slice(bytes);
             }
-            let r = side(&mut self.readers, d);
-            r.read += n as u32;
-            data = tail;
-            seq = seq.wrapping_add(n as u32);
-            if r.read == frame.len {
-                r.frame = None;
+            if last {
+                side(&mut self.readers, d).frame = None;
                 self.frame_done(d, frame, meta.ts_ns, out, stats);
             }
         }
@@ -406,8 +388,7 @@ impl ConnectionParser for Http2Parser {
         let d = dir.index();
         let r = side(&mut self.readers, d);
         if let Some(frame) = r.frame {
-            if frame.kind == DATA && r.read + len < frame.len {
-                r.read += len;
+            if frame.kind == DATA && r.frames.skip_inside(len) {
                 if let Some(s) = self.streams.get_mut(&frame.stream) {
                     s.gap = true;
                 }
@@ -417,7 +398,7 @@ impl ConnectionParser for Http2Parser {
         stats.http2_resyncs += 1;
         r.resync = true;
         r.frame = None;
-        r.header_seen = 0;
+        r.frames.reset();
         for s in self.streams.values_mut() {
             s.gap = true;
         }
@@ -504,7 +485,7 @@ impl Http2Parser {
                 r.block_open = Some((
                     h.stream,
                     h.flags & END_STREAM != 0,
-                    r.frame_start,
+                    r.frames.start(),
                     h.kind == PUSH_PROMISE,
                 ));
                 if h.flags & END_HEADERS != 0 {
