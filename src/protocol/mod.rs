@@ -21,6 +21,10 @@
 //!    HTTP/2 share [`HttpExchange`]) whose `describe`, in the protocol's module, writes its
 //!    attributes and says the span's name and error.
 //!
+//! A protocol framed by length-prefixed messages reads them with [`frame::FrameReader`] (as
+//! MySQL and HTTP/2 do): headers split across segments, payloads in pieces, holes inside a
+//! payload kept in step.
+//!
 //! Still outside the registry: the protocol's own counters in `stats.rs`, and the fuzz crate's
 //! file for the new target (`fuzz/fuzz_targets/NAME.rs`, two lines, and its `[[bin]]` in
 //! `fuzz/Cargo.toml`).
