@@ -555,7 +555,7 @@ impl MysqlParser {
         self.user = nul_str(b, &mut pos);
         if caps & CLIENT_PLUGIN_AUTH_LENENC != 0 {
             let n = lenenc(b, &mut pos).unwrap_or(0) as usize;
-            pos += n;
+            pos = pos.saturating_add(n);
         } else if caps & CLIENT_SECURE_CONNECTION != 0 {
             pos += 1 + usize::from(b.get(pos).copied().unwrap_or(0));
         } else {
