@@ -118,6 +118,9 @@ counters! {
     /// Protocol guesses refused because the bytes came from the other side than the protocol
     /// says (a MySQL greeting sent by the client).
     detect_rejected_wrong_side,
+    /// First bytes held because they came in pieces too short to recognise (a request
+    /// written a byte at a time), given up on when they reached the bound unrecognised.
+    detect_held_bytes_given_up,
     /// Flows given up after a parser found the stream was not its protocol (before any span).
     flows_given_back,
     /// HTTP/1 exchanges completed (request and response).
@@ -128,6 +131,13 @@ counters! {
     http1_responses_without_request,
     /// HTTP/1 messages whose head could not be parsed.
     http1_parse_errors,
+    /// HTTP/1 request heads the strict parser refused and that were read leniently (a
+    /// malformed request line, obs-folded or invalid header lines): spans marked
+    /// `wirespan.incomplete=malformed_request`.
+    http1_malformed_requests,
+    /// HTTP/1 request lines without a version (HTTP/0.9's `GET /path`): the line is the
+    /// request; an answer without a status line is read until close.
+    http1_versionless_requests,
     /// HTTP/1 heads larger than the head buffer limit.
     http1_head_too_large,
     /// HTTP/1 connections that switched to HTTP/2 (`Upgrade: h2c`).

@@ -104,9 +104,25 @@ pub struct SeenAt {
 
 /// What the flow knows of its application protocol.
 enum App {
-    Detecting { seen: u64 },
+    /// `held`: first bytes that came in pieces too short to tell (boxed: rare).
+    Detecting {
+        seen: u64,
+        held: Option<Box<Held>>,
+    },
     Parsing(AppParser),
     Unrecognised,
+}
+
+/// Most bytes held per direction while a protocol is not yet recognised: enough for a request
+/// line or a MySQL greeting written in pieces, little enough for a table of unknown flows.
+const MAX_HELD: usize = 256;
+
+/// Each direction's first bytes, held while the pieces they came in were too short for any
+/// probe to decide, and where the first of them was.
+#[derive(Default)]
+struct Held {
+    bytes: [Vec<u8>; 2],
+    first: [Option<SegmentMeta>; 2],
 }
 
 struct Flow {
@@ -481,7 +497,7 @@ impl FlowTable {
         out: &mut ExchangeSink<'_>,
     ) {
         flow.close(self.limits, &mut self.events, &mut self.exchanges, stats);
-        if matches!(flow.app, App::Detecting { seen } if seen > 0) {
+        if matches!(flow.app, App::Detecting { seen, .. } if seen > 0) {
             stats.flows_unrecognised += 1;
         }
         emit(&mut flow, &mut self.exchanges, points, stats, out);
@@ -505,7 +521,10 @@ fn new_flow(id: u64, point: CapturePointId, seg: &TcpSegment<'_>, ts_ns: u64) ->
         server,
         roles_known: false,
         halves: [HalfStream::default(), HalfStream::default()],
-        app: App::Detecting { seen: 0 },
+        app: App::Detecting {
+            seen: 0,
+            held: None,
+        },
         last_ns: ts_ns,
         syn_ns: None,
         synack_ns: None,
@@ -542,11 +561,17 @@ impl Flow {
                 StreamEvent::Buffered { data, offset, meta } => {
                     self.data(d, &data[*offset..], *meta, out, stats, limits)
                 }
-                StreamEvent::Gap(len) => {
-                    if let App::Parsing(p) = &mut self.app {
-                        p.on_gap(Direction::of_index(d), *len, stats);
+                StreamEvent::Gap(len) => match &mut self.app {
+                    App::Parsing(p) => p.on_gap(Direction::of_index(d), *len, stats),
+                    // Held bytes and what follows the hole are not one stream.
+                    App::Detecting {
+                        held: Some(held), ..
+                    } => {
+                        held.bytes[d].clear();
+                        held.first[d] = None;
                     }
-                }
+                    _ => {}
+                },
             }
         }
     }
@@ -575,8 +600,30 @@ impl Flow {
             return;
         }
         let roles_known = self.roles_known;
-        if let App::Detecting { seen } = &mut self.app {
-            match protocol::probe(data) {
+        let mut joined = Vec::new();
+        let (mut data, mut meta) = (data, meta);
+        if let App::Detecting { seen, held } = &mut self.app {
+            // Pieces too short to tell before these: probed together with them first.
+            let mut first = None;
+            if let Some(h) = held.as_mut().filter(|h| !h.bytes[d].is_empty()) {
+                joined = std::mem::take(&mut h.bytes[d]);
+                joined.extend_from_slice(data);
+                first = h.first[d].take();
+            }
+            let together = if joined.is_empty() {
+                None
+            } else {
+                protocol::probe(&joined)
+            };
+            let found = match together {
+                Some(p) => {
+                    data = &joined;
+                    meta = first.unwrap_or(meta);
+                    Some(p)
+                }
+                None => protocol::probe(data),
+            };
+            match found {
                 // The probe says the other side sent these bytes: with the roles known from
                 // the handshake (or earlier bytes), that is a guess the stream contradicts.
                 Some(protocol::Probe {
@@ -589,6 +636,20 @@ impl Flow {
                 Some(found) => self.app = App::Parsing(protocol::start(found)),
                 None => {
                     *seen += data.len() as u64;
+                    // Too short to tell: keep them for the next piece, within the bound.
+                    let keep = if joined.len() <= MAX_HELD && !joined.is_empty() {
+                        Some((joined, first.unwrap_or(meta)))
+                    } else {
+                        if !joined.is_empty() {
+                            stats.detect_held_bytes_given_up += 1;
+                        }
+                        (data.len() < MAX_HELD).then(|| (data.to_vec(), meta))
+                    };
+                    if let Some((bytes, at)) = keep {
+                        let h = held.get_or_insert_with(Box::default);
+                        h.bytes[d] = bytes;
+                        h.first[d] = Some(at);
+                    }
                     if *seen > limits.max_detect_bytes {
                         stats.flows_unrecognised += 1;
                         self.app = App::Unrecognised;

@@ -145,6 +145,9 @@ impl HttpExchange {
         }
         if let Some(status) = h.status {
             attrs.push(int_attr("http.response.status_code", i64::from(status)));
+        }
+        // HTTP/0.9's answer has a body and no status.
+        if h.status.is_some() || h.response_body_size > 0 {
             attrs.push(int_attr(
                 "http.response.body.size",
                 h.response_body_size as i64,

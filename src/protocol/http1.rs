@@ -49,12 +49,47 @@ const METHODS: &[&[u8]] = &[
     b"SEARCH",
 ];
 
-/// Is this the start of an HTTP/1 request line (`METHOD SP`)?
+/// Is this the start of an HTTP/1 request line? A registered method and a space, or a
+/// whole request line of any other token method (RFC 9110 §9.1: a method is a token).
 pub fn looks_like_request(data: &[u8]) -> bool {
     METHODS.iter().any(|m| {
         data.strip_prefix(*m)
             .is_some_and(|rest| rest.first() == Some(&b' '))
-    })
+    }) || token_request_line(data)
+}
+
+/// The longest method looked for, and how far into the bytes a request line is looked for.
+const MAX_METHOD: usize = 32;
+const MAX_PROBED_LINE: usize = 256;
+
+/// RFC 9110 §5.6.2: the bytes a token is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A method: a token of at most [`MAX_METHOD`] bytes with a letter in it.
+fn is_method(m: &[u8]) -> bool {
+    (1..=MAX_METHOD).contains(&m.len())
+        && m.iter().all(|&b| is_tchar(b))
+        && m.iter().any(u8::is_ascii_alphabetic)
+}
+
+/// `TOKEN SP target SP HTTP/1.x CRLF`, whole at the start of `data`. Stricter than the
+/// registered methods' `METHOD SP`: a word and a space start the lines of many text
+/// protocols, an HTTP version at the end of the line only HTTP's.
+fn token_request_line(data: &[u8]) -> bool {
+    let window = data.get(..data.len().min(MAX_PROBED_LINE)).unwrap_or(data);
+    let Some(end) = memchr::memchr(b'\n', window) else {
+        return false;
+    };
+    let line = window.get(..end).unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(sp) = memchr::memchr(b' ', line) else {
+        return false;
+    };
+    is_method(line.get(..sp).unwrap_or(&[]))
+        && (line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0"))
+        && line.iter().all(|&b| b >= 0x20 && b != 0x7f)
 }
 
 /// Is this the start of an HTTP/1 status line?
@@ -77,6 +112,8 @@ struct Pending {
     connect: bool,
     /// The request asked to switch to HTTP/2 (`Upgrade: h2c`).
     h2c: bool,
+    /// Its head was read only leniently.
+    malformed: bool,
 }
 
 /// A connection that switched to HTTP/2 after `101 Switching Protocols`: the request that
@@ -153,7 +190,8 @@ impl Default for Reader {
 /// The response being read, paired with the request at the front of the queue.
 #[derive(Debug)]
 struct Response {
-    status: u16,
+    /// `None` for HTTP/0.9's answer: the body alone, ended by close.
+    status: Option<u16>,
     start_ns: u64,
     seq: u32,
 }
@@ -294,6 +332,7 @@ impl ConnectionParser for Http1Parser {
                             head_request: false,
                             connect: false,
                             h2c: false,
+                            malformed: false,
                         },
                         stats,
                     );
@@ -342,7 +381,7 @@ impl ConnectionParser for Http1Parser {
                 let (start_ns, seq) = self.resp.start.take().unwrap_or((self.resp.last_ns, 0));
                 if request_for(&self.pending, start_ns).is_some() {
                     self.response = Some(Response {
-                        status,
+                        status: Some(status),
                         start_ns,
                         seq,
                     });
@@ -499,7 +538,7 @@ impl Http1Parser {
         }
         let (used, head_len) = match take_head(&mut self.req, data, at, stats, looks_like_request) {
             Head::Complete { used, len } => (used, len),
-            Head::Consumed(n) => return n,
+            Head::Consumed(n) => return self.versionless_request(n, at, stats),
         };
         let head_buf;
         let head: &[u8] = if self.req.head.is_empty() {
@@ -509,11 +548,41 @@ impl Http1Parser {
             head_buf.get(..head_len).unwrap_or(&head_buf)
         };
         let start = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
-        let Some((req, _)) = parse_request(head, &mut self.repeated) else {
-            stats.http1_parse_errors += 1;
-            self.req.state = State::Resync;
+        let req = match parse_request(head, &mut self.repeated) {
+            Some((req, _)) => req,
+            // A server that answers what the rules refuse gets its answer paired.
+            None => match parse_request_leniently(head, &mut self.repeated) {
+                Some(req) => {
+                    stats.http1_malformed_requests += 1;
+                    req
+                }
+                None => {
+                    stats.http1_parse_errors += 1;
+                    self.req.state = State::Resync;
+                    return used;
+                }
+            },
+        };
+        self.request_parsed(req, start, used, at, stats)
+    }
+
+    /// A head still incomplete after `used` bytes: when its first line is a whole request line
+    /// without a version, that line is the request (nothing else will come before the
+    /// answer); what was buffered after it is not HTTP/1 and is let go.
+    fn versionless_request(&mut self, used: usize, at: SegmentMeta, stats: &mut Counters) -> usize {
+        let Some(end) = versionless_line_end(&self.req.head) else {
             return used;
         };
+        let head = std::mem::take(&mut self.req.head);
+        let Some(mut req) =
+            parse_request_leniently(head.get(..end).unwrap_or(&head), &mut self.repeated)
+        else {
+            return used;
+        };
+        // `GET /path` is HTTP/0.9, old but well-formed; any other method without a version is not.
+        req.malformed = req.info.method.as_deref() != Some("GET");
+        stats.http1_versionless_requests += 1;
+        let start = self.req.start.take().unwrap_or((at.ts_ns, at.seq));
         self.request_parsed(req, start, used, at, stats)
     }
 
@@ -601,6 +670,20 @@ impl Http1Parser {
                 );
             }
         }
+        if self.resp.head.is_empty()
+            && !data.starts_with(b"HTTP/")
+            && request_for(&self.pending, at.ts_ns).is_some_and(|p| p.info.version == "0.9")
+        {
+            // HTTP/0.9's answer: the body alone, until the server closes.
+            self.response = Some(Response {
+                status: None,
+                start_ns: at.ts_ns,
+                seq: at.seq,
+            });
+            self.resp.body = 0;
+            self.resp.state = State::UntilClose;
+            return body_bytes(&mut self.resp, data, stats).0;
+        }
         let (used, head_len) = match take_head(&mut self.resp, data, at, stats, looks_like_response)
         {
             Head::Complete { used, len } => (used, len),
@@ -660,7 +743,7 @@ impl Http1Parser {
         let no_body = front.head_request || status == 204 || status == 304;
         let tunnel = status == 101 || (front.connect && (200..300).contains(&status));
         self.response = Some(Response {
-            status,
+            status: Some(status),
             start_ns,
             seq: start_seq,
         });
@@ -750,9 +833,13 @@ impl Http1Parser {
         if self.body_of == Some(p.id) {
             p.info.request_body_size = self.req.body;
         }
-        p.info.status = Some(response.status);
+        p.info.status = response.status;
         p.info.response_body_size = body;
-        let incomplete = (p.gap || gap).then_some(Incomplete::Gap);
+        let incomplete = if p.gap || gap {
+            Some(Incomplete::Gap)
+        } else {
+            p.malformed.then_some(Incomplete::MalformedRequest)
+        };
         stats.http1_exchanges += 1;
         let request_unfinished = self.body_of == Some(p.id);
         let ex = Exchange {
@@ -794,6 +881,8 @@ struct RequestHead {
     trace: TraceContext,
     framing: Framing,
     h2c: bool,
+    /// Read only leniently: its request line or headers broke the rules.
+    malformed: bool,
 }
 
 impl RequestHead {
@@ -810,6 +899,7 @@ impl RequestHead {
             info: self.info,
             gap,
             h2c: self.h2c,
+            malformed: self.malformed,
         }
     }
 }
@@ -828,54 +918,149 @@ fn parse_request(data: &[u8], repeated: &mut RepeatedHeaders) -> Option<(Request
     else {
         return None;
     };
-    let target = parsed.path.unwrap_or("");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-        None => (target.to_owned(), None),
+    let version = if parsed.version == Some(0) {
+        "1.0"
+    } else {
+        "1.1"
     };
-    let mut info = HttpExchange {
-        method: parsed.method.map(|m| super::method_text(m.as_bytes())),
-        path,
-        query,
-        version: if parsed.version == Some(0) {
-            "1.0"
-        } else {
-            "1.1"
-        },
-        ..Default::default()
-    };
-    let mut trace = TraceHeaders::default();
-    let mut framing = Framing::None;
-    let mut h2c = false;
+    let mut head = HeadFacts::new(parsed.method, parsed.path.unwrap_or(""), version);
     for h in parsed.headers.iter() {
-        let (name, value) = (h.name, h.value);
-        // Told apart by length first: a header that matters costs one comparison, and one that
-        // does not (Accept, Cookie, …) usually none.
-        match name.len() {
-            4 if token_is(name, "host") => info.host = Some(repeated.host(value)),
-            7 if token_is(name, "upgrade") => {
-                h2c |= value.eq_ignore_ascii_case(b"h2c");
+        head.header(h.name, h.value, repeated);
+    }
+    Some((head.finish(false), len))
+}
+
+/// A request head the strict parser refused, read as a lenient server reads it: the method,
+/// whatever stands between it and the version as the target (spaces and all), the version if
+/// there is one, and the header lines that parse (obs-folded continuations and invalid lines
+/// skipped). Without a version (`GET /path` alone, HTTP/0.9's form) the line is the whole
+/// request. `None` when not even the method is a token.
+fn parse_request_leniently(head: &[u8], repeated: &mut RepeatedHeaders) -> Option<RequestHead> {
+    let mut lines = head.split(|&b| b == b'\n');
+    let line = lines.next()?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let sp = memchr::memchr(b' ', line)?;
+    let method = line.get(..sp)?;
+    if !is_method(method) {
+        return None;
+    }
+    let rest = line.get(sp + 1..)?.trim_ascii();
+    let is_version = |w: &[u8]| w.starts_with(b"HTTP/");
+    let (target, version) = match rest.iter().rposition(|&b| b == b' ') {
+        Some(at) if is_version(rest.get(at + 1..)?) => {
+            (rest.get(..at)?.trim_ascii(), rest.get(at + 1..))
+        }
+        None if is_version(rest) => (&[][..], Some(rest)),
+        _ => (rest, None),
+    };
+    let version = match version {
+        None => "0.9",
+        Some(b"HTTP/1.0") => "1.0",
+        Some(_) => "1.1",
+    };
+    let method = std::str::from_utf8(method).ok();
+    let target = String::from_utf8_lossy(target);
+    let mut facts = HeadFacts::new(method, &target, version);
+    if version != "0.9" {
+        for line in lines {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                break;
             }
-            10 if token_is(name, "user-agent") => {
-                info.user_agent = Some(repeated.user_agent(value));
+            if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+                continue;
             }
-            12 if token_is(name, "x-request-id") => {
-                trace.offer(name, value);
-                info.x_request_id = Some(super::header_str(value).into_owned());
-            }
-            14 | 17 => framing = body_framing(name, value, framing),
-            _ => {
-                trace.offer(name, value);
+            let Some(colon) = memchr::memchr(b':', line) else {
+                continue;
+            };
+            let name = line.get(..colon).unwrap_or(&[]).trim_ascii_end();
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            if !name.is_empty() && name.bytes().all(is_tchar) {
+                let value = line.get(colon + 1..).unwrap_or(&[]).trim_ascii();
+                facts.header(name, value, repeated);
             }
         }
     }
-    let head = RequestHead {
-        info: Box::new(info),
-        trace: trace.resolve(),
-        framing,
-        h2c,
-    };
-    Some((head, len))
+    Some(facts.finish(true))
+}
+
+/// Where a request line without a version ends, when `head` starts with a whole one of a
+/// registered method: the line is then the whole request (HTTP/0.9's `GET /path`, or a line
+/// a lenient server answers anyway); nothing follows it but the answer.
+fn versionless_line_end(head: &[u8]) -> Option<usize> {
+    let end = memchr::memchr(b'\n', head.get(..head.len().min(MAX_HEAD))?)?;
+    let line = head.get(..end)?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let last_word = line.rsplit(|&b| b == b' ').next()?;
+    // A registered method only: a word, a space and a line end say little on their own.
+    let registered = METHODS.iter().any(|m| {
+        line.strip_prefix(*m)
+            .is_some_and(|rest| rest.first() == Some(&b' '))
+    });
+    (registered && !last_word.starts_with(b"HTTP/")).then_some(end + 1)
+}
+
+/// What a request head says, gathered header by header.
+struct HeadFacts {
+    info: HttpExchange,
+    trace: TraceHeaders,
+    framing: Framing,
+    h2c: bool,
+}
+
+impl HeadFacts {
+    fn new(method: Option<&str>, target: &str, version: &'static str) -> HeadFacts {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (target.to_owned(), None),
+        };
+        HeadFacts {
+            info: HttpExchange {
+                method: method.map(|m| super::method_text(m.as_bytes())),
+                path,
+                query,
+                version,
+                ..Default::default()
+            },
+            trace: TraceHeaders::default(),
+            framing: Framing::None,
+            h2c: false,
+        }
+    }
+
+    fn header(&mut self, name: &str, value: &[u8], repeated: &mut RepeatedHeaders) {
+        // Told apart by length first: a header that matters costs one comparison, and one that
+        // does not (Accept, Cookie, …) usually none.
+        match name.len() {
+            4 if token_is(name, "host") => self.info.host = Some(repeated.host(value)),
+            7 if token_is(name, "upgrade") => {
+                self.h2c |= value.eq_ignore_ascii_case(b"h2c");
+            }
+            10 if token_is(name, "user-agent") => {
+                self.info.user_agent = Some(repeated.user_agent(value));
+            }
+            12 if token_is(name, "x-request-id") => {
+                self.trace.offer(name, value);
+                self.info.x_request_id = Some(super::header_str(value).into_owned());
+            }
+            14 | 17 => self.framing = body_framing(name, value, self.framing),
+            _ => {
+                self.trace.offer(name, value);
+            }
+        }
+    }
+
+    fn finish(self, malformed: bool) -> RequestHead {
+        RequestHead {
+            info: Box::new(self.info),
+            trace: self.trace.resolve(),
+            framing: self.framing,
+            h2c: self.h2c,
+            malformed,
+        }
+    }
 }
 
 /// Status code, body framing and length of the response head at the start of `data`, when it
@@ -883,7 +1068,13 @@ fn parse_request(data: &[u8], repeated: &mut RepeatedHeaders) -> Option<(Request
 fn parse_response(data: &[u8]) -> Option<(u16, Framing, usize)> {
     let mut headers = uninit_headers();
     let mut parsed = httparse::Response::new(&mut []);
-    let config = httparse::ParserConfig::default();
+    // Read as leniently as clients read responses: obs-folded lines, a space before the
+    // colon and invalid header lines do not lose the response.
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_spaces_after_header_name_in_responses(true)
+        .ignore_invalid_headers_in_responses(true);
     let Ok(httparse::Status::Complete(len)) =
         config.parse_response_with_uninit_headers(&mut parsed, data, &mut headers)
     else {

@@ -89,6 +89,9 @@ pub enum Incomplete {
     Gap,
     /// The connection ended before a response came.
     NoResponse,
+    /// The request broke the protocol's rules (a malformed request line, an invalid head) and
+    /// was read as leniently as the server that answered it.
+    MalformedRequest,
 }
 
 impl Incomplete {
@@ -96,6 +99,7 @@ impl Incomplete {
         match self {
             Incomplete::Gap => "gap",
             Incomplete::NoResponse => "no_response",
+            Incomplete::MalformedRequest => "malformed_request",
         }
     }
 }
