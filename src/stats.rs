@@ -77,6 +77,18 @@ counters! {
     tunnel_erspan,
     tunnel_nsh,
     tunnel_ipip,
+    /// Frames that came through a GTP-U tunnel (UDP 2152).
+    tunnel_gtpu,
+    /// Frames that came through Teredo (UDP 3544).
+    tunnel_teredo,
+    /// Frames that came through AYIYA (UDP 5072).
+    tunnel_ayiya,
+    /// Frames that came through GRE in UDP (UDP 4754).
+    tunnel_gre_udp,
+    /// Frames read from NFLOG records (link type 239, `tcpdump -i nflog`).
+    frames_nflog,
+    /// IEEE 802.3 frames whose LLC/SNAP header carried an EtherType.
+    frames_llc_snap,
     tunnel_mpls,
     /// IPv4/IPv6 fragments received.
     ip_fragments,

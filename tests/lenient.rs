@@ -98,3 +98,28 @@ fn every_answered_request_gives_a_span_with_what_was_sent() {
     assert_eq!(run.counter("http1_parse_errors"), 0);
     assert_eq!(run.counter("flows_unrecognised"), 0);
 }
+
+/// The same frames as IEEE 802.3 with LLC/SNAP headers (pcaps/encap-more.py) give the same
+/// spans, and are counted.
+#[test]
+fn llc_snap_frames_give_the_same_spans() {
+    let comparable = |s: &Value| {
+        let mut s = s.clone();
+        if let Some(attrs) = s["attributes"].as_array_mut() {
+            attrs.retain(|a| a["key"] != "wirespan.capture.point");
+        }
+        if let Some(o) = s.as_object_mut() {
+            o.remove("spanId");
+        }
+        s
+    };
+    let plain = replay(&[repo("pcaps/lenient/lenient.pcap")], &[]);
+    let snap = replay(&[repo("pcaps/links/llc-snap.pcap")], &[]);
+    assert_eq!(snap.code, 0, "{}", snap.stderr);
+    let (a, b) = (plain.spans(), snap.spans());
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!(comparable(a), comparable(b));
+    }
+    assert_eq!(snap.counter("frames_llc_snap"), plain.counter("packets"));
+}

@@ -261,6 +261,22 @@ fn reencapsulated_copies_give_the_same_spans_with_the_tunnel() {
             Some("200.100"),
             false,
         ),
+        // pcaps/encap-more.py: mobile cores, IPv6 transition, overlays over UDP.
+        ("gtpu.pcap", Some(format!("gtpu:4660,{v4}")), None, false),
+        (
+            "gtpu-fragments.pcap",
+            Some(format!("gtpu:4660,{v4}")),
+            None,
+            false,
+        ),
+        ("teredo.pcap", Some(format!("teredo,{v4}")), None, true),
+        ("ayiya.pcap", Some(format!("ayiya,{v4}")), None, true),
+        (
+            "gre-udp.pcap",
+            Some(format!("gre-udp:4097,{v4}")),
+            None,
+            false,
+        ),
     ];
     let plain = check_capture(&point("pcaps/http/client-veth.pcap", "client", None));
     for (file, tunnel, vlan, v6_inner) in &cases {
@@ -509,7 +525,13 @@ fn link_types_and_timestamp_formats_give_the_same_spans() {
         }
         s
     };
-    for file in ["sll.pcap", "raw-ip.pcap", "nanosec.pcap", "big-endian.pcap"] {
+    for file in [
+        "sll.pcap",
+        "raw-ip.pcap",
+        "nanosec.pcap",
+        "big-endian.pcap",
+        "nflog.pcap",
+    ] {
         let spans = check_capture(&point(&format!("pcaps/links/{file}"), "client", None));
         for (a, b) in spans.iter().zip(&reference) {
             assert_eq!(comparable(a), comparable(b), "{file}");
@@ -555,4 +577,39 @@ fn discard_counts_the_spans_it_does_not_write() {
         stderr.contains(&format!("{spans} spans written to nowhere (--discard)")),
         "{stderr}"
     );
+}
+
+/// The encapsulations of pcaps/encap-more.py are counted, each under its own name, and tshark
+/// finds in each the HTTP requests it finds in the capture they were made from (so the
+/// framing is real, not only wirespan's reading of it).
+#[test]
+fn new_encapsulations_are_counted_and_tshark_reads_them_too() {
+    let cases = [
+        ("tunnels/gtpu.pcap", "tunnel_gtpu"),
+        ("tunnels/gtpu-fragments.pcap", "tunnel_gtpu"),
+        ("tunnels/teredo.pcap", "tunnel_teredo"),
+        ("tunnels/ayiya.pcap", "tunnel_ayiya"),
+        ("tunnels/gre-udp.pcap", "tunnel_gre_udp"),
+        ("links/nflog.pcap", "frames_nflog"),
+    ];
+    let requests =
+        |file: &str| tshark_fields(&repo(file), Some("http.request"), &["frame.number"], &[]).len();
+    let plain = tshark().map(|_| requests("pcaps/http/client-veth.pcap"));
+    for (file, counter) in cases {
+        let run = replay(&[repo(&format!("pcaps/{file}"))], &[]);
+        assert_eq!(run.code, 0, "{file}: {}", run.stderr);
+        assert!(run.counter(counter) > 0, "{file}: {counter}");
+        assert_eq!(run.counter("decode_truncated"), 0, "{file}");
+        assert_eq!(run.counter("decode_malformed"), 0, "{file}");
+        if let Some(plain) = plain {
+            assert_eq!(requests(&format!("pcaps/{file}")), plain, "{file}: tshark");
+        }
+    }
+    // GTP-U's echo request and Teredo's bubbles carry no user packet: counted as not TCP.
+    for file in ["tunnels/gtpu.pcap", "tunnels/teredo.pcap"] {
+        let run = replay(&[repo(&format!("pcaps/{file}"))], &[]);
+        assert_eq!(run.counter("skipped_not_tcp"), 1, "{file}");
+    }
+    let run = replay(&[repo("pcaps/tunnels/gtpu-fragments.pcap")], &[]);
+    assert!(run.counter("ip_reassembled") > 0, "outer fragments rebuilt");
 }

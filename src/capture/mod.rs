@@ -59,6 +59,8 @@ pub enum LinkType {
     Loop,
     /// A cooked live frame (`-i any`): it starts at the network layer, with this EtherType.
     Ethertype(u16),
+    /// Linux NFLOG records (`tcpdump -i nflog`): a family byte, then TLVs, the packet in one.
+    Nflog,
     Other(u32),
 }
 
@@ -71,6 +73,7 @@ impl LinkType {
             12 | 14 | 101 | 228 | 229 => LinkType::RawIp,
             0 => LinkType::Null,
             108 => LinkType::Loop,
+            239 => LinkType::Nflog,
             other => LinkType::Other(other),
         }
     }

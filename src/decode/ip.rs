@@ -233,13 +233,14 @@ impl<'c> Cursor<'c> {
                     self.ipv6(data)
                 }
             }
-            PROTO_GRE => self.gre(ip, data),
+            PROTO_GRE => self.gre(ip, data, false),
             _ => Decoded::Skipped(Skip::NotTcp),
         }
     }
 
     fn udp<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {
-        let (Some(dst_port), Some(len), true) = (be16(data, 2), be16(data, 4), data.len() >= 8)
+        let (Some(src_port), Some(dst_port), Some(len), true) =
+            (be16(data, 0), be16(data, 2), be16(data, 4), data.len() >= 8)
         else {
             return Decoded::Error(DecodeError::Truncated);
         };
@@ -252,6 +253,15 @@ impl<'c> Cursor<'c> {
             self.geneve(ip, payload)
         } else if cfg.vxlan_gpe_ports.contains(&dst_port) {
             self.vxlan_gpe(ip, payload)
+        } else if cfg.gtpu_ports.contains(&dst_port) {
+            self.gtpu(ip, payload)
+        } else if cfg.gre_udp_ports.contains(&dst_port) {
+            self.gre(ip, payload, true)
+        } else if cfg.teredo_ports.contains(&dst_port) || cfg.teredo_ports.contains(&src_port) {
+            // A Teredo server or relay listens on 3544; its clients' ports are any.
+            self.teredo(ip, payload)
+        } else if cfg.ayiya_ports.contains(&dst_port) || cfg.ayiya_ports.contains(&src_port) {
+            self.ayiya(ip, payload)
         } else {
             Decoded::Skipped(Skip::NotTcp)
         }

@@ -49,10 +49,66 @@ impl<'c> Cursor<'c> {
             ETH_MPLS | ETH_MPLS_MC => self.mpls(data),
             ETH_NSH => self.nsh(data),
             ETH_TEB => self.ethernet(data),
-            // 802.3 length field (LLC frames), ARP, LLDP: ordinary traffic that is not TCP.
-            0..=0x05ff | 0x0806 | 0x88cc => Decoded::Skipped(Skip::NotTcp),
+            // An 802.3 length field: an LLC header follows.
+            0..=0x05dc => self.llc(data.get(..usize::from(ethertype)).unwrap_or(data)),
+            // ARP, LLDP: ordinary traffic that is not TCP.
+            0x05dd..=0x05ff | 0x0806 | 0x88cc => Decoded::Skipped(Skip::NotTcp),
             _ => Decoded::Skipped(Skip::UnknownProtocol),
         }
+    }
+
+    /// IEEE 802.2 LLC after an 802.3 length: SNAP (`AA AA 03`, an OUI and an EtherType)
+    /// carries IP as Ethernet II would; other service access points (STP, NetBIOS, …) are
+    /// not TCP.
+    fn llc<'a>(&mut self, data: &'a [u8]) -> Decoded<'a> {
+        match data {
+            [0xaa, 0xaa, 0x03, _, _, _, t0, t1, rest @ ..] => {
+                self.encap.llc_snap = true;
+                self.ethertype(u16::from_be_bytes([*t0, *t1]), rest)
+            }
+            [_, _, _, ..] => Decoded::Skipped(Skip::NotTcp),
+            _ => Decoded::Error(DecodeError::Truncated),
+        }
+    }
+
+    /// Linux NFLOG (link type 239): address family, version and resource id, then TLVs whose
+    /// length and type are in the writing host's byte order; the packet is the NFULA_PAYLOAD
+    /// (type 9) value.
+    pub(crate) fn nflog<'a>(&mut self, frame: &'a [u8]) -> Decoded<'a> {
+        const NFULA_PAYLOAD: u16 = 9;
+        let Some(&family) = frame.first() else {
+            return Decoded::Error(DecodeError::Truncated);
+        };
+        let mut at = 4;
+        while let Some(&[l0, l1, t0, t1]) = frame.get(at..at + 4) {
+            let left = frame.len() - at;
+            // The writer's byte order is not recorded: the reading that fits the record wins.
+            let little = usize::from(u16::from_le_bytes([l0, l1]));
+            let (len, kind) = if (4..=left).contains(&little) {
+                (little, u16::from_le_bytes([t0, t1]))
+            } else {
+                (
+                    usize::from(u16::from_be_bytes([l0, l1])),
+                    u16::from_be_bytes([t0, t1]),
+                )
+            };
+            if len < 4 {
+                return Decoded::Error(DecodeError::Malformed);
+            }
+            // The top bits of the type are netlink flags.
+            if kind & 0x3fff == NFULA_PAYLOAD {
+                let Some(packet) = frame.get(at + 4..at + len) else {
+                    return Decoded::Error(DecodeError::Truncated);
+                };
+                return match family {
+                    2 => self.ipv4(packet),
+                    10 => self.ipv6(packet),
+                    _ => self.ip_by_version(packet),
+                };
+            }
+            at += (len + 3) & !3;
+        }
+        Decoded::Skipped(Skip::NotTcp)
     }
 
     /// An MPLS label stack: labels until bottom-of-stack, then IP told by its version nibble.

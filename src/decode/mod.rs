@@ -32,6 +32,10 @@ pub struct DecodeConfig {
     pub vxlan_ports: Vec<u16>,
     pub vxlan_gpe_ports: Vec<u16>,
     pub geneve_ports: Vec<u16>,
+    pub gtpu_ports: Vec<u16>,
+    pub teredo_ports: Vec<u16>,
+    pub ayiya_ports: Vec<u16>,
+    pub gre_udp_ports: Vec<u16>,
 }
 
 impl Default for DecodeConfig {
@@ -40,6 +44,10 @@ impl Default for DecodeConfig {
             vxlan_ports: vec![4789, 8472],
             vxlan_gpe_ports: vec![4790],
             geneve_ports: vec![6081],
+            gtpu_ports: vec![2152],
+            teredo_ports: vec![3544],
+            ayiya_ports: vec![5072],
+            gre_udp_ports: vec![4754],
         }
     }
 }
@@ -77,6 +85,18 @@ pub enum TunnelKind {
     },
     /// IP directly in IP (4in4, 6in4, 4in6, 6in6).
     Ipip,
+    /// GTP-U (UDP 2152): a mobile core's user plane, one tunnel endpoint id per bearer.
+    Gtpu {
+        teid: u32,
+    },
+    /// Teredo (UDP 3544): IPv6 in UDP over IPv4 (RFC 4380).
+    Teredo,
+    /// AYIYA (UDP 5072): IPv6 (or IPv4) in UDP from a tunnel broker.
+    Ayiya,
+    /// GRE in UDP (UDP 4754, RFC 8086).
+    GreUdp {
+        key: Option<u32>,
+    },
     Mpls {
         label: u32,
     },
@@ -91,6 +111,8 @@ pub struct Encap {
     n_vlans: u8,
     /// Set when nesting went deeper than the arrays hold.
     pub overflowed: bool,
+    /// The frame was IEEE 802.3 with an LLC/SNAP header (counted; not a tunnel).
+    pub llc_snap: bool,
 }
 
 impl Default for Encap {
@@ -101,6 +123,7 @@ impl Default for Encap {
             n_tunnels: 0,
             n_vlans: 0,
             overflowed: false,
+            llc_snap: false,
         }
     }
 }
@@ -110,6 +133,7 @@ impl Encap {
         self.n_tunnels = 0;
         self.n_vlans = 0;
         self.overflowed = false;
+        self.llc_snap = false;
     }
 
     fn push_tunnel(&mut self, t: Tunnel) {
@@ -216,6 +240,11 @@ impl Encap {
                 } => write!(out, "erspan{version}"),
                 TunnelKind::Nsh { spi, si } => write!(out, "nsh:{spi}.{si}"),
                 TunnelKind::Ipip => write!(out, "ipip"),
+                TunnelKind::Gtpu { teid } => write!(out, "gtpu:{teid}"),
+                TunnelKind::Teredo => write!(out, "teredo"),
+                TunnelKind::Ayiya => write!(out, "ayiya"),
+                TunnelKind::GreUdp { key: Some(k) } => write!(out, "gre-udp:{k}"),
+                TunnelKind::GreUdp { key: None } => write!(out, "gre-udp"),
                 TunnelKind::Mpls { label } => write!(out, "mpls:{label}"),
             };
             let _ = write!(out, ",outer={}>{}", t.outer_src, t.outer_dst);
@@ -247,6 +276,10 @@ impl TunnelKind {
             TunnelKind::Nsh { spi, si } => 6 << 40 | u64::from(spi) << 8 | u64::from(si),
             TunnelKind::Ipip => 7 << 40,
             TunnelKind::Mpls { label } => 8 << 40 | u64::from(label),
+            TunnelKind::Gtpu { teid } => 9 << 40 | u64::from(teid),
+            TunnelKind::Teredo => 10 << 40,
+            TunnelKind::Ayiya => 11 << 40,
+            TunnelKind::GreUdp { key } => 12 << 40 | key.map_or(1 << 33, u64::from),
         }
     }
 }
@@ -364,6 +397,7 @@ pub fn decode<'a>(
         LinkType::RawIp => cx.ip_by_version(frame),
         LinkType::Null | LinkType::Loop => cx.bsd_loopback(frame, link == LinkType::Loop),
         LinkType::Ethertype(ethertype) => cx.ethertype(ethertype, frame),
+        LinkType::Nflog => cx.nflog(frame),
         LinkType::Other(_) => Decoded::Skipped(Skip::LinkType),
     }
 }

@@ -1,5 +1,5 @@
-//! Tunnel headers: VXLAN, VXLAN-GPE, Geneve, NSH, GRE (key, sequence, checksum) and ERSPAN
-//! types I, II and III. Each records itself in the [`super::Encap`] and hands on its payload.
+//! Tunnel headers: VXLAN, VXLAN-GPE, Geneve, NSH, GRE (key, sequence, checksum; also in UDP),
+//! ERSPAN types I, II and III, GTP-U, Teredo and AYIYA. Each records itself in the [`super::Encap`] and hands on its payload.
 
 // Every byte here comes off the wire or out of a file: no index may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
@@ -91,7 +91,8 @@ impl<'c> Cursor<'c> {
         self.gpe_next(next, inner)
     }
 
-    pub(crate) fn gre<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {
+    /// GRE, directly in IP or (`in_udp`) in UDP.
+    pub(crate) fn gre<'a>(&mut self, ip: IpContext, data: &'a [u8], in_udp: bool) -> Decoded<'a> {
         if !self.enter() {
             return Decoded::Error(DecodeError::TooDeep);
         }
@@ -174,18 +175,123 @@ impl<'c> Cursor<'c> {
                 );
                 self.ethernet(inner)
             }
-            ETH_NSH => {
-                self.push(TunnelKind::Gre { key }, ip);
-                self.nsh(payload)
-            }
-            ETH_TEB => {
-                self.push(TunnelKind::Gre { key }, ip);
-                self.ethernet(payload)
-            }
             _ => {
-                self.push(TunnelKind::Gre { key }, ip);
-                self.ethertype(proto, payload)
+                let kind = if in_udp {
+                    TunnelKind::GreUdp { key }
+                } else {
+                    TunnelKind::Gre { key }
+                };
+                self.push(kind, ip);
+                match proto {
+                    ETH_NSH => self.nsh(payload),
+                    ETH_TEB => self.ethernet(payload),
+                    _ => self.ethertype(proto, payload),
+                }
             }
+        }
+    }
+
+    /// GTP-U (3GPP TS 29.281): an 8-byte header, optional sequence number, N-PDU number and
+    /// extension headers (5G's PDU session container among them), then the user's IP packet.
+    /// Signalling messages (echo, error indication, end marker) carry no user packet.
+    pub(crate) fn gtpu<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {
+        const G_PDU: u8 = 0xff;
+        const MAX_EXTENSIONS: usize = 16;
+        let (Some(&flags), Some(&kind), Some(len), Some(teid)) =
+            (data.first(), data.get(1), be16(data, 2), be32(data, 4))
+        else {
+            return Decoded::Error(DecodeError::Truncated);
+        };
+        // Version 1 and protocol type GTP (GTP' has PT 0).
+        if flags >> 5 != 1 || flags & 0x10 == 0 {
+            return Decoded::Skipped(Skip::UnknownProtocol);
+        }
+        if kind != G_PDU {
+            return Decoded::Skipped(Skip::NotTcp);
+        }
+        // The length counts the bytes after the mandatory 8.
+        let data = data.get(..8 + usize::from(len)).unwrap_or(data);
+        let mut at = 8;
+        if flags & 0x07 != 0 {
+            let Some(&first) = data.get(11) else {
+                return Decoded::Error(DecodeError::Truncated);
+            };
+            at = 12;
+            let mut next = first;
+            for _ in 0..MAX_EXTENSIONS {
+                if next == 0 {
+                    break;
+                }
+                // Each extension: its length in 4-byte units, content, the next type last.
+                let Some(&units) = data.get(at) else {
+                    return Decoded::Error(DecodeError::Truncated);
+                };
+                if units == 0 {
+                    return Decoded::Error(DecodeError::Malformed);
+                }
+                at += usize::from(units) * 4;
+                let Some(&n) = data.get(at - 1) else {
+                    return Decoded::Error(DecodeError::Truncated);
+                };
+                next = n;
+            }
+            if next != 0 {
+                return Decoded::Error(DecodeError::TooDeep);
+            }
+        }
+        let Some(inner) = data.get(at..) else {
+            return Decoded::Error(DecodeError::Truncated);
+        };
+        self.push(TunnelKind::Gtpu { teid }, ip);
+        self.ip_by_version(inner)
+    }
+
+    /// Teredo (RFC 4380): an IPv6 packet in UDP, after an optional authentication header
+    /// (`00 01`) and origin indication (`00 00`). A bubble is an IPv6 packet with no payload.
+    pub(crate) fn teredo<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {
+        let mut data = data;
+        if let [0x00, 0x01, id_len, au_len, ..] = *data {
+            // Client identifier, authentication value, 8-byte nonce, confirmation byte.
+            let len = 4 + usize::from(id_len) + usize::from(au_len) + 8 + 1;
+            let Some(rest) = data.get(len..) else {
+                return Decoded::Error(DecodeError::Truncated);
+            };
+            data = rest;
+        }
+        if let [0x00, 0x00, ..] = *data {
+            let Some(rest) = data.get(8..) else {
+                return Decoded::Error(DecodeError::Truncated);
+            };
+            data = rest;
+        }
+        if data.first().is_none_or(|&b| b >> 4 != 6) {
+            return Decoded::Skipped(Skip::UnknownProtocol);
+        }
+        self.push(TunnelKind::Teredo, ip);
+        self.ipv6(data)
+    }
+
+    /// AYIYA ("Anything In Anything", SixXS): identity and signature sized by the header's
+    /// first two bytes, then the packet its next-header byte names. Only `forward` carries one.
+    pub(crate) fn ayiya<'a>(&mut self, ip: IpContext, data: &'a [u8]) -> Decoded<'a> {
+        const FORWARD: u8 = 1;
+        let (Some(&ids), Some(&sig), Some(&op), Some(&next)) =
+            (data.first(), data.get(1), data.get(2), data.get(3))
+        else {
+            return Decoded::Error(DecodeError::Truncated);
+        };
+        if op & 0x0f != FORWARD {
+            return Decoded::Skipped(Skip::NotTcp);
+        }
+        let header = 8 + (1usize << (ids >> 4)) + usize::from(sig >> 4) * 4;
+        let Some(inner) = data.get(header..) else {
+            return Decoded::Error(DecodeError::Truncated);
+        };
+        self.push(TunnelKind::Ayiya, ip);
+        match next {
+            4 => self.ipv4(inner),
+            41 => self.ipv6(inner),
+            _ => Decoded::Skipped(Skip::NotTcp),
         }
     }
 

@@ -87,10 +87,13 @@ impl Pipeline {
         if snapped {
             self.stats.packets_snapped += 1;
         }
-        let point = if pkt.link == LinkType::LinuxSll2 {
-            self.sll2_point(pkt.point, pkt.data)
-        } else {
-            pkt.point
+        let point = match pkt.link {
+            LinkType::LinuxSll2 => self.sll2_point(pkt.point, pkt.data),
+            LinkType::Nflog => {
+                self.stats.frames_nflog += 1;
+                pkt.point
+            }
+            _ => pkt.point,
         };
         self.count_encap();
         self.decoded(decoded, point, pkt.ts_ns);
@@ -150,6 +153,7 @@ impl Pipeline {
     }
 
     fn count_encap(&mut self) {
+        self.stats.frames_llc_snap += u64::from(self.encap.llc_snap);
         if self.encap.is_empty() {
             return;
         }
@@ -168,6 +172,10 @@ impl Pipeline {
                 TunnelKind::Erspan { .. } => &mut s.tunnel_erspan,
                 TunnelKind::Nsh { .. } => &mut s.tunnel_nsh,
                 TunnelKind::Ipip => &mut s.tunnel_ipip,
+                TunnelKind::Gtpu { .. } => &mut s.tunnel_gtpu,
+                TunnelKind::Teredo => &mut s.tunnel_teredo,
+                TunnelKind::Ayiya => &mut s.tunnel_ayiya,
+                TunnelKind::GreUdp { .. } => &mut s.tunnel_gre_udp,
                 TunnelKind::Mpls { .. } => &mut s.tunnel_mpls,
             };
             *counter += 1;
