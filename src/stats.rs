@@ -181,6 +181,8 @@ counters! {
     /// MySQL commands answered (or sent without an answer expected).
     mysql_exchanges,
     /// MySQL packets that are not what the protocol state expects.
+    /// MySQL query attributes read (CLIENT_QUERY_ATTRIBUTES), kept out of the SQL text.
+    mysql_query_attributes,
     mysql_parse_errors,
     /// MySQL readers that lost packet boundaries in a hole.
     mysql_resyncs,

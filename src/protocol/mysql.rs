@@ -12,6 +12,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::frame::{FrameReader, Read};
+use super::trace_context::TraceHeaders;
 use super::{
     AppParser, ConnectionParser, Description, Direction, Exchange, ExchangeDetail, Incomplete,
     Protocol, Role, SegmentMeta, TraceContext,
@@ -56,6 +57,8 @@ pub struct MysqlExchange {
     pub error_message: Option<String>,
     pub returned_rows: Option<u64>,
     pub affected_rows: Option<u64>,
+    /// The table a COM_FIELD_LIST lists.
+    pub table: Option<String>,
 }
 
 /// The first SQL keyword, upper-cased, after whitespace and comments.
@@ -261,11 +264,18 @@ enum Expect {
         left: u64,
         eofs: u8,
     },
+    /// COM_FIELD_LIST: column definitions until EOF (or ERR).
+    FieldList,
+    /// COM_CHANGE_USER after an auth switch request or more auth data: the exchange goes on
+    /// (the client's answers are not commands) until the server's OK or ERR.
+    Auth,
 }
 
 struct Command {
     code: u8,
     exchange: MysqlExchange,
+    /// Trace context the command carried (a `traceparent` query attribute).
+    trace: TraceContext,
     start: (u64, u32),
     resp_seq: Option<u32>,
     expect: Expect,
@@ -656,9 +666,12 @@ impl MysqlParser {
         let Some(&code) = b.first() else { return };
         let mut ex = self.base_exchange(command_name(code));
         let text = || String::from_utf8_lossy(b.get(1..).unwrap_or(&[])).into_owned();
+        let mut trace = TraceContext::default();
+        let mut expect = Expect::First;
         match code {
             0x03 => {
-                let sql = query_text(b, self.capabilities);
+                let (sql, context) = query_text(b, self.capabilities, stats);
+                trace = context;
                 if (b.len() as u32) < p.len {
                     stats.mysql_sql_truncated += 1;
                 }
@@ -678,6 +691,23 @@ impl MysqlParser {
             }
             // The schema to switch to is not SQL: it goes to db.namespace, not the query text.
             0x02 => ex.database = Some(text()),
+            0x04 => {
+                let mut pos = 1;
+                ex.table = nul_str(b, &mut pos).or_else(|| Some(text()));
+                expect = Expect::FieldList;
+            }
+            0x11 => {
+                // User, auth response, schema: the ones the connection has once the server
+                // says OK.
+                let mut pos = 1;
+                ex.user = nul_str(b, &mut pos);
+                if self.capabilities & CLIENT_SECURE_CONNECTION != 0 {
+                    pos += 1 + usize::from(b.get(pos).copied().unwrap_or(0));
+                } else {
+                    let _ = nul_str(b, &mut pos);
+                }
+                ex.database = nul_str(b, &mut pos).filter(|s| !s.is_empty());
+            }
             0x17 | 0x19 | 0x1a | 0x18 | 0x1c => {
                 let id = le32(b, 1);
                 ex.statement_id = id;
@@ -698,9 +728,10 @@ impl MysqlParser {
         let cmd = Command {
             code,
             exchange: ex,
+            trace,
             start: p.start,
             resp_seq: None,
-            expect: Expect::First,
+            expect,
             rows: 0,
             continued: false,
             last_ns: ts,
@@ -767,6 +798,11 @@ impl MysqlParser {
                         c.expect = Expect::PrepareDefs { left, eofs };
                     }
                 }
+                Some(0x00) if c.code == 0x11 => {
+                    c.exchange.error_code = Some(0);
+                    self.user_changed();
+                    self.done(ts, out, stats);
+                }
                 Some(0x00) => {
                     let mut pos = 1;
                     c.exchange.affected_rows = lenenc(b, &mut pos);
@@ -787,6 +823,9 @@ impl MysqlParser {
                     c.exchange.error_message = message;
                     self.done(ts, out, stats);
                 }
+                // COM_CHANGE_USER answered by an auth switch request (or more auth data): the
+                // client answers, then the server says OK or ERR.
+                Some(0xfe | 0x01) if c.code == 0x11 => c.expect = Expect::Auth,
                 Some(0xfe) if is_eof => {
                     c.exchange.error_code = Some(0);
                     self.done(ts, out, stats);
@@ -844,6 +883,33 @@ impl MysqlParser {
                 }
                 _ => c.rows += 1,
             },
+            Expect::FieldList => match first {
+                Some(0xff) => {
+                    let (code, message) = parse_err(b);
+                    c.exchange.error_code = Some(code);
+                    c.exchange.error_message = message;
+                    self.done(ts, out, stats);
+                }
+                Some(0xfe) if is_ok_or_eof_end => {
+                    c.exchange.error_code = Some(0);
+                    self.done(ts, out, stats);
+                }
+                _ => {}
+            },
+            Expect::Auth => match first {
+                Some(0x00) => {
+                    c.exchange.error_code = Some(0);
+                    self.user_changed();
+                    self.done(ts, out, stats);
+                }
+                Some(0xff) => {
+                    let (code, message) = parse_err(b);
+                    c.exchange.error_code = Some(code);
+                    c.exchange.error_message = message;
+                    self.done(ts, out, stats);
+                }
+                _ => {}
+            },
             Expect::PrepareDefs { left, eofs } => {
                 let (left, eofs) = if left > 0 {
                     (left - 1, eofs)
@@ -856,6 +922,16 @@ impl MysqlParser {
                     c.expect = Expect::PrepareDefs { left, eofs };
                 }
             }
+        }
+    }
+
+    /// COM_CHANGE_USER succeeded: the connection's user and schema are the command's now,
+    /// and its prepared statements are gone.
+    fn user_changed(&mut self) {
+        if let Some(c) = &self.current {
+            self.user = c.exchange.user.clone();
+            self.database = c.exchange.database.clone();
+            self.statements.clear();
         }
     }
 
@@ -876,24 +952,122 @@ impl MysqlParser {
             end_ns: end_ns.max(c.start.0),
             req_seq: Some(c.start.1),
             resp_seq: c.resp_seq,
-            trace: TraceContext::default(),
+            trace: c.trace,
             incomplete: incomplete.or(c.gap.then_some(Incomplete::Gap)),
             detail: ExchangeDetail::Mysql(Box::new(c.exchange)),
         }
     }
 }
 
-/// The SQL of a COM_QUERY. With CLIENT_QUERY_ATTRIBUTES (MySQL 8.0.23+) the text follows a
-/// parameter count and a parameter-set count; SQL never starts with a 0 byte, so a leading
-/// `00 01` says the same when the handshake was not seen.
-fn query_text(b: &[u8], capabilities: u32) -> String {
+/// The SQL of a COM_QUERY, and the trace context a `traceparent` query attribute carried.
+/// With CLIENT_QUERY_ATTRIBUTES (MySQL 8.0.23+) the text follows the attributes: a parameter
+/// count, a parameter-set count (1), and for each parameter a null bit, a type, a name and a
+/// value in the binary protocol. SQL never starts with a control byte and a 1, so that prefix
+/// says the same when the handshake was not seen.
+fn query_text(b: &[u8], capabilities: u32, stats: &mut Counters) -> (String, TraceContext) {
     let body = b.get(1..).unwrap_or(&[]);
-    let attributes = capabilities & CLIENT_QUERY_ATTRIBUTES != 0 || body.starts_with(&[0x00, 0x01]);
-    let sql = match body {
-        [0x00, 0x01, rest @ ..] if attributes => rest,
-        _ => body,
+    let flagged = capabilities & CLIENT_QUERY_ATTRIBUTES != 0;
+    let looks_so = matches!(body, [count, 0x01, ..] if *count < 0x09);
+    let mut trace = TraceContext::default();
+    let sql = if flagged || looks_so {
+        match query_attributes(body) {
+            Some(attributes) => {
+                stats.mysql_query_attributes += attributes.count as u64;
+                let traceparent = attributes
+                    .strings
+                    .iter()
+                    .find(|(name, _)| *name == b"traceparent");
+                if let Some((_, value)) = traceparent {
+                    let mut headers = TraceHeaders::default();
+                    headers.offer("traceparent", value);
+                    trace = headers.resolve();
+                }
+                attributes.sql
+            }
+            None => {
+                stats.mysql_parse_errors += 1;
+                body
+            }
+        }
+    } else {
+        body
     };
-    String::from_utf8_lossy(sql).into_owned()
+    (String::from_utf8_lossy(sql).into_owned(), trace)
+}
+
+/// Most query attributes read from one query.
+const MAX_QUERY_ATTRIBUTES: u64 = 64;
+
+/// A query's attributes, as far as wirespan reads them.
+struct QueryAttributes<'a> {
+    count: usize,
+    /// (name, value) of the string-valued ones.
+    strings: Vec<(&'a [u8], &'a [u8])>,
+    /// The SQL after them.
+    sql: &'a [u8],
+}
+
+/// `None` when the bytes are not attributes as the protocol lays them out.
+fn query_attributes(body: &[u8]) -> Option<QueryAttributes<'_>> {
+    let mut pos = 0;
+    let count = lenenc(body, &mut pos)?;
+    if lenenc(body, &mut pos)? != 1 || count > MAX_QUERY_ATTRIBUTES {
+        return None;
+    }
+    let mut attributes = Vec::new();
+    if count == 0 {
+        return Some(QueryAttributes {
+            count: 0,
+            strings: attributes,
+            sql: body.get(pos..)?,
+        });
+    }
+    let count = count as usize;
+    let nulls = body.get(pos..pos + count.div_ceil(8))?;
+    pos += count.div_ceil(8);
+    // The new-params-bound flag: always 1 for query attributes (types and names follow).
+    if *body.get(pos)? != 1 {
+        return None;
+    }
+    pos += 1;
+    let mut params = Vec::with_capacity(count);
+    for _ in 0..count {
+        let kind = *body.get(pos)?;
+        pos += 2;
+        let len = usize::try_from(lenenc(body, &mut pos)?).ok()?;
+        params.push((kind, body.get(pos..pos.checked_add(len)?)?));
+        pos += len;
+    }
+    for (i, (kind, name)) in params.into_iter().enumerate() {
+        let null = nulls
+            .get(i / 8)
+            .is_some_and(|byte| byte & (1 << (i % 8)) != 0);
+        if null {
+            continue;
+        }
+        let size = match kind {
+            0x06 => 0,
+            0x01 => 1,
+            0x02 | 0x0d => 2,
+            0x03 | 0x04 | 0x09 => 4,
+            0x05 | 0x08 => 8,
+            // DATE, TIME, DATETIME, TIMESTAMP: a length byte, then that many bytes.
+            0x07 | 0x0a | 0x0b | 0x0c => 1 + usize::from(*body.get(pos)?),
+            // Strings, decimals, JSON, blobs, bit, enum, set, geometry: length-encoded.
+            0x00 | 0x0f | 0x10 | 0xf5..=0xff => {
+                let len = usize::try_from(lenenc(body, &mut pos)?).ok()?;
+                attributes.push((name, body.get(pos..pos.checked_add(len)?)?));
+                len
+            }
+            _ => return None,
+        };
+        pos = pos.checked_add(size)?;
+    }
+    Some(QueryAttributes {
+        count,
+        strings: attributes,
+        sql: body.get(pos..)?,
+    })
 }
 
 /// Error number and message of an ERR packet (`0xff`, code, `#` and SQL state, message).
@@ -935,6 +1109,9 @@ impl MysqlExchange {
         }
         if let Some(db) = m.database {
             attrs.push(str_attr("db.namespace", db));
+        }
+        if let Some(table) = m.table {
+            attrs.push(str_attr("db.collection.name", table));
         }
         if let Some(user) = m.user {
             attrs.push(str_attr("db.user", user));
@@ -1155,11 +1332,33 @@ mod tests {
 
     #[test]
     fn query_attributes_and_compressed_packets() {
-        assert_eq!(query_text(b"\x03\x00\x01select 1", 0), "select 1");
+        let mut stats = Counters::default();
         assert_eq!(
-            query_text(b"\x03select 1", CLIENT_QUERY_ATTRIBUTES),
+            query_text(b"\x03\x00\x01select 1", 0, &mut stats).0,
             "select 1"
         );
+        // Two attributes, as the protocol lays them out: count 2, one set, null bitmap, bound
+        // flag, (type, flag, name) each, then the values: a string and a LONGLONG.
+        let traceparent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut q = vec![0x03, 2, 1, 0b00, 1];
+        q.extend([0xfe, 0, 11]);
+        q.extend(b"traceparent");
+        q.extend([0x08, 0, 3]);
+        q.extend(b"uid");
+        q.push(traceparent.len() as u8);
+        q.extend(traceparent);
+        q.extend(42u64.to_le_bytes());
+        q.extend(b"SELECT * FROM t");
+        let (sql, trace) = query_text(&q, CLIENT_QUERY_ATTRIBUTES, &mut stats);
+        assert_eq!(sql, "SELECT * FROM t");
+        assert_eq!(trace.trace_id.map(|t| t[0]), Some(0x0a));
+        assert_eq!(stats.mysql_query_attributes, 2);
+        // Not attributes after all: counted, the text kept whole.
+        assert_eq!(
+            query_text(b"\x03select 1", CLIENT_QUERY_ATTRIBUTES, &mut stats).0,
+            "select 1"
+        );
+        assert_eq!(stats.mysql_parse_errors, 1);
         let mut raw = packet(0, b"\x03use `test`");
         let mut compressed = vec![raw.len() as u8, 0, 0, 0, 0, 0, 0];
         compressed.append(&mut raw);
