@@ -156,6 +156,15 @@ counters! {
     http1_h2c_upgrades,
     /// HTTP/1 pipelined requests dropped because too many were in flight.
     http1_pipeline_overflow,
+    /// HTTP/2 header values read as `traceparent` by their exact shape, their name being in a
+    /// table entry from before the capture.
+    http2_traceparent_by_shape,
+    /// gRPC calls recognised by their 5-byte-prefixed messages alone (`content-type` was in
+    /// a table entry from before the capture).
+    grpc_recognised_by_framing,
+    /// gRPC calls whose `:path` could not be read (a connection older than the capture):
+    /// `wirespan.grpc.method=unknown` unless a joined app span names it.
+    grpc_calls_method_unknown,
     /// HTTP/2 frames read.
     http2_frames,
     /// HTTP/2 frames that cannot be (too long, CONTINUATION without HEADERS).
@@ -240,6 +249,10 @@ counters! {
     correlation_links_truncated,
     /// Calls no app span could be found for: exported as they are.
     correlation_calls_unjoined,
+    /// Network spans that could not read their call's name (a connection older than the
+    /// capture) and learned it from another capture point of the call or from the app span
+    /// the call joined by trace context (`wirespan.learned_from`).
+    correlation_names_learned,
     /// App spans given a network span as their new parent.
     correlation_app_spans_reparented,
     /// Times the correlation window was full and released spans before their time.

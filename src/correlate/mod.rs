@@ -20,6 +20,7 @@
 //! Joined spans say how in `wirespan.join.evidence`.
 
 pub mod evidence;
+mod names;
 
 use crate::otlp::{attr_int, attr_str, kv_str, AnyValue, KeyValue, ResourceSpans, Span};
 use crate::stats::Counters;
@@ -404,6 +405,9 @@ pub fn correlate(
     }
     let calls = group_calls(c.network);
     stats.correlation_calls += calls.len() as u64;
+    for call in &calls {
+        names::share_across_points(c.network, &call.members, stats);
+    }
     let mut state = vec![State::Open; calls.len()];
     for (n, call) in calls.iter().enumerate() {
         if join_by_context(&mut c, call, stats) {
@@ -585,6 +589,13 @@ fn join_by_context(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters) ->
         return false;
     }
     let last = chain(c, call, &trace, &parent, "context");
+    // The app's own span of the call names it, when the network could not read the name: the
+    // callee's SERVER span, else the caller's span that sent the context.
+    if let Some(named) = callee.or(caller) {
+        let r = c.index[named];
+        let app = &c.apps[r.resource].scope_spans[r.scope].spans[r.span];
+        names::learn_from_app(c.network, &call.members, app, stats);
+    }
     if let Some(callee) = callee {
         reparent(c, callee, &last, stats);
     }
@@ -1614,5 +1625,125 @@ mod tests {
         assert_eq!(stats.correlation_joined_by_request_id, 1);
         assert_eq!(network[1].trace_id, vec![0xa1; 16]);
         assert_eq!(network[1].parent_span_id, vec![1; 8]);
+    }
+
+    /// A gRPC call on a connection older than the capture: the client's capture point could
+    /// not read `:path`, the server's could (its HPACK table started later). The point that
+    /// read it names the other; where no point read it, the callee's SERVER span, joined by
+    /// the call's trace context, does. Never a name the evidence does not give.
+    #[test]
+    fn a_late_joined_grpc_call_learns_its_name_from_a_capture_point_or_the_app() {
+        let unknown = || {
+            vec![
+                kv_str("rpc.system", "grpc"),
+                kv_str("http.request.method", "POST"),
+                kv_str("wirespan.grpc.method", "unknown"),
+            ]
+        };
+        let named = vec![
+            kv_str("rpc.system", "grpc"),
+            kv_str("http.request.method", "POST"),
+            kv_str("url.path", "/shop.Cart/GetCart"),
+            kv_str("rpc.service", "shop.Cart"),
+            kv_str("rpc.method", "GetCart"),
+        ];
+        let (client, server) = (("10.0.0.1", 40000), ("10.0.0.2", 50051));
+        let mut network = vec![
+            net(
+                1,
+                0xaa,
+                Some(0x11),
+                client,
+                server,
+                7,
+                "client",
+                (200, 300),
+                unknown(),
+            ),
+            net(
+                2,
+                0xaa,
+                Some(0x11),
+                client,
+                server,
+                7,
+                "server",
+                (210, 290),
+                named,
+            ),
+            net(
+                3,
+                0xaa,
+                Some(0x12),
+                client,
+                server,
+                9,
+                "client",
+                (400, 500),
+                unknown(),
+            ),
+            net(
+                4,
+                0xcc,
+                None,
+                client,
+                server,
+                11,
+                "client",
+                (600, 700),
+                unknown(),
+            ),
+        ];
+        let grpc_server = |id, parent, t, method: &str| {
+            app(
+                id,
+                0xaa,
+                Some(parent),
+                KIND_SERVER,
+                t,
+                vec![
+                    kv_str("rpc.system", "grpc"),
+                    kv_str("rpc.service", "shop.Cart"),
+                    kv_str("rpc.method", method),
+                ],
+            )
+        };
+        let mut apps = vec![
+            resource(
+                "10.0.0.1",
+                vec![
+                    app(0x11, 0xaa, None, KIND_CLIENT, (190, 310), vec![]),
+                    app(0x12, 0xaa, None, KIND_CLIENT, (390, 510), vec![]),
+                ],
+            ),
+            resource(
+                "10.0.0.2",
+                vec![
+                    grpc_server(0x21, 0x11, (220, 280), "GetCart"),
+                    grpc_server(0x22, 0x12, (420, 480), "AddItem"),
+                ],
+            ),
+        ];
+        let stats = join(&mut network, &mut apps);
+        let learned =
+            |s: &Span| attr_str(&s.attributes, "wirespan.learned_from").map(str::to_owned);
+        assert_eq!(network[0].name, "shop.Cart/GetCart");
+        assert_eq!(learned(&network[0]).as_deref(), Some("capture_point"));
+        assert_eq!(learned(&network[1]), None, "it read its own");
+        assert_eq!(network[2].name, "shop.Cart/AddItem");
+        assert_eq!(
+            attr_str(&network[2].attributes, "rpc.method"),
+            Some("AddItem")
+        );
+        assert_eq!(
+            attr_str(&network[2].attributes, "url.path"),
+            Some("/shop.Cart/AddItem")
+        );
+        assert_eq!(learned(&network[2]).as_deref(), Some("app_span"));
+        assert!(!has(&network[2], "wirespan.grpc.method", "unknown"));
+        // No context, no app span of its own: it stays unknown, and says so.
+        assert!(has(&network[3], "wirespan.grpc.method", "unknown"));
+        assert_eq!(learned(&network[3]), None);
+        assert_eq!(stats.correlation_names_learned, 2);
     }
 }

@@ -21,6 +21,8 @@ pub struct MessageCounter {
     pub compressed: u64,
     /// Payload bytes of all messages, without prefixes.
     pub payload_bytes: u64,
+    /// Prefixes whose flags byte was neither 0 nor 1: not gRPC's framing.
+    odd_flags: u64,
 }
 
 /// How much of a request's DATA a stream keeps for [`first_message_identifiers`]: the
@@ -28,6 +30,16 @@ pub struct MessageCounter {
 pub const REQUEST_HEAD_BYTES: usize = 5 + 48;
 
 impl MessageCounter {
+    /// Whether `body_bytes` of a stream's DATA were exactly whole gRPC messages: each a
+    /// flags byte of 0 or 1 and a length that the next message's prefix follows.
+    pub fn frames_exactly(&self, body_bytes: u64) -> bool {
+        self.messages > 0
+            && self.odd_flags == 0
+            && self.prefix_seen == 0
+            && self.remaining == 0
+            && self.payload_bytes + 5 * self.messages == body_bytes
+    }
+
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             if self.remaining > 0 {
@@ -50,6 +62,9 @@ impl MessageCounter {
                 self.messages += 1;
                 if self.prefix[0] & 1 != 0 {
                     self.compressed += 1;
+                }
+                if self.prefix[0] > 1 {
+                    self.odd_flags += 1;
                 }
                 let len = u32::from_be_bytes([
                     self.prefix[1],
@@ -237,8 +252,16 @@ impl GrpcCall {
     pub fn describe(self, attrs: &mut Vec<Attribute>) {
         let g = self;
         attrs.push(str_attr("rpc.system", "grpc"));
-        attrs.push(str_attr("rpc.service", g.service));
-        attrs.push(str_attr("rpc.method", g.method));
+        if g.service.is_empty() {
+            // `:path` hid in a table entry from before the capture: said, never guessed.
+            attrs.push(str_attr("wirespan.grpc.method", "unknown"));
+        } else {
+            attrs.push(str_attr("rpc.service", g.service));
+            attrs.push(str_attr("rpc.method", g.method));
+        }
+        if g.recognised_by_framing {
+            attrs.push(str_attr("wirespan.grpc.recognised_by", "framing"));
+        }
         if let Some(code) = g.status {
             attrs.push(int_attr("rpc.grpc.status_code", i64::from(code)));
         }

@@ -94,6 +94,8 @@ pub struct GrpcCall {
     pub compressed_messages: u64,
     /// The scalar fields of the first request message ([`grpc::identifiers`]).
     pub request_identifiers: String,
+    /// Recognised by its 5-byte-prefixed messages alone (`content-type` was not readable).
+    pub recognised_by_framing: bool,
 }
 
 impl HttpExchange {

@@ -100,6 +100,12 @@ fn parse_trace_id(s: &[u8]) -> Option<[u8; 16]> {
     (id != [0; 16]).then_some(id)
 }
 
+/// Whether a header value has a W3C `traceparent`'s exact shape: version 00, 32 and 16 hex
+/// digits, flags; 55 bytes. Specific enough to read a value whose header name is unknown.
+pub fn has_traceparent_shape(v: &[u8]) -> bool {
+    v.len() == 55 && v.starts_with(b"00-") && parse_traceparent(v).is_some()
+}
+
 /// `version-traceid-parentid-flags`, e.g. `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`.
 fn parse_traceparent(v: &[u8]) -> Option<TraceContext> {
     let mut parts = v.split(|&b| b == b'-');

@@ -36,6 +36,10 @@ pub enum Field<'a> {
     },
     /// A reference to a dynamic-table entry inserted before this decoder joined.
     Unknown,
+    /// A literal value whose name is such an entry.
+    UnknownName {
+        value: &'a [u8],
+    },
 }
 
 /// A dynamic-table entry: name and value.
@@ -135,7 +139,9 @@ impl Decoder {
                         value: &self.scratch_value,
                     });
                 } else {
-                    emit(Field::Unknown);
+                    emit(Field::UnknownName {
+                        value: &self.scratch_value,
+                    });
                 }
             }
         }
@@ -308,7 +314,7 @@ mod tests {
                     String::from_utf8_lossy(name).into_owned(),
                     String::from_utf8_lossy(value).into_owned(),
                 )),
-                Field::Unknown => None,
+                Field::Unknown | Field::UnknownName { .. } => None,
             })
         })?;
         Ok(out)

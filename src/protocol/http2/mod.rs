@@ -15,7 +15,7 @@ mod tables;
 
 use super::frame::{FrameReader, Read};
 use super::grpc::{self, MessageCounter};
-use super::trace_context::TraceHeaders;
+use super::trace_context::{has_traceparent_shape, TraceHeaders};
 use super::{
     side, AppParser, ConnectionParser, Direction, Exchange, ExchangeDetail, GrpcCall, HttpExchange,
     Incomplete, Protocol, SegmentMeta, TraceContext,
@@ -413,7 +413,7 @@ impl ConnectionParser for Http2Parser {
             if s.seen_request {
                 stats.http2_streams_unfinished += 1;
                 let end = s.last_ns;
-                out.push(finish(id, s, end, Some(Incomplete::NoResponse)));
+                out.push(finish(id, s, end, Some(Incomplete::NoResponse), stats));
             }
         }
     }
@@ -529,7 +529,7 @@ impl Http2Parser {
                 if let Some(mut s) = self.streams.remove(&h.stream) {
                     if s.seen_request {
                         s.info.reset_code = Some(code);
-                        out.push(finish(h.stream, s, ts, None));
+                        out.push(finish(h.stream, s, ts, None, stats));
                         stats.http2_exchanges += 1;
                     }
                 }
@@ -556,7 +556,7 @@ impl Http2Parser {
                 for (id, mut s) in refused {
                     // Never processed: as if reset with REFUSED_STREAM, whatever GOAWAY's code.
                     s.info.reset_code = Some(7);
-                    out.push(finish(id, s, ts, None));
+                    out.push(finish(id, s, ts, None, stats));
                     stats.http2_exchanges += 1;
                 }
             }
@@ -577,10 +577,21 @@ impl Http2Parser {
         self.decoded_any = true;
         let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut unknown = 0u32;
+        let mut by_shape = 0u64;
         let result = side(&mut self.hpack, d).decode(&block, &mut |f| match f {
             hpack::Field::Known { name, value } => fields.push((name.to_vec(), value.to_vec())),
             hpack::Field::Unknown => unknown += 1,
+            hpack::Field::UnknownName { value } => {
+                unknown += 1;
+                // A value sent as a literal under a name from before the capture: a
+                // traceparent's exact shape says what it is.
+                if has_traceparent_shape(value) {
+                    by_shape += 1;
+                    fields.push((b"traceparent".to_vec(), value.to_vec()));
+                }
+            }
         });
+        stats.http2_traceparent_by_shape += by_shape;
         side(&mut self.readers, d).block = block;
         if let Err(e) = result {
             stats.http2_hpack_errors += 1;
@@ -725,7 +736,7 @@ impl Http2Parser {
         match self.streams.remove(&id) {
             Some(s) if s.seen_request => {
                 stats.http2_exchanges += 1;
-                out.push(finish(id, s, ts, None));
+                out.push(finish(id, s, ts, None, stats));
             }
             _ => stats.http2_responses_without_request += 1,
         }
@@ -750,9 +761,30 @@ fn keep_request_head(head: &mut Vec<u8>, body: &[u8]) {
     head.extend_from_slice(body.get(..room.min(body.len())).unwrap_or(&[]));
 }
 
-fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -> Exchange {
+fn finish(
+    id: u32,
+    mut s: Stream,
+    end_ns: u64,
+    incomplete: Option<Incomplete>,
+    stats: &mut Counters,
+) -> Exchange {
     s.info.stream_id = Some(id);
+    // A connection older than the capture hides `:path` and `content-type` in table entries
+    // never seen; gRPC's own framing still tells (every body byte in 5-byte-prefixed messages).
+    let by_framing = !s.is_grpc
+        && s.info.path.is_empty()
+        && s.info.unknown_headers > 0
+        && s.messages[0].frames_exactly(s.info.request_body_size)
+        && (s.info.response_body_size == 0
+            || s.messages[1].frames_exactly(s.info.response_body_size));
+    if by_framing {
+        s.is_grpc = true;
+        stats.grpc_recognised_by_framing += 1;
+    }
     if s.is_grpc {
+        if s.info.path.is_empty() {
+            stats.grpc_calls_method_unknown += 1;
+        }
         let (service, method) = grpc::split_path(&s.info.path).unwrap_or(("", ""));
         let status = s
             .grpc_status
@@ -766,6 +798,7 @@ fn finish(id: u32, mut s: Stream, end_ns: u64, incomplete: Option<Incomplete>) -
             response_messages: s.messages[1].messages,
             compressed_messages: s.messages[0].compressed + s.messages[1].compressed,
             request_identifiers: grpc::first_message_identifiers(&s.request_head),
+            recognised_by_framing: by_framing,
         }));
     }
     let mut trace = s.resolved_trace.unwrap_or_else(|| s.trace.resolve());
@@ -902,6 +935,43 @@ mod tests {
             );
             assert_eq!(stats.http2_hpack_errors, 0);
         }
+    }
+
+    /// Joined late: a gRPC call whose `:path`, `content-type` and `traceparent` name are all in
+    /// table entries from before the capture. The traceparent value (a literal) is read by its
+    /// shape, and the DATA's 5-byte-prefixed messages say gRPC; the method stays unknown.
+    #[test]
+    fn a_late_join_reads_the_trace_context_by_shape_and_grpc_by_framing() {
+        let mut p = Http2Parser::new(false);
+        let mut out = Vec::new();
+        let mut stats = Counters::default();
+        let meta = SegmentMeta {
+            ts_ns: 1,
+            seq: 0,
+            ack: 0,
+        };
+        let traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        // :method POST, two unknown indexed fields, then a literal (incremental indexing)
+        // whose name is unknown dynamic entry 62.
+        let mut block = vec![0x83, 0xbe, 0xbf, 0x7e, traceparent.len() as u8];
+        block.extend(traceparent);
+        let mut client = frame(HEADERS, END_HEADERS, 7, &block);
+        client.extend(frame(DATA, END_STREAM, 7, &grpc_message(12)));
+        p.on_data(Direction::ToServer, &client, meta, &mut out, &mut stats);
+        let mut server = frame(HEADERS, END_HEADERS, 7, &[0x88, 0xbe]);
+        server.extend(frame(DATA, 0, 7, &grpc_message(30)));
+        server.extend(frame(HEADERS, END_HEADERS | END_STREAM, 7, &[0xbf]));
+        p.on_data(Direction::ToClient, &server, meta, &mut out, &mut stats);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].trace.trace_id.map(|t| t[0]), Some(0x4b));
+        let h = out[0].http().expect("http");
+        let g = h.grpc.as_deref().expect("gRPC by its framing");
+        assert!(g.recognised_by_framing);
+        assert!(g.service.is_empty(), "not guessed");
+        assert_eq!((g.request_messages, g.response_messages), (1, 1));
+        assert_eq!(stats.http2_traceparent_by_shape, 1);
+        assert_eq!(stats.grpc_recognised_by_framing, 1);
+        assert_eq!(stats.grpc_calls_method_unknown, 1);
     }
 
     #[test]
