@@ -103,3 +103,73 @@ fn no_network_span_has_a_wrong_parent_at_any_load() {
         }
     }
 }
+
+/// The shop on connections opened before the capture (pcaps/shop/load/late-join: a checkout,
+/// then the captures): the frontend's gRPC channel to the cart hides `:path` and
+/// `content-type` in HPACK entries never captured. Alone, the network spans say gRPC (by its
+/// framing) and that the method is unknown; joined with the apps' spans, every one names its
+/// service and method, learned from the app span its trace context joined, and nothing is
+/// joined wrong.
+#[test]
+fn a_late_join_names_every_grpc_call_from_the_apps_and_guesses_nothing_alone() {
+    let (report, run) = level("late-join");
+    assert_eq!(report["total"]["wrong"], 0, "{report}");
+    let grpc: Vec<Value> = run
+        .spans()
+        .into_iter()
+        .filter(|s| {
+            attr_str(s, "rpc.system").as_deref() == Some("grpc")
+                && attr_str(s, "wirespan.capture.point").is_some()
+        })
+        .collect();
+    assert!(!grpc.is_empty());
+    let unknown = run.counter("grpc_calls_method_unknown");
+    assert!(
+        unknown > 0,
+        "the capture really joined late: {}",
+        run.stderr
+    );
+    assert_eq!(run.counter("correlation_names_learned"), unknown);
+    for s in &grpc {
+        assert_eq!(
+            attr_str(s, "rpc.service").as_deref(),
+            Some("shop.Cart"),
+            "{s}"
+        );
+        assert_eq!(attr_str(s, "rpc.method").as_deref(), Some("GetCart"), "{s}");
+        assert!(attr_str(s, "wirespan.grpc.method").is_none(), "{s}");
+    }
+    let learned = grpc
+        .iter()
+        .filter(|s| attr_str(s, "wirespan.learned_from").as_deref() == Some("app_span"))
+        .count() as u64;
+    assert_eq!(learned, unknown);
+
+    // Without the apps' spans: gRPC by its framing, the method said to be unknown.
+    let dir = repo("pcaps/shop/load/late-join");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    files.sort();
+    let alone = replay(&files, &[]);
+    let alone_grpc: Vec<Value> = alone
+        .spans()
+        .into_iter()
+        .filter(|s| attr_str(s, "rpc.system").as_deref() == Some("grpc"))
+        .collect();
+    assert_eq!(alone_grpc.len() as u64, unknown);
+    for s in &alone_grpc {
+        assert_eq!(
+            attr_str(s, "wirespan.grpc.method").as_deref(),
+            Some("unknown")
+        );
+        assert_eq!(
+            attr_str(s, "wirespan.grpc.recognised_by").as_deref(),
+            Some("framing")
+        );
+        assert!(attr_str(s, "rpc.method").is_none());
+    }
+}

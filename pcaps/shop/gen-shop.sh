@@ -66,6 +66,14 @@ shop_probe_edges
 shop_probe_collectors
 [ -z "$(ls "$REC"/*.pb 2>/dev/null)" ] || { echo "gen-shop.sh: spans before the calls?" >&2; exit 1; }
 
+# --- LATE_JOIN=1: one checkout before the captures start, so that the frontend's gRPC
+# channel to the cart (one long-lived HTTP/2 connection), its HPACK tables and the services'
+# DB connections are older than the capture, as when an agent starts or restarts ----------
+if [ -n "${LATE_JOIN:-}" ]; then
+    shop_request 0
+    sleep 1
+fi
+
 # --- captures -----------------------------------------------------------------
 CAP="$WORK/cap"
 mkdir -p "$CAP"
