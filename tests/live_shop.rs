@@ -134,3 +134,48 @@ fn every_request_is_one_trace_with_wirespan_as_the_agent_on_both_nodes() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The agents restart after a first checkout (LATE_JOIN=1): the load runs on a gRPC channel
+/// and DB connections older than the agents. check_live.py still finds every request one
+/// trace, and every gRPC network span names its service and method, learned from the app
+/// span its trace context joined, as each agent counts.
+#[test]
+fn after_an_agent_restart_every_grpc_call_is_named() {
+    let Some((out, run)) = live_shop("live-late", &[("LATE_JOIN", "1"), ("REQUESTS", "4")]) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "live late join failed:\n{stdout}\n{stderr}"
+    );
+    for node in ["node1", "node2"] {
+        let agent = std::fs::read_to_string(out.join(format!("{node}.stderr"))).unwrap_or_default();
+        let unknown = counter(&agent, "grpc_calls_method_unknown");
+        assert!(unknown > 0, "{node} joined late: {agent}");
+        assert_eq!(
+            counter(&agent, "correlation_names_learned"),
+            unknown,
+            "{node}"
+        );
+        let spans = spans_of(&std::fs::read(out.join(format!("{node}.jsonl"))).unwrap_or_default());
+        let grpc: Vec<_> = spans
+            .iter()
+            .filter(|s| {
+                attr_str(s, "rpc.system").as_deref() == Some("grpc")
+                    && attr_str(s, "wirespan.capture.point").is_some()
+            })
+            .collect();
+        assert_eq!(grpc.len() as u64, unknown, "{node}");
+        for s in grpc {
+            assert_eq!(s["name"], "shop.Cart/GetCart", "{node}: {s}");
+            assert_eq!(
+                attr_str(s, "wirespan.learned_from").as_deref(),
+                Some("app_span"),
+                "{node}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -21,6 +21,9 @@
 # wait 1 s so the connections' ends are captured, SIGTERM both agents (they drain; each must
 # exit 0) and check that each agent received all of its node's app spans.
 #
+# With LATE_JOIN=1 the agents are restarted after a first checkout, so the load runs on
+# connections older than the agents (the first checkout is not in the outputs).
+#
 # Needs root, iproute2, python3 with the packages of README.md, curl and Debian's MariaDB
 # binaries. Namespaces: wsv-node1, wsv-node2, wsv-<pod> (gen-shop.sh uses wse-*, so both can
 # run at once). A trap stops every process started here and removes the namespaces, also on
@@ -58,23 +61,40 @@ shop_probe_edges
 
 # --- one agent per node ------------------------------------------------------------------
 declare -A WS_PID
-for n in 1 2; do
-    ip netns exec "$(node_ns $n)" "$WIRESPAN" capture -i any --otlp \
-        --listen-deepflow "10.244.$n.1:$OTLP_PORT" --listen-http off --listen-grpc off \
-        --correlation-window-ms "$WINDOW_MS" --host-name "node$n" \
-        --duration "$MAX_SECONDS" -o "$OUTDIR/node$n.jsonl" --stats "$FILTER" \
-        >"$WORK/wirespan-node$n.stdout" 2>"$OUTDIR/node$n.stderr" &
-    WS_PID[$n]=$!
-    PIDS+=($!)
-done
-for n in 1 2; do
-    for i in $(seq 1 100); do
-        grep -q "capturing on" "$OUTDIR/node$n.stderr" 2>/dev/null && break
-        alive "${WS_PID[$n]}" || { cat "$OUTDIR/node$n.stderr" >&2; die "wirespan on node$n exited"; }
-        [ "$i" = 100 ] && { cat "$OUTDIR/node$n.stderr" >&2; die "wirespan on node$n did not start"; }
-        sleep 0.1
+start_agents() {  # out-dir: each agent writes out-dir/node<n>.jsonl and .stderr
+    local out="$1" n i
+    for n in 1 2; do
+        ip netns exec "$(node_ns $n)" "$WIRESPAN" capture -i any --otlp \
+            --listen-deepflow "10.244.$n.1:$OTLP_PORT" --listen-http off --listen-grpc off \
+            --correlation-window-ms "$WINDOW_MS" --host-name "node$n" \
+            --duration "$MAX_SECONDS" -o "$out/node$n.jsonl" --stats "$FILTER" \
+            >"$WORK/wirespan-node$n.stdout" 2>"$out/node$n.stderr" &
+        WS_PID[$n]=$!
+        PIDS+=($!)
     done
-done
+    for n in 1 2; do
+        for i in $(seq 1 100); do
+            grep -q "capturing on" "$out/node$n.stderr" 2>/dev/null && break
+            alive "${WS_PID[$n]}" || { cat "$out/node$n.stderr" >&2; die "wirespan on node$n exited"; }
+            [ "$i" = 100 ] && { cat "$out/node$n.stderr" >&2; die "wirespan on node$n did not start"; }
+            sleep 0.1
+        done
+    done
+}
+
+# LATE_JOIN=1: the agents restart after a first checkout, as on an upgrade: the frontend's
+# gRPC channel (and its HPACK tables) and the DB connections are older than the agents that
+# then see the load. The first agents receive the first checkout's spans.
+if [ -n "${LATE_JOIN:-}" ]; then
+    mkdir -p "$WORK/before-restart"
+    start_agents "$WORK/before-restart"
+    shop_probe_collectors
+    shop_request 0
+    sleep 2   # the batch span processors export (300 ms) before the agents go
+    for n in 1 2; do kill -TERM "${WS_PID[$n]}"; done
+    for n in 1 2; do wait "${WS_PID[$n]}" || die "the first wirespan on node$n failed"; done
+fi
+start_agents "$OUTDIR"
 shop_probe_collectors     # the apps' exporters reach their node's agent
 sleep 0.5
 
