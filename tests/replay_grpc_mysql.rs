@@ -565,3 +565,38 @@ fn mysql_commands_agree_with_tshark() {
     let commands = spans.iter().filter(|s| s["name"] != "CONNECT").count();
     assert_eq!(commands, tshark_count, "{}", run.stderr);
 }
+
+/// The same connection from the first frame after the upgrade request (pcaps/h2c/cut.py): a
+/// `101` to `h2c` whose request the capture missed is still followed by HTTP/2, and every
+/// stream after it gives the span it gives in the whole capture.
+#[test]
+fn a_101_without_its_request_is_followed_by_http2() {
+    let (whole, _) = sorted_spans("pcaps/h2c/h2c-upgrade.pcap");
+    let (cut, run) = sorted_spans("pcaps/h2c/h2c-upgrade-no-request.pcap");
+    assert_eq!(run.counter("http1_h2c_upgrades"), 1, "{}", run.stderr);
+    assert_eq!(run.counter("http1_responses_without_request"), 1);
+    let after: Vec<&Value> = whole
+        .iter()
+        .filter(|s| attr_int(s, "wirespan.http2.stream_id") != Some(1))
+        .collect();
+    assert!(!after.is_empty());
+    assert_eq!(cut.len(), after.len(), "{}", run.stderr);
+    for (a, b) in cut.iter().zip(after) {
+        assert_eq!(a["name"], b["name"]);
+        for key in [
+            "http.request.method",
+            "url.path",
+            "network.protocol.version",
+        ] {
+            assert_eq!(attr_str(a, key), attr_str(b, key), "{key}");
+        }
+        for key in [
+            "wirespan.http2.stream_id",
+            "http.response.status_code",
+            "wirespan.tcp.req_seq",
+            "wirespan.tcp.resp_seq",
+        ] {
+            assert_eq!(attr_int(a, key), attr_int(b, key), "{key}");
+        }
+    }
+}

@@ -210,3 +210,6 @@ cp "$WORK/h2c-upgrade.pcap" "$HERE/h2c-upgrade.pcap"
 cp "$WORK/h2c.expected.json" "$HERE/h2c.expected.json"
 bash "$HERE/check.sh"
 ls -l "$HERE/h2c-upgrade.pcap" "$HERE/h2c.expected.json"
+
+# The same connection as a capture that starts between the upgrade request and its 101.
+(cd "$(dirname "$0")/../.." && python3 pcaps/h2c/cut.py)

@@ -120,7 +120,8 @@ struct Pending {
 /// asked for it (HTTP/2 stream 1 answers it) and where in the last chunk HTTP/2 begins.
 #[derive(Debug)]
 pub struct H2cUpgrade {
-    pub request: HttpExchange,
+    /// The request that asked for it, when it was captured.
+    pub request: Option<HttpExchange>,
     pub trace: TraceContext,
     pub start_ns: u64,
     pub req_seq: Option<u32>,
@@ -377,7 +378,9 @@ impl ConnectionParser for Http1Parser {
         if !self.resp.head.is_empty() && self.response.is_none() {
             // The capture ended inside a response head: its status line still says how it went.
             let head = std::mem::take(&mut self.resp.head);
-            if let Some((status, ..)) = salvage_head(&head).as_deref().and_then(parse_response) {
+            if let Some(ResponseHead { status, .. }) =
+                salvage_head(&head).as_deref().and_then(parse_response)
+            {
                 let (start_ns, seq) = self.resp.start.take().unwrap_or((self.resp.last_ns, 0));
                 if request_for(&self.pending, start_ns).is_some() {
                     self.response = Some(Response {
@@ -659,15 +662,8 @@ impl Http1Parser {
     ) -> usize {
         // As for requests: a whole head at the start of the segment is parsed where it lies.
         if self.resp.head.is_empty() {
-            if let Some((status, framing, used)) = parse_response(data) {
-                return self.response_parsed(
-                    (status, framing),
-                    (at.ts_ns, at.seq),
-                    used,
-                    at,
-                    out,
-                    stats,
-                );
+            if let Some(head) = parse_response(data) {
+                return self.response_parsed(head, (at.ts_ns, at.seq), head.len, at, out, stats);
             }
         }
         if self.resp.head.is_empty()
@@ -697,24 +693,25 @@ impl Http1Parser {
             head_buf.get(..head_len).unwrap_or(&head_buf)
         };
         let start = self.resp.start.take().unwrap_or((at.ts_ns, at.seq));
-        let Some((status, framing, _)) = parse_response(head) else {
+        let Some(head) = parse_response(head) else {
             stats.http1_parse_errors += 1;
             self.resp.state = State::Resync;
             return used;
         };
-        self.response_parsed((status, framing), start, used, at, out, stats)
+        self.response_parsed(head, start, used, at, out, stats)
     }
 
     /// A response head of `used` bytes of this chunk, its first byte seen at `start`.
     fn response_parsed(
         &mut self,
-        (status, framing): (u16, Framing),
+        head: ResponseHead,
         (start_ns, start_seq): (u64, u32),
         used: usize,
         at: SegmentMeta,
         out: &mut Vec<Exchange>,
         stats: &mut Counters,
     ) -> usize {
+        let (status, framing) = (head.status, head.framing);
         if (100..200).contains(&status) && status != 101 {
             // Interim response (100 Continue, 103 Early Hints): the real one follows.
             self.resp.state = State::Idle;
@@ -728,6 +725,21 @@ impl Http1Parser {
         }
         let Some(front) = request_for(&self.pending, start_ns) else {
             stats.http1_responses_without_request += 1;
+            if head.upgrade_h2c {
+                // Switched to HTTP/2 on a request the capture missed: what follows is HTTP/2
+                // all the same; stream 1 answers a request nobody saw.
+                self.upgrade = Some(Box::new(H2cUpgrade {
+                    request: None,
+                    trace: TraceContext::default(),
+                    start_ns,
+                    req_seq: None,
+                    offset: 0,
+                }));
+                self.response = None;
+                self.req.state = State::Done;
+                self.resp.state = State::Done;
+                return used;
+            }
             self.resp.state = match framing {
                 Framing::Length(n) if n > 0 => State::Body { remaining: n },
                 Framing::Chunked => State::Chunked(Chunk::Size {
@@ -752,7 +764,7 @@ impl Http1Parser {
             // The request is answered on HTTP/2 stream 1: it becomes that stream's exchange.
             if let Some(p) = self.pending.pop_front() {
                 self.upgrade = Some(Box::new(H2cUpgrade {
-                    request: *p.info,
+                    request: Some(*p.info),
                     trace: p.trace,
                     start_ns: p.start_ns,
                     req_seq: p.seq,
@@ -1063,9 +1075,19 @@ impl HeadFacts {
     }
 }
 
-/// Status code, body framing and length of the response head at the start of `data`, when it
-/// is whole and valid.
-fn parse_response(data: &[u8]) -> Option<(u16, Framing, usize)> {
+/// What a response head says.
+#[derive(Debug, Clone, Copy)]
+struct ResponseHead {
+    status: u16,
+    framing: Framing,
+    /// Bytes of the head.
+    len: usize,
+    /// A `101` that switches to `h2c`: HTTP/2 follows.
+    upgrade_h2c: bool,
+}
+
+/// The response head at the start of `data`, when it is whole and valid.
+fn parse_response(data: &[u8]) -> Option<ResponseHead> {
     let mut headers = uninit_headers();
     let mut parsed = httparse::Response::new(&mut []);
     // Read as leniently as clients read responses: obs-folded lines, a space before the
@@ -1080,11 +1102,21 @@ fn parse_response(data: &[u8]) -> Option<(u16, Framing, usize)> {
     else {
         return None;
     };
+    let status = parsed.code.unwrap_or(0);
     let mut framing = Framing::UntilClose;
+    let mut upgrade_h2c = false;
     for h in parsed.headers.iter() {
         framing = body_framing(h.name, h.value, framing);
+        if status == 101 && token_is(h.name, "upgrade") {
+            upgrade_h2c |= h.value.eq_ignore_ascii_case(b"h2c");
+        }
     }
-    Some((parsed.code.unwrap_or(0), framing, len))
+    Some(ResponseHead {
+        status,
+        framing,
+        len,
+        upgrade_h2c,
+    })
 }
 
 /// The complete lines of a head cut short, closed with a blank line so it parses.

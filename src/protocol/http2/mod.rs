@@ -244,7 +244,10 @@ impl Http2Parser {
     /// request is the HTTP/1.1 one.
     pub fn after_upgrade(up: super::http1::H2cUpgrade) -> Http2Parser {
         let mut p = Http2Parser::new(true);
-        let mut info = up.request;
+        // Without the request, stream 1's answer is a response without one, as in HTTP/1.
+        let Some(mut info) = up.request else {
+            return p;
+        };
         info.version = "2";
         p.created += 1;
         p.streams.insert(
