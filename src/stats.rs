@@ -133,6 +133,9 @@ counters! {
     /// First bytes held because they came in pieces too short to recognise (a request
     /// written a byte at a time), given up on when they reached the bound unrecognised.
     detect_held_bytes_given_up,
+    /// Connections that became a tunnel (CONNECT answered 2xx) whose bytes were then
+    /// recognised afresh.
+    flows_tunnels_opened,
     /// Flows given up after a parser found the stream was not its protocol (before any span).
     flows_given_back,
     /// HTTP/1 exchanges completed (request and response).

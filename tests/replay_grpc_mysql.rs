@@ -600,3 +600,46 @@ fn a_101_without_its_request_is_followed_by_http2() {
         }
     }
 }
+
+/// HTTP/2 through a real forward proxy (tinyproxy) in a CONNECT tunnel (pcaps/proxy/,
+/// gen-proxy.sh: curl with --proxytunnel and prior knowledge, nginx behind): the CONNECT is
+/// one span, and the tunnel's bytes are recognised afresh as HTTP/2, one span per request.
+#[test]
+fn http2_inside_a_connect_tunnel_gives_its_own_spans() {
+    let expected = expected("pcaps/proxy/connect.expected.json");
+    let (spans, run) = sorted_spans("pcaps/proxy/connect.pcap");
+    let calls = expected["calls"].as_array().expect("calls");
+    assert_eq!(run.counter("flows_tunnels_opened"), calls.len() as u64);
+    assert_eq!(spans.len(), 2 * calls.len(), "{}", run.stderr);
+    for call in calls {
+        let port = call["client_port"].as_i64();
+        let mine: Vec<&Value> = spans
+            .iter()
+            .filter(|s| attr_int(s, "client.port") == port)
+            .collect();
+        assert_eq!(mine.len(), 2, "{call}");
+        let connect = mine[0];
+        assert_eq!(
+            attr_str(connect, "http.request.method").as_deref(),
+            Some("CONNECT")
+        );
+        assert_eq!(attr_int(connect, "http.response.status_code"), Some(200));
+        assert_eq!(
+            attr_str(connect, "url.path").as_deref(),
+            expected["tunnel_to"].as_str()
+        );
+        let inner = mine[1];
+        assert_eq!(
+            attr_str(inner, "url.path").as_deref(),
+            call["name"].as_str()
+        );
+        assert_eq!(
+            attr_int(inner, "http.response.status_code"),
+            call["status"].as_i64()
+        );
+        assert_eq!(
+            attr_str(inner, "network.protocol.version").as_deref(),
+            call["http_version"].as_str()
+        );
+    }
+}

@@ -660,6 +660,16 @@ impl Flow {
         }
         if let App::Parsing(p) = &mut self.app {
             p.on_data(Direction::of_index(d), data, meta, out, stats);
+            if p.tunnelled() {
+                // A proxy's tunnel: what flows through it is recognised afresh.
+                p.on_close(out, stats);
+                stats.flows_tunnels_opened += 1;
+                self.app = App::Detecting {
+                    seen: 0,
+                    held: None,
+                };
+                return;
+            }
             if p.gave_up() {
                 // The stream stopped making sense as that protocol: it was never it.
                 stats.flows_given_back += 1;

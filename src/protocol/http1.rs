@@ -216,6 +216,8 @@ pub struct Http1Parser {
     upgrade: Option<Box<H2cUpgrade>>,
     /// An exchange answered before its request body ended, waiting for that end.
     early: Option<Box<(u64, Exchange)>>,
+    /// CONNECT was answered 2xx: the bytes from here on are the tunnel's.
+    tunnel: bool,
     repeated: RepeatedHeaders,
 }
 
@@ -278,6 +280,12 @@ impl ConnectionParser for Http1Parser {
             Direction::ToClient => &mut self.resp,
         };
         r.last_ns = meta.ts_ns;
+    }
+
+    /// A CONNECT answered 2xx: a forward proxy's tunnel, whose bytes (HTTP/2, TLS, anything)
+    /// are a stream of their own to recognise.
+    fn tunnelled(&self) -> bool {
+        self.tunnel
     }
 
     /// `Upgrade: h2c` accepted (`101 Switching Protocols`): the rest of the connection, from
@@ -753,7 +761,8 @@ impl Http1Parser {
             return used;
         };
         let no_body = front.head_request || status == 204 || status == 304;
-        let tunnel = status == 101 || (front.connect && (200..300).contains(&status));
+        let connect_tunnel = front.connect && (200..300).contains(&status);
+        let tunnel = status == 101 || connect_tunnel;
         self.response = Some(Response {
             status: Some(status),
             start_ns,
@@ -780,6 +789,7 @@ impl Http1Parser {
             self.finish_response(at.ts_ns, out, stats);
             self.req.state = State::Done;
             self.resp.state = State::Done;
+            self.tunnel = connect_tunnel;
             return used;
         }
         self.resp.state = match framing {

@@ -202,6 +202,12 @@ pub trait ConnectionParser {
         false
     }
 
+    /// After `on_data`: whether the connection has become a tunnel whose bytes, from the next
+    /// ones on, are another stream to recognise (HTTP/1's CONNECT answered 2xx).
+    fn tunnelled(&self) -> bool {
+        false
+    }
+
     /// After `on_data`: the parser that takes the connection over from here (HTTP/1's
     /// `Upgrade: h2c`), fed the rest of `data`.
     fn successor(
@@ -278,6 +284,13 @@ macro_rules! protocols {
             pub fn gave_up(&self) -> bool {
                 match self {
                     $(AppParser::$variant(p) => p.gave_up(),)*
+                }
+            }
+
+            /// Whether the connection became a tunnel ([`ConnectionParser::tunnelled`]).
+            pub fn tunnelled(&self) -> bool {
+                match self {
+                    $(AppParser::$variant(p) => p.tunnelled(),)*
                 }
             }
 
