@@ -159,6 +159,8 @@ counters! {
     http1_h2c_upgrades,
     /// HTTP/1 pipelined requests dropped because too many were in flight.
     http1_pipeline_overflow,
+    /// HTTP/2 streams a server promised (PUSH_PROMISE): each its own exchange, marked pushed.
+    http2_pushed_streams,
     /// HTTP/2 header values read as `traceparent` by their exact shape, their name being in a
     /// table entry from before the capture.
     http2_traceparent_by_shape,

@@ -643,3 +643,33 @@ fn http2_inside_a_connect_tunnel_gives_its_own_spans() {
         );
     }
 }
+
+/// Server push from nginx to nghttp (pcaps/push/, gen-push.sh): the pushed response is an
+/// exchange of its own, its request the server's PUSH_PROMISE, marked pushed; the request
+/// that caused it is not.
+#[test]
+fn a_pushed_response_is_its_own_exchange_marked_pushed() {
+    let expected = expected("pcaps/push/push.expected.json");
+    let (spans, run) = sorted_spans("pcaps/push/push.pcap");
+    assert_eq!(run.counter("http2_pushed_streams"), 1);
+    assert_eq!(run.counter("http2_responses_without_request"), 0);
+    assert_eq!(spans.len(), 2, "{}", run.stderr);
+    for (kind, pushed) in [("requested", false), ("pushed", true)] {
+        let path = expected[kind]["path"].as_str();
+        let span = spans
+            .iter()
+            .find(|s| attr_str(s, "url.path").as_deref() == path)
+            .unwrap_or_else(|| panic!("no span for {path:?}"));
+        assert_eq!(attr_int(span, "http.response.status_code"), Some(200));
+        assert_eq!(
+            attr_int(span, "http.response.body.size"),
+            expected[kind]["size"].as_i64(),
+            "{kind}"
+        );
+        assert_eq!(
+            attr(span, "wirespan.http2.pushed").and_then(|v| v.as_bool()),
+            pushed.then_some(true),
+            "{kind}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! on its span.
 
 use super::Description;
-use crate::attribute::{int_attr, str_attr, Attribute};
+use crate::attribute::{int_attr, str_attr, AttrValue, Attribute};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -76,6 +76,8 @@ pub struct HttpExchange {
     pub reset_code: Option<u32>,
     /// HTTP/2 header fields whose dynamic-table entry predates the capture.
     pub unknown_headers: u32,
+    /// HTTP/2 server push: the request came in the server's PUSH_PROMISE.
+    pub pushed: bool,
     /// Boxed: a third of the exchange's size, which every HTTP/1 exchange would move along.
     pub grpc: Option<Box<GrpcCall>>,
 }
@@ -169,6 +171,12 @@ impl HttpExchange {
         }
         if let Some(code) = h.reset_code {
             attrs.push(int_attr("wirespan.http2.reset_code", i64::from(code)));
+        }
+        if h.pushed {
+            attrs.push(Attribute {
+                key: "wirespan.http2.pushed",
+                value: AttrValue::Bool(true),
+            });
         }
         if h.unknown_headers > 0 {
             attrs.push(int_attr(

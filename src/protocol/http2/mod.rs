@@ -149,9 +149,10 @@ struct SideReader {
     /// DATA padding length (read from the first payload byte when PADDED).
     pad: u32,
     payload: Vec<u8>,
-    /// A header block waiting for CONTINUATION: stream, END_STREAM flag, start, push promise.
+    /// A header block waiting for CONTINUATION: stream, END_STREAM flag, start, and the
+    /// stream a PUSH_PROMISE promises.
     block: Vec<u8>,
-    block_open: Option<(u32, bool, (u64, u32), bool)>,
+    block_open: Option<(u32, bool, (u64, u32), Option<u32>)>,
     /// After a hole: waiting for a segment that starts with a frame.
     resync: bool,
     /// Longest frame this side may send: the peer's SETTINGS_MAX_FRAME_SIZE. A longer one
@@ -478,7 +479,13 @@ impl Http2Parser {
                 if h.kind == HEADERS && h.flags & PRIORITY_FLAG != 0 {
                     body = body.get(5..).unwrap_or(&[]);
                 }
+                // A PUSH_PROMISE's block is the request of the stream it promises.
+                let mut promised = None;
                 if h.kind == PUSH_PROMISE {
+                    promised = body
+                        .get(..4)
+                        .and_then(|b| b.try_into().ok())
+                        .map(|b| u32::from_be_bytes(b) & 0x7fff_ffff);
                     body = body.get(4..).unwrap_or(&[]);
                 }
                 let fragment = body.get(..body.len().saturating_sub(pad)).unwrap_or(&[]);
@@ -489,7 +496,7 @@ impl Http2Parser {
                     h.stream,
                     h.flags & END_STREAM != 0,
                     r.frames.start(),
-                    h.kind == PUSH_PROMISE,
+                    promised,
                 ));
                 if h.flags & END_HEADERS != 0 {
                     self.block_done(d, ts, out, stats);
@@ -573,7 +580,7 @@ impl Http2Parser {
 
     fn block_done(&mut self, d: usize, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
         let r = side(&mut self.readers, d);
-        let Some((stream_id, end_stream, start, push)) = r.block_open.take() else {
+        let Some((stream_id, end_stream, start, promised)) = r.block_open.take() else {
             return;
         };
         let block = std::mem::take(&mut r.block);
@@ -605,7 +612,13 @@ impl Http2Parser {
             *side(&mut self.hpack, d) = hpack::Decoder::new(false);
         }
         stats.http2_hpack_unknown_fields += u64::from(unknown);
-        if push {
+        if let Some(promised) = promised {
+            // Server push: the promised request, answered on its own stream.
+            self.request_headers(promised, &fields, unknown, start, true, ts, stats);
+            if let Some(s) = self.streams.get_mut(&promised) {
+                s.info.pushed = true;
+            }
+            stats.http2_pushed_streams += 1;
             return;
         }
         if d == 0 {
