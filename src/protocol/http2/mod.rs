@@ -140,6 +140,17 @@ pub fn sender_hint(data: &[u8]) -> Option<super::Role> {
     None
 }
 
+/// A header block begun in HEADERS or PUSH_PROMISE, until END_HEADERS.
+#[derive(Debug, Clone, Copy)]
+struct OpenBlock {
+    stream: u32,
+    end_stream: bool,
+    /// Capture time and sequence number of the frame that began it.
+    start: (u64, u32),
+    /// The stream a PUSH_PROMISE promises.
+    promised: Option<u32>,
+}
+
 /// Where one direction's reader stands.
 struct SideReader {
     preface_left: usize,
@@ -492,19 +503,19 @@ impl Http2Parser {
                 let r = side(&mut self.readers, d);
                 r.block.clear();
                 r.block.extend_from_slice(fragment);
-                r.block_open = Some((
-                    h.stream,
-                    h.flags & END_STREAM != 0,
-                    r.frames.start(),
+                r.block_open = Some(OpenBlock {
+                    stream: h.stream,
+                    end_stream: h.flags & END_STREAM != 0,
+                    start: r.frames.start(),
                     promised,
-                ));
+                });
                 if h.flags & END_HEADERS != 0 {
                     self.block_done(d, ts, out, stats);
                 }
             }
             CONTINUATION => {
                 let r = side(&mut self.readers, d);
-                if r.block_open.is_some_and(|b| b.0 == h.stream)
+                if r.block_open.is_some_and(|b| b.stream == h.stream)
                     && r.block.len() + payload.len() <= MAX_BLOCK
                 {
                     r.block.extend_from_slice(&payload);
@@ -580,7 +591,13 @@ impl Http2Parser {
 
     fn block_done(&mut self, d: usize, ts: u64, out: &mut Vec<Exchange>, stats: &mut Counters) {
         let r = side(&mut self.readers, d);
-        let Some((stream_id, end_stream, start, promised)) = r.block_open.take() else {
+        let Some(OpenBlock {
+            stream: stream_id,
+            end_stream,
+            start,
+            promised,
+        }) = r.block_open.take()
+        else {
             return;
         };
         let block = std::mem::take(&mut r.block);
