@@ -160,10 +160,9 @@ struct SideReader {
     /// DATA padding length (read from the first payload byte when PADDED).
     pad: u32,
     payload: Vec<u8>,
-    /// A header block waiting for CONTINUATION: stream, END_STREAM flag, start, and the
-    /// stream a PUSH_PROMISE promises.
+    /// A header block waiting for CONTINUATION, and where it began.
     block: Vec<u8>,
-    block_open: Option<(u32, bool, (u64, u32), Option<u32>)>,
+    block_open: Option<OpenBlock>,
     /// After a hole: waiting for a segment that starts with a frame.
     resync: bool,
     /// Longest frame this side may send: the peer's SETTINGS_MAX_FRAME_SIZE. A longer one
