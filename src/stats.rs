@@ -153,6 +153,8 @@ counters! {
     /// HTTP/1 request lines without a version (HTTP/0.9's `GET /path`): the line is the
     /// request; an answer without a status line is read until close.
     http1_versionless_requests,
+    /// gRPC-Web calls over HTTP/1.1 (status from headers or the body's trailer frame).
+    http1_grpc_web_calls,
     /// HTTP/1 heads larger than the head buffer limit.
     http1_head_too_large,
     /// HTTP/1 connections that switched to HTTP/2 (`Upgrade: h2c`).

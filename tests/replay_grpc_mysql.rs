@@ -673,3 +673,53 @@ fn a_pushed_response_is_its_own_exchange_marked_pushed() {
         );
     }
 }
+
+/// gRPC-Web over HTTP/1.1 between real implementations (pcaps/grpcweb/, gen-grpcweb.sh:
+/// sonora's channel and WSGI application under gunicorn; one call in text mode): the status
+/// and message come from the trailer frame inside the body (or a chunked body), which is not
+/// counted as a message; base64 bodies are read as their frames.
+#[test]
+fn grpc_web_calls_read_their_status_from_the_trailer_frame() {
+    let expected = expected("pcaps/grpcweb/grpcweb.expected.json");
+    let (spans, run) = sorted_spans("pcaps/grpcweb/grpcweb.pcap");
+    let calls = expected["calls"].as_array().expect("calls");
+    assert_eq!(spans.len(), calls.len(), "{}", run.stderr);
+    assert_eq!(run.counter("http1_grpc_web_calls"), calls.len() as u64);
+    for call in calls {
+        let port = call["client_port"].as_i64();
+        let span = spans
+            .iter()
+            .find(|s| attr_int(s, "client.port") == port)
+            .unwrap_or_else(|| panic!("no span for {call}"));
+        let path = call["path"].as_str().expect("path");
+        assert_eq!(span["name"], path.trim_start_matches('/'), "{call}");
+        assert_eq!(attr_str(span, "rpc.system").as_deref(), Some("grpc"));
+        assert_eq!(
+            attr_str(span, "wirespan.grpc.web").as_deref(),
+            call["mode"].as_str()
+        );
+        assert_eq!(
+            attr_int(span, "rpc.grpc.status_code"),
+            call["status"].as_i64(),
+            "{call}"
+        );
+        assert_eq!(
+            attr_str(span, "rpc.grpc.status_message").as_deref(),
+            call["message"].as_str(),
+            "{call}"
+        );
+        assert_eq!(
+            attr_int(span, "wirespan.grpc.request_messages"),
+            call["request_messages"].as_i64()
+        );
+        if let Some(n) = call["response_messages"].as_i64() {
+            assert_eq!(
+                attr_int(span, "wirespan.grpc.response_messages"),
+                Some(n),
+                "{call}"
+            );
+        }
+        let failed = call["status"].as_i64() != Some(0);
+        assert_eq!(span["status"]["code"] == 2, failed, "{call}");
+    }
+}

@@ -9,8 +9,9 @@ use super::GrpcCall;
 use crate::attribute::{int_attr, str_attr, Attribute};
 
 /// Counts the length-prefixed messages (1-byte compressed flag, 4-byte length) in one
-/// direction of a stream's DATA, as the bytes arrive in any split.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// direction of a stream's DATA, as the bytes arrive in any split. gRPC-Web's trailer frame
+/// (flags 0x80: the trailers as text, inside the body) is kept, bounded, and not counted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MessageCounter {
     /// Prefix bytes seen of the message being started (0 to 5).
     prefix_seen: u8,
@@ -23,6 +24,86 @@ pub struct MessageCounter {
     pub payload_bytes: u64,
     /// Prefixes whose flags byte was neither 0 nor 1: not gRPC's framing.
     odd_flags: u64,
+    /// The payload of a gRPC-Web trailer frame, its first [`MAX_WEB_TRAILER`] bytes.
+    trailer: Option<Vec<u8>>,
+    /// The frame being read is the trailer frame.
+    in_trailer: bool,
+}
+
+/// Bytes of a gRPC-Web trailer frame kept: `grpc-status` and the start of `grpc-message`.
+const MAX_WEB_TRAILER: usize = 512;
+
+/// gRPC-Web's two forms, from a content-type: `grpc-web-text` (base64 body) or `grpc-web`.
+pub fn web_mode(content_type: &[u8]) -> Option<&'static str> {
+    let rest = content_type.strip_prefix(b"application/grpc-web")?;
+    Some(if rest.starts_with(b"-text") {
+        "grpc-web-text"
+    } else {
+        "grpc-web"
+    })
+}
+
+/// gRPC-Web's text mode: the body is base64, possibly several padded pieces one after the
+/// other; decoded as it arrives, four characters at a time, into the message counter.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Base64Stream {
+    quad: [u8; 4],
+    have: u8,
+    /// Characters that are not base64: the body is not what its content-type said.
+    pub invalid: u64,
+}
+
+impl Base64Stream {
+    pub fn feed(&mut self, data: &[u8], into: &mut MessageCounter) {
+        let mut out = [0u8; 96];
+        let mut len = 0;
+        for &c in data {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' | b'-' => 62,
+                b'/' | b'_' => 63,
+                b'=' => 64,
+                b'\r' | b'\n' | b' ' | b'\t' => continue,
+                _ => {
+                    self.invalid += 1;
+                    continue;
+                }
+            };
+            if let Some(slot) = self.quad.get_mut(usize::from(self.have)) {
+                *slot = v;
+            }
+            self.have += 1;
+            if self.have < 4 {
+                continue;
+            }
+            self.have = 0;
+            let [a, b, c2, d] = self.quad;
+            // `=` ends a piece: two or one bytes, then the next piece starts afresh.
+            let bytes = [
+                a << 2 | (b & 0x3f) >> 4,
+                b << 4 | (c2 & 0x3f) >> 2,
+                c2 << 6 | (d & 0x3f),
+            ];
+            let n = if c2 == 64 {
+                1
+            } else if d == 64 {
+                2
+            } else {
+                3
+            };
+            if let Some(slot) = out.get_mut(len..len + n) {
+                slot.copy_from_slice(bytes.get(..n).unwrap_or(&[]));
+            }
+            len += n;
+            if len + 3 > out.len() {
+                into.feed(out.get(..len).unwrap_or(&[]));
+                len = 0;
+            }
+        }
+        into.feed(out.get(..len).unwrap_or(&[]));
+    }
 }
 
 /// How much of a request's DATA a stream keeps for [`first_message_identifiers`]: the
@@ -30,6 +111,26 @@ pub struct MessageCounter {
 pub const REQUEST_HEAD_BYTES: usize = 5 + 48;
 
 impl MessageCounter {
+    /// `grpc-status` and `grpc-message` from a gRPC-Web trailer frame, when one came.
+    pub fn web_trailers(&self) -> Option<(Option<u32>, Option<String>)> {
+        let text = self.trailer.as_deref()?;
+        let (mut status, mut message) = (None, None);
+        for line in text.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = line.split_at(colon);
+            let value = value.get(1..).unwrap_or(&[]).trim_ascii();
+            if name.trim_ascii().eq_ignore_ascii_case(b"grpc-status") {
+                status = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+            } else if name.trim_ascii().eq_ignore_ascii_case(b"grpc-message") {
+                message = Some(percent_decode(value));
+            }
+        }
+        Some((status, message))
+    }
+
     /// Whether `body_bytes` of a stream's DATA were exactly whole gRPC messages: each a
     /// flags byte of 0 or 1 and a length that the next message's prefix follows.
     pub fn frames_exactly(&self, body_bytes: u64) -> bool {
@@ -40,11 +141,34 @@ impl MessageCounter {
             && self.payload_bytes + 5 * self.messages == body_bytes
     }
 
+    /// Out of line: once per gRPC-Web response, off the DATA path of every other stream.
+    #[cold]
+    #[inline(never)]
+    fn keep_trailer(&mut self, bytes: &[u8]) {
+        if let Some(t) = self.trailer.as_mut() {
+            let room = MAX_WEB_TRAILER.saturating_sub(t.len()).min(bytes.len());
+            t.extend_from_slice(bytes.get(..room).unwrap_or(&[]));
+        }
+        self.in_trailer = self.remaining > 0;
+    }
+
+    /// A gRPC-Web trailer frame of `len` bytes begins (flags 0x80): not a message.
+    #[cold]
+    #[inline(never)]
+    fn begin_trailer(&mut self, len: u32) {
+        self.trailer = Some(Vec::with_capacity((len as usize).min(MAX_WEB_TRAILER)));
+        self.in_trailer = len > 0;
+    }
+
+    #[inline]
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             if self.remaining > 0 {
                 let n = (data.len() as u64).min(self.remaining);
                 self.remaining -= n;
+                if self.in_trailer {
+                    self.keep_trailer(data.get(..n as usize).unwrap_or(&[]));
+                }
                 data = data.get(n as usize..).unwrap_or(&[]);
                 continue;
             }
@@ -59,20 +183,18 @@ impl MessageCounter {
             data = tail;
             if self.prefix_seen == 5 {
                 self.prefix_seen = 0;
-                self.messages += 1;
-                if self.prefix[0] & 1 != 0 {
-                    self.compressed += 1;
-                }
-                if self.prefix[0] > 1 {
-                    self.odd_flags += 1;
-                }
-                let len = u32::from_be_bytes([
-                    self.prefix[1],
-                    self.prefix[2],
-                    self.prefix[3],
-                    self.prefix[4],
-                ]);
+                let [flags, l0, l1, l2, l3] = self.prefix;
+                let len = u32::from_be_bytes([l0, l1, l2, l3]);
                 self.remaining = u64::from(len);
+                if flags > 1 {
+                    self.odd_flags += 1;
+                    if flags & 0x80 != 0 {
+                        self.begin_trailer(len);
+                        continue;
+                    }
+                }
+                self.messages += 1;
+                self.compressed += u64::from(flags & 1);
                 self.payload_bytes += u64::from(len);
             }
         }
@@ -262,6 +384,9 @@ impl GrpcCall {
         if g.recognised_by_framing {
             attrs.push(str_attr("wirespan.grpc.recognised_by", "framing"));
         }
+        if let Some(web) = g.web {
+            attrs.push(str_attr("wirespan.grpc.web", web));
+        }
         if let Some(code) = g.status {
             attrs.push(int_attr("rpc.grpc.status_code", i64::from(code)));
         }
@@ -362,5 +487,54 @@ mod tests {
         let tc = parse_grpc_trace_bin(&b64).expect("trace-bin");
         assert_eq!(tc.trace_id, Some([1; 16]));
         assert_eq!(tc.parent_span_id, Some([2; 8]));
+    }
+
+    /// gRPC-Web text: two padded base64 pieces (a message, then the trailer frame), split at
+    /// every point: one message, the trailer's status and message, and the trailer frame not
+    /// counted as a message.
+    #[test]
+    fn grpc_web_text_pieces_in_any_split() {
+        let frame = |flags: u8, payload: &[u8]| {
+            let mut f = vec![flags];
+            f.extend((payload.len() as u32).to_be_bytes());
+            f.extend(payload);
+            f
+        };
+        let b64 = |bytes: &[u8]| {
+            const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(3) {
+                let n = chunk.len();
+                let mut b = [0u8; 3];
+                b[..n].copy_from_slice(chunk);
+                let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+                for i in 0..4 {
+                    out.push(if i <= n {
+                        ABC[(v >> (18 - 6 * i) & 63) as usize]
+                    } else {
+                        b'='
+                    });
+                }
+            }
+            out
+        };
+        let mut body = b64(&frame(0, b"\x0a\x03c-2"));
+        body.extend(b64(&frame(
+            0x80,
+            b"grpc-status: 5\r\ngrpc-message: no%20cart\r\n",
+        )));
+        for split in 0..=body.len() {
+            let mut text = Base64Stream::default();
+            let mut counter = MessageCounter::default();
+            text.feed(&body[..split], &mut counter);
+            text.feed(&body[split..], &mut counter);
+            assert_eq!(counter.messages, 1, "split {split}");
+            assert_eq!(
+                counter.web_trailers(),
+                Some((Some(5), Some("no cart".to_owned()))),
+                "split {split}"
+            );
+            assert_eq!(text.invalid, 0);
+        }
     }
 }

@@ -98,6 +98,8 @@ pub struct GrpcCall {
     pub request_identifiers: String,
     /// Recognised by its 5-byte-prefixed messages alone (`content-type` was not readable).
     pub recognised_by_framing: bool,
+    /// gRPC-Web (`grpc-web` or `grpc-web-text`): trailers in the body, over HTTP/1.1 too.
+    pub web: Option<&'static str>,
 }
 
 impl HttpExchange {

@@ -11,10 +11,11 @@
 // Every byte here comes off the wire: no index may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+use super::grpc;
 use super::trace_context::TraceHeaders;
 use super::{
-    AppParser, ConnectionParser, Direction, Exchange, ExchangeDetail, HttpExchange, Incomplete,
-    Protocol, RepeatedHeaders, Role, SegmentMeta, TraceContext,
+    AppParser, ConnectionParser, Direction, Exchange, ExchangeDetail, GrpcCall, HttpExchange,
+    Incomplete, Protocol, RepeatedHeaders, Role, SegmentMeta, TraceContext,
 };
 use crate::stats::Counters;
 use std::collections::VecDeque;
@@ -114,6 +115,10 @@ struct Pending {
     h2c: bool,
     /// Its head was read only leniently.
     malformed: bool,
+    /// gRPC-Web (`grpc-web` or `grpc-web-text`), from its content-type.
+    grpc_web: Option<&'static str>,
+    /// Its body's gRPC-Web messages, once read.
+    web_request: Option<Box<WebBody>>,
 }
 
 /// A connection that switched to HTTP/2 after `101 Switching Protocols`: the request that
@@ -173,6 +178,31 @@ struct Reader {
     body: u64,
     gap: bool,
     last_ns: u64,
+    /// A gRPC-Web body being read: its messages and trailer frame.
+    web: Option<Box<WebBody>>,
+}
+
+/// A gRPC-Web body: its length-prefixed messages, base64 first in text mode.
+#[derive(Debug)]
+struct WebBody {
+    text: Option<grpc::Base64Stream>,
+    messages: grpc::MessageCounter,
+}
+
+impl WebBody {
+    fn new(mode: &'static str) -> WebBody {
+        WebBody {
+            text: (mode == "grpc-web-text").then(grpc::Base64Stream::default),
+            messages: grpc::MessageCounter::default(),
+        }
+    }
+
+    fn feed(&mut self, body: &[u8]) {
+        match &mut self.text {
+            Some(text) => text.feed(body, &mut self.messages),
+            None => self.messages.feed(body),
+        }
+    }
 }
 
 impl Default for Reader {
@@ -184,6 +214,7 @@ impl Default for Reader {
             body: 0,
             gap: false,
             last_ns: 0,
+            web: None,
         }
     }
 }
@@ -195,6 +226,8 @@ struct Response {
     status: Option<u16>,
     start_ns: u64,
     seq: u32,
+    /// gRPC-Web: `grpc-status` and `grpc-message` as response headers (a trailers-only answer).
+    grpc: Option<Box<(Option<u32>, Option<String>)>>,
 }
 
 /// Both directions of one HTTP/1 connection.
@@ -342,6 +375,8 @@ impl ConnectionParser for Http1Parser {
                             connect: false,
                             h2c: false,
                             malformed: false,
+                            grpc_web: None,
+                            web_request: None,
                         },
                         stats,
                     );
@@ -395,6 +430,7 @@ impl ConnectionParser for Http1Parser {
                         status: Some(status),
                         start_ns,
                         seq,
+                        grpc: None,
                     });
                     self.resp.state = State::Resync;
                 }
@@ -529,6 +565,11 @@ impl Http1Parser {
 
     fn request_done(&mut self, end_seq: u32) {
         if let Some(id) = self.body_of.take() {
+            if let Some(web) = self.req.web.take() {
+                if let Some(p) = self.pending_mut(id) {
+                    p.web_request = Some(web);
+                }
+            }
             self.ends.push_back((id, end_seq));
             if self.ends.len() > MAX_PIPELINE {
                 self.ends.pop_front();
@@ -607,6 +648,7 @@ impl Http1Parser {
         stats: &mut Counters,
     ) -> usize {
         let framing = req.framing;
+        self.req.web = req.grpc_web.map(|mode| Box::new(WebBody::new(mode)));
         self.push_pending(
             req.into_pending(start_ns, at.ts_ns, start_seq, false),
             stats,
@@ -671,7 +713,8 @@ impl Http1Parser {
         // As for requests: a whole head at the start of the segment is parsed where it lies.
         if self.resp.head.is_empty() {
             if let Some(head) = parse_response(data) {
-                return self.response_parsed(head, (at.ts_ns, at.seq), head.len, at, out, stats);
+                let used = head.len;
+                return self.response_parsed(head, (at.ts_ns, at.seq), used, at, out, stats);
             }
         }
         if self.resp.head.is_empty()
@@ -683,6 +726,7 @@ impl Http1Parser {
                 status: None,
                 start_ns: at.ts_ns,
                 seq: at.seq,
+                grpc: None,
             });
             self.resp.body = 0;
             self.resp.state = State::UntilClose;
@@ -763,10 +807,14 @@ impl Http1Parser {
         let no_body = front.head_request || status == 204 || status == 304;
         let connect_tunnel = front.connect && (200..300).contains(&status);
         let tunnel = status == 101 || connect_tunnel;
+        if let Some(mode) = front.grpc_web.or(head.grpc_web) {
+            self.resp.web = Some(Box::new(WebBody::new(head.grpc_web.unwrap_or(mode))));
+        }
         self.response = Some(Response {
             status: Some(status),
             start_ns,
             seq: start_seq,
+            grpc: head.grpc,
         });
         self.resp.body = 0;
         if status == 101 && front.h2c {
@@ -857,6 +905,11 @@ impl Http1Parser {
         }
         p.info.status = response.status;
         p.info.response_body_size = body;
+        let web = self.resp.web.take();
+        if let Some(mode) = p.grpc_web {
+            p.info.grpc = Some(web_call(&p, mode, web.as_deref(), response.grpc.as_deref()));
+            stats.http1_grpc_web_calls += 1;
+        }
         let incomplete = if p.gap || gap {
             Some(Incomplete::Gap)
         } else {
@@ -882,6 +935,34 @@ impl Http1Parser {
     }
 }
 
+/// A gRPC-Web call over HTTP/1.1: the method from the path, the status from the response's
+/// headers (trailers-only) or its body's trailer frame, the messages each way.
+fn web_call(
+    p: &Pending,
+    mode: &'static str,
+    response: Option<&WebBody>,
+    headers: Option<&(Option<u32>, Option<String>)>,
+) -> Box<GrpcCall> {
+    let (service, method) = grpc::split_path(&p.info.path).unwrap_or(("", ""));
+    let (body_status, body_message) = response
+        .and_then(|w| w.messages.web_trailers())
+        .unwrap_or_default();
+    let (head_status, head_message) = headers.cloned().unwrap_or_default();
+    let count = |w: Option<&WebBody>| w.map_or(0, |w| w.messages.messages);
+    let compressed = |w: Option<&WebBody>| w.map_or(0, |w| w.messages.compressed);
+    Box::new(GrpcCall {
+        service: service.to_owned(),
+        method: method.to_owned(),
+        status: head_status.or(body_status),
+        message: head_message.or(body_message),
+        request_messages: count(p.web_request.as_deref()),
+        response_messages: count(response),
+        compressed_messages: compressed(p.web_request.as_deref()) + compressed(response),
+        web: Some(mode),
+        ..Default::default()
+    })
+}
+
 /// The request a response that began at `response_start_ns` answers: the oldest pending one,
 /// unless that was seen only after the response began (then it cannot be the answer).
 fn request_for(pending: &VecDeque<Pending>, response_start_ns: u64) -> Option<&Pending> {
@@ -905,6 +986,7 @@ struct RequestHead {
     h2c: bool,
     /// Read only leniently: its request line or headers broke the rules.
     malformed: bool,
+    grpc_web: Option<&'static str>,
 }
 
 impl RequestHead {
@@ -922,6 +1004,8 @@ impl RequestHead {
             gap,
             h2c: self.h2c,
             malformed: self.malformed,
+            grpc_web: self.grpc_web,
+            web_request: None,
         }
     }
 }
@@ -1030,9 +1114,11 @@ struct HeadFacts {
     trace: TraceHeaders,
     framing: Framing,
     h2c: bool,
+    grpc_web: Option<&'static str>,
 }
 
 impl HeadFacts {
+    #[inline]
     fn new(method: Option<&str>, target: &str, version: &'static str) -> HeadFacts {
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
@@ -1049,9 +1135,11 @@ impl HeadFacts {
             trace: TraceHeaders::default(),
             framing: Framing::None,
             h2c: false,
+            grpc_web: None,
         }
     }
 
+    #[inline]
     fn header(&mut self, name: &str, value: &[u8], repeated: &mut RepeatedHeaders) {
         // Told apart by length first: a header that matters costs one comparison, and one that
         // does not (Accept, Cookie, …) usually none.
@@ -1063,6 +1151,7 @@ impl HeadFacts {
             10 if token_is(name, "user-agent") => {
                 self.info.user_agent = Some(repeated.user_agent(value));
             }
+            12 if token_is(name, "content-type") => self.grpc_web = grpc::web_mode(value),
             12 if token_is(name, "x-request-id") => {
                 self.trace.offer(name, value);
                 self.info.x_request_id = Some(super::header_str(value).into_owned());
@@ -1074,6 +1163,7 @@ impl HeadFacts {
         }
     }
 
+    #[inline]
     fn finish(self, malformed: bool) -> RequestHead {
         RequestHead {
             info: Box::new(self.info),
@@ -1081,12 +1171,13 @@ impl HeadFacts {
             framing: self.framing,
             h2c: self.h2c,
             malformed,
+            grpc_web: self.grpc_web,
         }
     }
 }
 
 /// What a response head says.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ResponseHead {
     status: u16,
     framing: Framing,
@@ -1094,6 +1185,10 @@ struct ResponseHead {
     len: usize,
     /// A `101` that switches to `h2c`: HTTP/2 follows.
     upgrade_h2c: bool,
+    /// gRPC-Web, from the content-type.
+    grpc_web: Option<&'static str>,
+    /// `grpc-status` and `grpc-message` among the headers (gRPC-Web's trailers-only answer).
+    grpc: Option<Box<(Option<u32>, Option<String>)>>,
 }
 
 /// The response head at the start of `data`, when it is whole and valid.
@@ -1115,10 +1210,24 @@ fn parse_response(data: &[u8]) -> Option<ResponseHead> {
     let status = parsed.code.unwrap_or(0);
     let mut framing = Framing::UntilClose;
     let mut upgrade_h2c = false;
+    let mut grpc_web = None;
+    let mut grpc: Option<Box<(Option<u32>, Option<String>)>> = None;
     for h in parsed.headers.iter() {
-        framing = body_framing(h.name, h.value, framing);
-        if status == 101 && token_is(h.name, "upgrade") {
-            upgrade_h2c |= h.value.eq_ignore_ascii_case(b"h2c");
+        match h.name.len() {
+            7 if status == 101 && token_is(h.name, "upgrade") => {
+                upgrade_h2c |= h.value.eq_ignore_ascii_case(b"h2c");
+            }
+            11 if token_is(h.name, "grpc-status") => {
+                let code = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok());
+                grpc.get_or_insert_default().0 = code;
+            }
+            12 if token_is(h.name, "content-type") => grpc_web = grpc::web_mode(h.value),
+            12 if token_is(h.name, "grpc-message") => {
+                grpc.get_or_insert_default().1 = Some(grpc::percent_decode(h.value));
+            }
+            _ => framing = body_framing(h.name, h.value, framing),
         }
     }
     Some(ResponseHead {
@@ -1126,6 +1235,8 @@ fn parse_response(data: &[u8]) -> Option<ResponseHead> {
         framing,
         len,
         upgrade_h2c,
+        grpc_web,
+        grpc,
     })
 }
 
@@ -1274,12 +1385,18 @@ fn body_bytes(r: &mut Reader, data: &[u8], stats: &mut Counters) -> (usize, bool
         State::Body { remaining } => {
             let n = (data.len() as u64).min(remaining);
             r.body += n;
+            if let Some(web) = r.web.as_deref_mut() {
+                web.feed(data.get(..n as usize).unwrap_or(&[]));
+            }
             let left = remaining - n;
             r.state = State::Body { remaining: left };
             (n as usize, left == 0)
         }
         State::UntilClose => {
             r.body += data.len() as u64;
+            if let Some(web) = r.web.as_deref_mut() {
+                web.feed(data);
+            }
             (data.len(), false)
         }
         State::Chunked(chunk) => chunked_bytes(r, chunk, data, stats),
@@ -1299,6 +1416,9 @@ fn chunked_bytes(
             Chunk::Data { remaining } => {
                 let n = ((data.len() - i) as u64).min(remaining);
                 r.body += n;
+                if let Some(web) = r.web.as_deref_mut() {
+                    web.feed(data.get(i..i + n as usize).unwrap_or(&[]));
+                }
                 i += n as usize;
                 chunk = if remaining == n {
                     Chunk::DataEnd

@@ -199,6 +199,8 @@ struct Stream {
     resolved_trace: Option<TraceContext>,
     grpc_trace: Option<TraceContext>,
     is_grpc: bool,
+    /// `grpc-web` or `grpc-web-text`, from the request's content-type.
+    grpc_web: Option<&'static str>,
     grpc_status: Option<u32>,
     grpc_message: Option<String>,
     messages: [MessageCounter; 2],
@@ -694,7 +696,10 @@ impl Http2Parser {
                     s.info.x_request_id = Some(v());
                     s.trace.offer("x-request-id", value);
                 }
-                b"content-type" => s.is_grpc |= value.starts_with(b"application/grpc"),
+                b"content-type" => {
+                    s.is_grpc |= value.starts_with(b"application/grpc");
+                    s.grpc_web = grpc::web_mode(value);
+                }
                 b"grpc-trace-bin" => s.grpc_trace = grpc::parse_grpc_trace_bin(value),
                 _ => {
                     if let Ok(name) = std::str::from_utf8(name) {
@@ -818,14 +823,18 @@ fn finish(
             stats.grpc_calls_method_unknown += 1;
         }
         let (service, method) = grpc::split_path(&s.info.path).unwrap_or(("", ""));
+        // gRPC-Web's trailers come in the body's trailer frame.
+        let (web_status, web_message) = s.messages[1].web_trailers().unwrap_or_default();
         let status = s
             .grpc_status
+            .or(web_status)
             .or(s.info.reset_code.map(grpc_status_for_reset));
         s.info.grpc = Some(Box::new(GrpcCall {
             service: service.to_owned(),
             method: method.to_owned(),
             status,
-            message: s.grpc_message,
+            message: s.grpc_message.or(web_message),
+            web: s.grpc_web,
             request_messages: s.messages[0].messages,
             response_messages: s.messages[1].messages,
             compressed_messages: s.messages[0].compressed + s.messages[1].compressed,
