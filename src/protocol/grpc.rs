@@ -416,6 +416,27 @@ impl GrpcCall {
     }
 }
 
+/// Standard base64 with padding, for tests that write gRPC-Web's text mode.
+#[cfg(test)]
+pub(crate) fn encode_base64(bytes: &[u8]) -> Vec<u8> {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.len();
+        let mut b = [0u8; 3];
+        b[..n].copy_from_slice(chunk);
+        let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= n {
+                ABC[(v >> (18 - 6 * i) & 63) as usize]
+            } else {
+                b'='
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,26 +521,8 @@ mod tests {
             f.extend(payload);
             f
         };
-        let b64 = |bytes: &[u8]| {
-            const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            let mut out = Vec::new();
-            for chunk in bytes.chunks(3) {
-                let n = chunk.len();
-                let mut b = [0u8; 3];
-                b[..n].copy_from_slice(chunk);
-                let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-                for i in 0..4 {
-                    out.push(if i <= n {
-                        ABC[(v >> (18 - 6 * i) & 63) as usize]
-                    } else {
-                        b'='
-                    });
-                }
-            }
-            out
-        };
-        let mut body = b64(&frame(0, b"\x0a\x03c-2"));
-        body.extend(b64(&frame(
+        let mut body = encode_base64(&frame(0, b"\x0a\x03c-2"));
+        body.extend(encode_base64(&frame(
             0x80,
             b"grpc-status: 5\r\ngrpc-message: no%20cart\r\n",
         )));

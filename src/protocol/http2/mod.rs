@@ -201,6 +201,8 @@ struct Stream {
     is_grpc: bool,
     /// `grpc-web` or `grpc-web-text`, from the request's content-type.
     grpc_web: Option<&'static str>,
+    /// grpc-web-text: each direction's base64, decoded before the messages are counted.
+    web_text: Option<Box<[grpc::Base64Stream; 2]>>,
     grpc_status: Option<u32>,
     grpc_message: Option<String>,
     messages: [MessageCounter; 2],
@@ -466,7 +468,10 @@ impl Http2Parser {
             } else {
                 s.info.response_body_size += body.len() as u64;
             }
-            side(&mut s.messages, d).feed(body);
+            match s.web_text.as_deref_mut() {
+                Some(text) => side(text, d).feed(body, side(&mut s.messages, d)),
+                None => side(&mut s.messages, d).feed(body),
+            }
             s.last_ns = ts;
         }
     }
@@ -699,6 +704,9 @@ impl Http2Parser {
                 b"content-type" => {
                     s.is_grpc |= value.starts_with(b"application/grpc");
                     s.grpc_web = grpc::web_mode(value);
+                    if s.grpc_web == Some("grpc-web-text") {
+                        s.web_text = Some(Box::default());
+                    }
                 }
                 b"grpc-trace-bin" => s.grpc_trace = grpc::parse_grpc_trace_bin(value),
                 _ => {
@@ -976,6 +984,49 @@ mod tests {
             );
             assert_eq!(stats.http2_hpack_errors, 0);
         }
+    }
+
+    /// gRPC-Web in text mode over HTTP/2 (as a browser's fetch through a proxy carries it):
+    /// the DATA is base64; the status comes from the trailer frame inside it.
+    #[test]
+    fn grpc_web_text_over_http2() {
+        let mut p = Http2Parser::new(false);
+        let mut out = Vec::new();
+        let mut stats = Counters::default();
+        let meta = SegmentMeta {
+            ts_ns: 1,
+            seq: 0,
+            ack: 0,
+        };
+        let mut req = vec![0x83];
+        req.extend(literal(":path", "/shop.Cart/GetCart"));
+        req.extend(literal("content-type", "application/grpc-web-text"));
+        let mut client = frame(HEADERS, END_HEADERS, 1, &req);
+        client.extend(frame(
+            DATA,
+            END_STREAM,
+            1,
+            &grpc::encode_base64(&grpc_message(7)),
+        ));
+        p.on_data(Direction::ToServer, &client, meta, &mut out, &mut stats);
+        let mut body = grpc::encode_base64(&grpc_message(9));
+        let trailer = b"grpc-status: 7\r\ngrpc-message: denied\r\n";
+        let mut frame_80 = vec![0x80];
+        frame_80.extend((trailer.len() as u32).to_be_bytes());
+        frame_80.extend(trailer);
+        body.extend(grpc::encode_base64(&frame_80));
+        let mut server = frame(HEADERS, END_HEADERS, 1, &[0x88]);
+        server.extend(frame(DATA, END_STREAM, 1, &body));
+        p.on_data(Direction::ToClient, &server, meta, &mut out, &mut stats);
+        assert_eq!(out.len(), 1);
+        let g = out[0]
+            .http()
+            .and_then(|h| h.grpc.as_deref())
+            .expect("gRPC-Web");
+        assert_eq!(g.web, Some("grpc-web-text"));
+        assert_eq!((g.request_messages, g.response_messages), (1, 1));
+        assert_eq!(g.status, Some(7));
+        assert_eq!(g.message.as_deref(), Some("denied"));
     }
 
     /// Joined late: a gRPC call whose `:path`, `content-type` and `traceparent` name are all in
