@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 /// The protocol labels; `other` for a span of a protocol not named here, so that a new
 /// protocol is never counted as another.
-const PROTOCOLS: [&str; 4] = ["http", "grpc", "mysql", "other"];
+const PROTOCOLS: [&str; 5] = ["http", "grpc", "mysql", "postgresql", "other"];
 const STATUSES: [&str; 3] = ["ok", "error", "incomplete"];
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -42,8 +42,10 @@ impl SpanMetrics {
             2
         } else if is("network.protocol.name", "http") {
             0
-        } else {
+        } else if is("network.protocol.name", "postgresql") {
             3
+        } else {
+            4
         };
         let status = if span.attr("wirespan.incomplete").is_some() {
             2

@@ -172,6 +172,25 @@ counters! {
     /// gRPC calls whose `:path` could not be read (a connection older than the capture):
     /// `wirespan.grpc.method=unknown` unless a joined app span names it.
     grpc_calls_method_unknown,
+    /// PostgreSQL messages read, both directions.
+    pgsql_messages,
+    /// PostgreSQL exchanges completed (login, simple query, extended-protocol batch).
+    pgsql_exchanges,
+    /// PostgreSQL requests that never got their ReadyForQuery (connection ended first, or too
+    /// many waiting).
+    pgsql_requests_unanswered,
+    /// PostgreSQL answers with no request to pair with (a capture that began mid-answer).
+    pgsql_responses_without_request,
+    /// Named PostgreSQL statements not remembered (the per-connection bound was reached).
+    pgsql_statements_dropped,
+    /// PostgreSQL COPY operations (their data counted in the query's exchange, not parsed).
+    pgsql_copies,
+    /// PostgreSQL connections that switched to TLS (SSLRequest answered `S`): not read.
+    pgsql_tls_connections,
+    /// PostgreSQL messages with an impossible length or type: the reader resynchronises.
+    pgsql_parse_errors,
+    /// PostgreSQL readers that lost message boundaries in a hole.
+    pgsql_resyncs,
     /// HTTP/2 frames read.
     http2_frames,
     /// HTTP/2 frames that cannot be (too long, CONTINUATION without HEADERS).

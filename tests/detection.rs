@@ -8,16 +8,25 @@ use std::process::Command;
 
 /// A real PostgreSQL 15 conversation (psql, then psycopg 3 with the extended protocol;
 /// pcaps/pgsql/gen-pgsql.sh). psycopg's `Q` + length 10 + "BEGIN" once read as a MySQL greeting
-/// and gave a `COM_UNKNOWN` span. No parser of wirespan's is PostgreSQL's yet: every
-/// connection is counted as not recognised, and nothing else.
+/// and gave a `COM_UNKNOWN` span: every connection is PostgreSQL's now, none MySQL's, and none
+/// is left unrecognised.
 #[test]
-fn a_postgresql_conversation_gives_no_span_and_is_counted() {
+fn a_postgresql_conversation_is_read_as_postgresql_never_mysql() {
     let pcap = repo("pcaps/pgsql/psycopg.pcap");
     let run = replay(std::slice::from_ref(&pcap), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.spans().is_empty(), "{}", run.stderr);
+    let spans = run.spans();
+    assert!(!spans.is_empty(), "{}", run.stderr);
+    for s in &spans {
+        assert_eq!(
+            attr_str(s, "db.system").as_deref(),
+            Some("postgresql"),
+            "{s}"
+        );
+    }
     assert_eq!(run.counter("mysql_packets"), 0);
     assert_eq!(run.counter("http1_exchanges"), 0);
+    assert_eq!(run.counter("flows_unrecognised"), 0);
     let Some(tshark) = tshark() else { return };
     let out = Command::new(tshark)
         .args([
@@ -29,24 +38,13 @@ fn a_postgresql_conversation_gives_no_span_and_is_counted() {
         .args(["-T", "fields", "-e", "tcp.stream"])
         .output()
         .expect("tshark");
-    let connections = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+    let connections = String::from_utf8_lossy(&out.stdout).lines().count();
     assert!(connections >= 2, "psql and psycopg");
-    let pgsql = String::from_utf8_lossy(
-        &Command::new(tshark)
-            .args([
-                "-r",
-                &pcap.to_string_lossy(),
-                "-Y",
-                "pgsql.type == \"Simple query\"",
-            ])
-            .output()
-            .expect("tshark")
-            .stdout,
-    )
-    .lines()
-    .count();
-    assert!(pgsql > 0, "tshark reads the capture as PostgreSQL");
-    assert_eq!(run.counter("flows_unrecognised"), connections);
+    let logins = spans
+        .iter()
+        .filter(|s| attr_str(s, "wirespan.pgsql.command").as_deref() == Some("CONNECT"))
+        .count();
+    assert_eq!(logins, connections);
 }
 
 /// A connection whose handshake says who the client is: a MySQL greeting or an HTTP response

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# A real PostgreSQL conversation, for the protocol detector: PostgreSQL 15 (Debian) in a network
-# namespace of its own (wsq-db), clients in another (wsq-cli), one veth between them, tcpdump on
-# the client's side. wirespan has no PostgreSQL parser yet: these bytes must give no span, and
-# none of its parsers may take them for its own protocol (psycopg's `Q` + length 10 + "BEGIN"
-# once looked like a MySQL greeting).
+# A real PostgreSQL conversation: PostgreSQL 15 (Debian) in a network namespace of its own
+# (wsq-db), clients in another (wsq-cli), one veth between them, tcpdump on the client's side.
+# The PostgreSQL parser's test traffic, and the detector's (psycopg's `Q` + length 10 +
+# "BEGIN" once looked like a MySQL greeting). pg_client.py logs every psycopg call it makes and
+# what came back: pgsql.expected.json.
 #
 #   sudo bash pcaps/pgsql/gen-pgsql.sh        # writes pcaps/pgsql/psycopg.pcap, ~10 s
 #
 # Needs root, iproute2, tcpdump, Debian's postgresql (its binaries only: no system service is
 # started or touched), python3 with psycopg 3 (pip install "psycopg[binary]").
-# The client session: psql's simple queries, then psycopg with SSL "prefer" (the server has
-# none and answers N), a transaction of parameterised queries (extended protocol), server-side
-# prepared statements, an error, several statements in one simple query.
+# The client session: psql's simple queries, then psycopg (pg_client.py): a failed login, SSL
+# "prefer" (the server has none and answers N), parameterised queries (extended protocol),
+# server-side prepared statements, an error, several statements in one simple query, COPY, a
+# pipeline.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NS_CLI=wsq-cli
@@ -53,7 +54,10 @@ done
 
 chown postgres "$WORK"
 su postgres -s /bin/sh -c "$PG_BIN/initdb -D $WORK/data -A trust -U postgres" >"$WORK/initdb.log" 2>&1
-echo "host all all $CLI_IP/32 trust" >>"$WORK/data/pg_hba.conf"
+# alice logs in with a password (scram-sha-256), everyone else from the client without one.
+sed -i '/^host/d' "$WORK/data/pg_hba.conf"
+printf 'host all alice %s/32 scram-sha-256\nhost all all %s/32 trust\n' "$CLI_IP" "$CLI_IP" \
+    >>"$WORK/data/pg_hba.conf"
 ip netns exec "$NS_DB" su postgres -s /bin/sh -c \
     "exec $PG_BIN/postgres -D $WORK/data -k $WORK -c listen_addresses=$DB_IP -c port=5432" \
     >"$WORK/postgres.log" 2>&1 &
@@ -63,8 +67,9 @@ for i in $(seq 1 100); do
     [ "$i" = 100 ] && { tail -n 5 "$WORK/postgres.log" >&2; exit 1; }
     sleep 0.2
 done
+ip netns exec "$NS_CLI" psql -h "$DB_IP" -U postgres -qc "create user alice password 'right'"
 
-ip netns exec "$NS_CLI" tcpdump -i eth0 -s 0 -U -n -w "$WORK/psycopg.pcap" 'tcp port 5432' \
+ip netns exec "$NS_CLI" tcpdump -i eth0 -s 0 -U -n --immediate-mode -w "$WORK/psycopg.pcap" 'tcp port 5432' \
     2>"$WORK/tcpdump.err" &
 PIDS+=($!)
 for i in $(seq 1 50); do grep -q "listening on" "$WORK/tcpdump.err" && break; sleep 0.1; done
@@ -73,22 +78,9 @@ sleep 0.3
 ip netns exec "$NS_CLI" psql -h "$DB_IP" -U postgres -q \
     -c "create table items (id int primary key, name text)" \
     -c "insert into items values (1, 'teapot'), (2, 'mug')" -c "select * from items" >/dev/null
-ip netns exec "$NS_CLI" python3 - "$DB_IP" <<'PY'
-import sys, psycopg
-with psycopg.connect(host=sys.argv[1], user="postgres", sslmode="prefer") as c:
-    cur = c.cursor()
-    for i in range(1, 4):
-        cur.execute("select id, name from items where id = %s", (i,))
-        cur.fetchall()
-    cur.execute("select name from items where id = %s", (1,), prepare=True)
-    cur.execute("select name from items where id = %s", (2,), prepare=True)
-    try:
-        cur.execute("select * from no_such_table")
-    except psycopg.errors.UndefinedTable:
-        c.rollback()
-    cur.execute("select 1; select 2")
-PY
-sleep 0.5
+ip netns exec "$NS_CLI" python3 "$HERE/pg_client.py" "$DB_IP" "$WORK/pgsql.expected.json"
+sleep 1.5
 kill -INT "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
 cp "$WORK/psycopg.pcap" "$HERE/psycopg.pcap"
+cp "$WORK/pgsql.expected.json" "$HERE/pgsql.expected.json"
 echo "gen-pgsql.sh: $(tcpdump -r "$HERE/psycopg.pcap" 2>/dev/null | wc -l) packets -> $HERE/psycopg.pcap"

@@ -38,6 +38,7 @@ pub mod http;
 pub mod http1;
 pub mod http2;
 pub mod mysql;
+pub mod pgsql;
 pub mod trace_context;
 
 use crate::attribute::Attribute;
@@ -138,6 +139,7 @@ impl Exchange {
 pub enum ExchangeDetail {
     Http(Box<HttpExchange>),
     Mysql(Box<mysql::MysqlExchange>),
+    Pgsql(Box<pgsql::PgsqlExchange>),
 }
 
 impl ExchangeDetail {
@@ -147,6 +149,7 @@ impl ExchangeDetail {
         match self {
             ExchangeDetail::Http(h) => h.describe(attrs),
             ExchangeDetail::Mysql(m) => m.describe(attrs),
+            ExchangeDetail::Pgsql(p) => p.describe(attrs),
         }
     }
 }
@@ -319,6 +322,9 @@ macro_rules! protocols {
 
 protocols! {
     Http1(http1::Http1Parser) = http1,
+    // Before MySQL: a PostgreSQL message is never a MySQL packet's start, the other way round
+    // it once was.
+    Pgsql(pgsql::PgsqlParser) = pgsql,
     Mysql(mysql::MysqlParser) = mysql,
     Http2(http2::Http2Parser) = http2,
 }
