@@ -728,3 +728,92 @@ impl PgsqlExchange {
         Description { name, error }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind];
+        m.extend((body.len() as u32 + 4).to_be_bytes());
+        m.extend(body);
+        m
+    }
+
+    fn meta(seq: u32) -> SegmentMeta {
+        SegmentMeta {
+            ts_ns: 10,
+            seq,
+            ack: 0,
+        }
+    }
+
+    /// A capture that begins mid-connection: the probe finds the Query, the parser reads it
+    /// and its answer, whatever the split of the bytes.
+    #[test]
+    fn joined_mid_connection_a_query_and_its_answer_in_any_split() {
+        let query = message(b'Q', b"select name from items\0");
+        let mut answer = message(b'T', &[0, 1]);
+        answer.extend(message(b'D', &[0, 1, 0, 0, 0, 3, b'm', b'u', b'g']));
+        answer.extend(message(b'D', &[0, 1, 0, 0, 0, 3, b'c', b'u', b'p']));
+        answer.extend(message(b'C', b"SELECT 2\0"));
+        answer.extend(message(b'Z', b"I"));
+        assert_eq!(
+            (PROTOCOL.probe)(&query),
+            Some((START_TYPED, Some(Role::Client)))
+        );
+        for split in 0..query.len() {
+            let mut p = PgsqlParser::new(false);
+            let (mut out, mut stats) = (Vec::new(), Counters::default());
+            p.on_data(
+                Direction::ToServer,
+                &query[..split],
+                meta(100),
+                &mut out,
+                &mut stats,
+            );
+            p.on_data(
+                Direction::ToServer,
+                &query[split..],
+                meta(100 + split as u32),
+                &mut out,
+                &mut stats,
+            );
+            p.on_data(Direction::ToClient, &answer, meta(7), &mut out, &mut stats);
+            assert_eq!(out.len(), 1, "split {split}");
+            assert_eq!(out[0].req_seq, Some(100));
+            let ExchangeDetail::Pgsql(e) = &out[0].detail else {
+                panic!("not PostgreSQL");
+            };
+            assert_eq!(e.sql.as_deref(), Some("select name from items"));
+            assert_eq!(e.rows, Some(2));
+        }
+    }
+
+    #[test]
+    fn probes_take_postgresql_and_nothing_else() {
+        let mut body = PROTOCOL_3.to_be_bytes().to_vec();
+        body.extend(b"user\0alice\0database\0shop\0\0");
+        let mut fixed = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        fixed.extend(body);
+        assert_eq!(
+            (PROTOCOL.probe)(&fixed),
+            Some((START_STARTUP, Some(Role::Client)))
+        );
+        let ssl = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+        assert_eq!(
+            (PROTOCOL.probe)(&ssl),
+            Some((START_STARTUP, Some(Role::Client)))
+        );
+        assert_eq!(
+            (PROTOCOL.probe)(&message(b'Z', b"I")),
+            Some((START_TYPED, Some(Role::Server)))
+        );
+        // A MySQL greeting whose length byte is 'R' or 'Z', an HTTP request, binary noise.
+        let mut greeting = vec![b'R', 0, 0, 0, 0x0a];
+        greeting.extend(b"10.11.6-MariaDB\0");
+        assert_eq!((PROTOCOL.probe)(&greeting), None);
+        assert_eq!((PROTOCOL.probe)(b"GET / HTTP/1.1\r\n\r\n"), None);
+        assert_eq!((PROTOCOL.probe)(&message(b'Q', &[0xff, 0xfe, 0])), None);
+    }
+}
