@@ -63,14 +63,14 @@ for path in pcaps + pcapngs:
 
 for path in ['pcaps/http/client-veth.pcap', 'pcaps/grpc/client-veth.pcap',
              'pcaps/h2c/h2c-upgrade.pcap', 'pcaps/mysql/client-veth.pcap',
-             'pcaps/pgsql/psycopg.pcap']:
+             'pcaps/pgsql/psycopg.pcap', 'pcaps/redis/redis.pcap']:
     proto = path.split('/')[1]
     for i, segs in enumerate(tcp_streams(path)):
         body = records((bytes([0 if to_server else 1]), p) for to_server, p in segs)
         name = f'{proto}-{i}'
         put('stream', name, b'\x01' + body)
         target = {'http': 'http1', 'grpc': 'http2', 'h2c': 'http1', 'mysql': 'mysql',
-                  'pgsql': 'pgsql'}[proto]
+                  'pgsql': 'pgsql', 'redis': 'redis'}[proto]
         # The flags byte a parser starts from: PostgreSQL's startup (0), the others' 1.
         put(target, name, (b'\x00' if proto == 'pgsql' else b'\x01') + body)
         if proto == 'grpc':

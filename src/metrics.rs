@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 /// The protocol labels; `other` for a span of a protocol not named here, so that a new
 /// protocol is never counted as another.
-const PROTOCOLS: [&str; 5] = ["http", "grpc", "mysql", "postgresql", "other"];
+const PROTOCOLS: [&str; 6] = ["http", "grpc", "mysql", "postgresql", "redis", "other"];
 const STATUSES: [&str; 3] = ["ok", "error", "incomplete"];
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -44,8 +44,10 @@ impl SpanMetrics {
             0
         } else if is("network.protocol.name", "postgresql") {
             3
-        } else {
+        } else if is("network.protocol.name", "redis") {
             4
+        } else {
+            5
         };
         let status = if span.attr("wirespan.incomplete").is_some() {
             2
@@ -366,7 +368,7 @@ mod tests {
     #[test]
     fn spans_are_labelled_by_their_own_protocol() {
         let m = SpanMetrics::default();
-        for p in ["http", "mysql", "redis", "redis"] {
+        for p in ["http", "mysql", "memcached", "memcached"] {
             m.observe(&span(p));
         }
         let mut out = String::new();

@@ -191,6 +191,20 @@ counters! {
     pgsql_parse_errors,
     /// PostgreSQL readers that lost message boundaries in a hole.
     pgsql_resyncs,
+    /// Redis commands read.
+    redis_commands,
+    /// Redis commands paired with their replies.
+    redis_exchanges,
+    /// Redis commands that never got a reply (connection ended first, or too many waiting).
+    redis_commands_unanswered,
+    /// Redis replies with no command to pair with (a capture that began mid-reply).
+    redis_replies_without_command,
+    /// Redis pub/sub messages and RESP3 pushes: not replies, never paired.
+    redis_pushes,
+    /// Redis values that were not RESP (the reader resynchronises).
+    redis_parse_errors,
+    /// Redis readers that lost value boundaries in a hole.
+    redis_resyncs,
     /// HTTP/2 frames read.
     http2_frames,
     /// HTTP/2 frames that cannot be (too long, CONTINUATION without HEADERS).

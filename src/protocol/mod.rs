@@ -39,6 +39,7 @@ pub mod http1;
 pub mod http2;
 pub mod mysql;
 pub mod pgsql;
+pub mod redis;
 pub mod trace_context;
 
 use crate::attribute::Attribute;
@@ -140,6 +141,7 @@ pub enum ExchangeDetail {
     Http(Box<HttpExchange>),
     Mysql(Box<mysql::MysqlExchange>),
     Pgsql(Box<pgsql::PgsqlExchange>),
+    Redis(Box<redis::RedisExchange>),
 }
 
 impl ExchangeDetail {
@@ -150,6 +152,7 @@ impl ExchangeDetail {
             ExchangeDetail::Http(h) => h.describe(attrs),
             ExchangeDetail::Mysql(m) => m.describe(attrs),
             ExchangeDetail::Pgsql(p) => p.describe(attrs),
+            ExchangeDetail::Redis(r) => r.describe(attrs),
         }
     }
 }
@@ -327,6 +330,7 @@ protocols! {
     Pgsql(pgsql::PgsqlParser) = pgsql,
     Mysql(mysql::MysqlParser) = mysql,
     Http2(http2::Http2Parser) = http2,
+    Redis(redis::RedisParser) = redis,
 }
 
 /// One side of a pair kept per direction (`d`: 0 client→server, 1 server→client), without an
