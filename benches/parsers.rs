@@ -1,8 +1,8 @@
 //! Protocol parser throughput in bytes/s: the TCP payloads of a bundled capture, already in
 //! order, fed straight to the parser that `protocol::detect` picks (no decode, no flow table).
 //!
-//! `cargo bench --bench parsers`: HTTP/1 (pcaps/http), HTTP/2 + gRPC (pcaps/grpc) and MySQL
-//! (pcaps/mysql) client-side captures.
+//! `cargo bench --bench parsers`: HTTP/1 (pcaps/http), HTTP/2 + gRPC (pcaps/grpc), MySQL
+//! (pcaps/mysql) client-side captures, PostgreSQL (pcaps/pgsql) and Redis (pcaps/redis).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -95,6 +95,8 @@ fn parsers(c: &mut Criterion) {
     bench_protocol(c, "http1", "pcaps/http/client-veth.pcap", 80);
     bench_protocol(c, "http2-grpc", "pcaps/grpc/client-veth.pcap", 50051);
     bench_protocol(c, "mysql", "pcaps/mysql/client-veth.pcap", 3306);
+    bench_protocol(c, "pgsql", "pcaps/pgsql/psycopg.pcap", 5432);
+    bench_protocol(c, "redis", "pcaps/redis/redis.pcap", 6379);
 }
 
 criterion_group!(benches, parsers);
