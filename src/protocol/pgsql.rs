@@ -627,7 +627,10 @@ impl ConnectionParser for PgsqlParser {
                     super::side(&mut self.typed, d).begin(len - 4)
                 }
                 Read::Payload { bytes, last, .. } => {
-                    keep(super::side(&mut self.kept, d), bytes);
+                    // Only the messages read for their content are kept (not DataRows).
+                    if reads_body(d, *super::side(&mut self.kind, d)) {
+                        keep(super::side(&mut self.kept, d), bytes);
+                    }
                     last
                 }
             };
@@ -676,6 +679,16 @@ impl ConnectionParser for PgsqlParser {
             };
             out.push(finish(p, None, Some(why)));
         }
+    }
+}
+
+/// Whether a message's payload is read: the client's Query, Parse and Bind; the server's
+/// ErrorResponse and CommandComplete.
+fn reads_body(d: usize, kind: u8) -> bool {
+    if d == 0 {
+        matches!(kind, b'Q' | b'P' | b'B')
+    } else {
+        matches!(kind, b'E' | b'C')
     }
 }
 
