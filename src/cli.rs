@@ -225,6 +225,10 @@ pub struct CaptureArgs {
     /// Most TCP flows tracked at once per worker.
     #[arg(long, default_value_t = 262_144)]
     pub max_flows: usize,
+    /// Redis: put every argument of a command in `db.query.text` as sent (by default all but
+    /// the first, the key for most commands, are `?`).
+    #[arg(long)]
+    pub redis_values: bool,
     /// Receive the apps' OTLP spans and join them with the network spans (listeners below).
     #[arg(long)]
     pub otlp: bool,
@@ -275,6 +279,10 @@ pub struct ReplayArgs {
     /// Out-of-order bytes buffered per flow direction before a hole is given up on.
     #[arg(long, default_value_t = 256 * 1024)]
     pub max_reassembly_bytes: usize,
+    /// Redis: put every argument of a command in `db.query.text` as sent (by default all but
+    /// the first, the key for most commands, are `?`).
+    #[arg(long)]
+    pub redis_values: bool,
     /// Apps' spans to correlate with: OTLP/JSON lines files, protobuf bodies (.pb), or
     /// directories of them. The output is then one trace per call: app → network → app.
     #[arg(long = "otel", value_name = "PATH")]
@@ -393,6 +401,7 @@ impl CaptureArgs {
     fn job(&self) -> anyhow::Result<CaptureJob> {
         let mut pipeline = PipelineConfig::default();
         pipeline.flows.max_flows = self.max_flows;
+        pipeline.flows.parsers.redis_values = self.redis_values;
         Ok(CaptureJob {
             interfaces: self.interface.clone(),
             filter: self.filter.join(" "),
@@ -614,6 +623,7 @@ impl ReplayArgs {
         }
         pipeline.flows.max_flows = self.max_flows;
         pipeline.flows.max_ooo_bytes = self.max_reassembly_bytes;
+        pipeline.flows.parsers.redis_values = self.redis_values;
         ReplayJob {
             files: self.files.clone(),
             pipeline,

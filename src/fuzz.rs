@@ -10,7 +10,8 @@ use crate::correlate::{correlate, CorrelationConfig};
 use crate::flow::reassembly::{HalfStream, StreamEvent};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::protocol::{
-    self, grpc, http2, AppParser, Direction, Exchange, Protocol, SegmentMeta, REGISTRY,
+    self, grpc, http2, AppParser, Direction, Exchange, ParserOptions, Protocol, SegmentMeta,
+    REGISTRY,
 };
 use crate::stats::Counters;
 
@@ -204,7 +205,7 @@ pub fn stream(parser: StreamParser, data: &[u8]) {
     };
     let mut app: Option<AppParser> = match parser {
         StreamParser::Detect => None,
-        StreamParser::Protocol(p) => Some((p.start)(flags)),
+        StreamParser::Protocol(p) => Some((p.start)(flags, ParserOptions::default())),
     };
     let mut stats = Counters::default();
     let mut out = Vec::new();

@@ -92,3 +92,22 @@ fn every_logged_command_has_its_span_in_order() {
         .count();
     assert_eq!(error_spans, errors);
 }
+
+/// Values are redacted by default (the key stays); `--redis-values` keeps them as sent.
+#[test]
+fn values_are_redacted_unless_asked_for() {
+    let pcap = repo("pcaps/redis/redis.pcap");
+    let texts = |extra: &[&str]| -> Vec<String> {
+        let run = replay(std::slice::from_ref(&pcap), extra);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.spans()
+            .iter()
+            .filter_map(|s| attr_str(s, "db.query.text"))
+            .collect()
+    };
+    let redacted = texts(&[]);
+    assert!(redacted.iter().any(|t| t == "SET user:1 ?"), "{redacted:?}");
+    assert!(!redacted.iter().any(|t| t.contains("alice")));
+    let kept = texts(&["--redis-values"]);
+    assert!(kept.iter().any(|t| t == "SET user:1 alice"), "{kept:?}");
+}

@@ -40,6 +40,8 @@ pub struct FlowLimits {
     pub max_ooo_bytes: usize,
     /// Payload bytes a flow may carry without being recognised before it is ignored.
     pub max_detect_bytes: u64,
+    /// What the parsers keep.
+    pub parsers: protocol::ParserOptions,
 }
 
 impl Default for FlowLimits {
@@ -50,6 +52,7 @@ impl Default for FlowLimits {
             closed_linger_ns: 5_000_000_000,
             max_ooo_bytes: 256 * 1024,
             max_detect_bytes: 64 * 1024,
+            parsers: protocol::ParserOptions::default(),
         }
     }
 }
@@ -633,7 +636,7 @@ impl Flow {
                     *seen += data.len() as u64;
                     return;
                 }
-                Some(found) => self.app = App::Parsing(protocol::start(found)),
+                Some(found) => self.app = App::Parsing(protocol::start(found, limits.parsers)),
                 None => {
                     *seen += data.len() as u64;
                     // Too short to tell: keep them for the next piece, within the bound.

@@ -275,7 +275,7 @@ pub const PROTOCOL: Protocol = Protocol {
             None
         }
     },
-    start: |_| AppParser::Http1(Box::default()),
+    start: |_, _| AppParser::Http1(Box::default()),
     exchanges: |c| c.http1_exchanges,
 };
 

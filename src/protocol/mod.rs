@@ -240,10 +240,17 @@ pub struct Protocol {
     /// allocating: whether they start this protocol (and how: a value of the protocol's own,
     /// handed back to `start`), and which side sent them when the bytes tell.
     pub probe: fn(&[u8]) -> Option<Found>,
-    /// The connection parser for what `probe` found.
-    pub start: fn(u8) -> AppParser,
+    /// The connection parser for what `probe` found, with the user's options.
+    pub start: fn(u8, ParserOptions) -> AppParser,
     /// Its exchanges, among the counters.
     pub exchanges: fn(&Counters) -> u64,
+}
+
+/// What the user chose about what parsers keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParserOptions {
+    /// Redis: the command's arguments as sent (`--redis-values`), not redacted.
+    pub redis_values: bool,
 }
 
 /// The protocols, each one line: `Variant(parser type) = module`, the module exporting
@@ -368,15 +375,15 @@ pub fn probe(data: &[u8]) -> Option<Probe> {
 }
 
 /// The parser for what a probe found.
-pub fn start(probe: Probe) -> AppParser {
-    (probe.protocol.start)(probe.start)
+pub fn start(probe: Probe, options: ParserOptions) -> AppParser {
+    (probe.protocol.start)(probe.start, options)
 }
 
-/// Recognises a protocol from the first bytes one side sent and makes its parser; says which
-/// side sent them when the bytes tell.
+/// Recognises a protocol from the first bytes one side sent and makes its parser (with the
+/// default options); says which side sent them when the bytes tell.
 pub fn detect(data: &[u8]) -> Option<(AppParser, Option<Role>)> {
     let p = probe(data)?;
-    Some((start(p), p.role))
+    Some((start(p, ParserOptions::default()), p.role))
 }
 
 #[cfg(test)]

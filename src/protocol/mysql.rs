@@ -363,7 +363,7 @@ pub const PROTOCOL: Protocol = Protocol {
             None
         }
     },
-    start: |how| {
+    start: |how, _| {
         AppParser::Mysql(Box::new(if how & START_COMPRESSED != 0 {
             MysqlParser::compressed()
         } else {

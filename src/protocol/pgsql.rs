@@ -75,7 +75,7 @@ pub const PROTOCOL: Protocol = Protocol {
             None
         }
     },
-    start: |how| AppParser::Pgsql(Box::new(PgsqlParser::new(how == START_STARTUP))),
+    start: |how, _| AppParser::Pgsql(Box::new(PgsqlParser::new(how == START_STARTUP))),
     exchanges: |c| c.pgsql_exchanges,
 };
 

@@ -45,7 +45,12 @@ pub struct RedisExchange {
 pub const PROTOCOL: Protocol = Protocol {
     name: "redis",
     probe: |data| looks_like_command(data).then_some((0, Some(Role::Client))),
-    start: |_| AppParser::Redis(Box::default()),
+    start: |_, options| {
+        AppParser::Redis(Box::new(RedisParser {
+            keep_values: options.redis_values,
+            ..Default::default()
+        }))
+    },
     exchanges: |c| c.redis_exchanges,
 };
 
@@ -295,13 +300,15 @@ pub struct RedisParser {
     selecting: Option<u32>,
     /// The connection subscribed: messages come unasked.
     subscribed: bool,
-    /// The last command's whole exchange waits for the rest of its replies.
+    /// Replies were lost in a hole: what is paired next is marked.
     gap: bool,
+    /// Arguments as sent (`--redis-values`), not redacted.
+    keep_values: bool,
 }
 
 /// The command's name and its arguments as the span shows them: the first argument (the key,
-/// for most commands), the others redacted.
-fn describe_command(items: &[Vec<u8>]) -> (String, String) {
+/// for most commands), the others redacted unless `keep_values`.
+fn describe_command(items: &[Vec<u8>], keep_values: bool) -> (String, String) {
     let mut words = items
         .iter()
         .map(|w| String::from_utf8_lossy(w).into_owned());
@@ -309,7 +316,7 @@ fn describe_command(items: &[Vec<u8>]) -> (String, String) {
     let mut query = command.clone();
     for (i, w) in words.enumerate() {
         query.push(' ');
-        if i == 0 {
+        if i == 0 || keep_values {
             query.push_str(&w);
         } else {
             query.push('?');
@@ -327,7 +334,7 @@ impl RedisParser {
         stats: &mut Counters,
     ) {
         stats.redis_commands += 1;
-        let (command, query) = describe_command(&value.items);
+        let (command, query) = describe_command(&value.items, self.keep_values);
         let replies = match command.as_str() {
             "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE" => {
                 value.count.saturating_sub(1).max(1)

@@ -293,7 +293,7 @@ pub const PROTOCOL: Protocol = Protocol {
         let from_preface = PREFACE.starts_with(data.get(..PREFACE.len()).unwrap_or(data));
         Some((u8::from(from_preface), sender_hint(data)))
     },
-    start: |from_preface| AppParser::Http2(Box::new(Http2Parser::new(from_preface == 1))),
+    start: |from_preface, _| AppParser::Http2(Box::new(Http2Parser::new(from_preface == 1))),
     exchanges: |c| c.http2_exchanges,
 };
 
