@@ -16,6 +16,8 @@ transition and firewalls, which this machine's kernel would not produce live:
   pcaps/links/nflog.pcap             LINKTYPE_NFLOG (239), as `tcpdump -i nflog:5` writes it:
                                      little-endian TLVs, packet header, prefix, payload
   pcaps/links/llc-snap.pcap          IEEE 802.3 frames with LLC/SNAP (AA AA 03, OUI 0, EtherType)
+  pcaps/tunnels/pgsql-vxlan.pcap     the PostgreSQL capture (pcaps/pgsql) in VXLAN (VNI 4242)
+  pcaps/tunnels/redis-vxlan.pcap     the Redis capture (pcaps/redis) in VXLAN (VNI 4242)
 
 Sources: pcaps/http/client-veth.pcap (tunnels, NFLOG) and pcaps/lenient/lenient.pcap (LLC/SNAP:
 802.3 frames hold at most 1500 bytes, so the source's packets must be small). Outer addresses
@@ -184,6 +186,20 @@ def gre_udp(src):
     return out
 
 
+def vxlan(src):
+    """Each whole Ethernet frame in VXLAN (VNI 4242, UDP 4789) between A and B."""
+    out = []
+    records = read_pcap(src)
+    first_src = records[0][2][6:12] if records else b""
+    for sec, usec, frame in records:
+        from_client = frame[6:12] == first_src
+        packet = frame[14:]
+        port = flow_port(packet) if frame[12:14] == b"\x08\x00" else 49152
+        header = struct.pack("!II", 0x08000000, 4242 << 8)
+        out.append((sec, usec, outer(from_client, udp(port, 4789, header + frame))))
+    return out
+
+
 def tlv(kind, value):
     padded = value + bytes(-len(value) % 4)
     return struct.pack("<HH", 4 + len(value), kind) + padded
@@ -219,6 +235,8 @@ def main():
     write_pcap("pcaps/tunnels/gre-udp.pcap", 1, gre_udp(http))
     write_pcap("pcaps/links/nflog.pcap", 239, nflog(http))
     write_pcap("pcaps/links/llc-snap.pcap", 1, llc_snap("pcaps/lenient/lenient.pcap"))
+    write_pcap("pcaps/tunnels/pgsql-vxlan.pcap", 1, vxlan("pcaps/pgsql/psycopg.pcap"))
+    write_pcap("pcaps/tunnels/redis-vxlan.pcap", 1, vxlan("pcaps/redis/redis.pcap"))
 
 
 if __name__ == "__main__":

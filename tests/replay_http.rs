@@ -613,3 +613,38 @@ fn new_encapsulations_are_counted_and_tshark_reads_them_too() {
     let run = replay(&[repo("pcaps/tunnels/gtpu-fragments.pcap")], &[]);
     assert!(run.counter("ip_reassembled") > 0, "outer fragments rebuilt");
 }
+
+/// The PostgreSQL and Redis captures re-encapsulated in VXLAN (pcaps/encap-more.py) give the
+/// spans the plain captures give, each with its tunnel.
+#[test]
+fn database_captures_inside_vxlan_give_the_same_spans() {
+    let comparable = |s: &Value| {
+        let mut s = s.clone();
+        if let Some(attrs) = s["attributes"].as_array_mut() {
+            attrs.retain(|a| a["key"] != "wirespan.capture.point" && a["key"] != "wirespan.tunnel");
+        }
+        if let Some(o) = s.as_object_mut() {
+            o.remove("spanId");
+        }
+        s
+    };
+    for (plain, wrapped) in [
+        ("pcaps/pgsql/psycopg.pcap", "pcaps/tunnels/pgsql-vxlan.pcap"),
+        ("pcaps/redis/redis.pcap", "pcaps/tunnels/redis-vxlan.pcap"),
+    ] {
+        let a = replay(&[repo(plain)], &[]).spans();
+        let run = replay(&[repo(wrapped)], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let b = run.spans();
+        assert!(!a.is_empty());
+        assert_eq!(a.len(), b.len(), "{wrapped}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(comparable(x), comparable(y), "{wrapped}");
+            assert_eq!(
+                attr_str(y, "wirespan.tunnel").as_deref(),
+                Some("vxlan:4242,outer=192.0.2.10>192.0.2.11"),
+                "{wrapped}"
+            );
+        }
+    }
+}
