@@ -16,35 +16,9 @@ NS_SRV=wl-srv
 SERVER=10.203.0.2
 WORK="$(mktemp -d /tmp/wirespan-lenient.XXXXXX)"
 PIDS=()
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    ip netns del "$NS_CLI" 2>/dev/null || true
-    ip netns del "$NS_SRV" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cleanup_ns() { ip netns del "$NS_CLI" 2>/dev/null || true; ip netns del "$NS_SRV" 2>/dev/null || true; }
-cleanup_ns
-
-ip netns add "$NS_CLI"
-ip netns add "$NS_SRV"
-ip link add wl-c type veth peer name wl-s
-ip link set wl-c netns "$NS_CLI"
-ip link set wl-s netns "$NS_SRV"
-ip -n "$NS_CLI" addr add 10.203.0.1/24 dev wl-c
-ip -n "$NS_SRV" addr add "$SERVER"/24 dev wl-s
-for ns in "$NS_CLI" "$NS_SRV"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$NS_CLI" link set wl-c up
-ip -n "$NS_SRV" link set wl-s up
-# Real wire sizes: no segmentation offload on either end.
-if command -v ethtool >/dev/null; then
-    ip netns exec "$NS_CLI" ethtool -K wl-c tso off gso off gro off >/dev/null 2>&1 || true
-    ip netns exec "$NS_SRV" ethtool -K wl-s tso off gso off gro off >/dev/null 2>&1 || true
-fi
+# shellcheck source=../netns-pair.sh
+. "$HERE/../netns-pair.sh"
+pair_up "$NS_CLI" "$NS_SRV" 10.203.0.1 "$SERVER" wl
 
 NGX="$WORK/nginx"
 mkdir -p "$NGX/logs" "$NGX/tmp" "$NGX/html"
@@ -53,16 +27,9 @@ ip netns exec "$NS_SRV" nginx -p "$NGX/" -c "$HERE/nginx.conf" -g 'daemon off;' 
 PIDS+=($!)
 ip netns exec "$NS_SRV" python3 "$HERE/lenient_server.py" 8081 >"$WORK/app.out" 2>&1 &
 PIDS+=($!)
-ip netns exec "$NS_SRV" tcpdump -i wl-s -s 0 -U -w "$WORK/lenient.pcap" tcp >"$WORK/tcpdump.out" 2>&1 &
-TCPDUMP=$!
-for _ in $(seq 50); do
-    ip netns exec "$NS_SRV" ss -ltn | grep -q ':8081 ' && ip netns exec "$NS_SRV" ss -ltn | grep -q ':80 ' && break
-    sleep 0.1
-done
-sleep 0.5
+capture_start "$NS_SRV" wl-s "$WORK/lenient.pcap"
+wait_listening "$NS_SRV" 80 8081
 ip netns exec "$NS_CLI" python3 "$HERE/lenient_client.py" "$SERVER" 80 8081 "$WORK/lenient.expected.json"
-sleep 0.5
-kill -INT "$TCPDUMP"
-wait "$TCPDUMP" || true
+capture_stop
 cp "$WORK/lenient.pcap" "$WORK/lenient.expected.json" "$HERE/"
 echo "gen-lenient.sh: wrote $HERE/lenient.pcap and lenient.expected.json"

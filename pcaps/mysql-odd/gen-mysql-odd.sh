@@ -16,32 +16,9 @@ NS_SRV=wmo-srv
 SERVER=10.204.0.2
 WORK="$(mktemp -d /tmp/wirespan-mysql-odd.XXXXXX)"
 PIDS=()
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    ip netns del "$NS_CLI" 2>/dev/null || true
-    ip netns del "$NS_SRV" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns del "$NS_CLI" 2>/dev/null || true
-ip netns del "$NS_SRV" 2>/dev/null || true
-
-ip netns add "$NS_CLI"
-ip netns add "$NS_SRV"
-ip link add wmo-c type veth peer name wmo-s
-ip link set wmo-c netns "$NS_CLI"
-ip link set wmo-s netns "$NS_SRV"
-ip -n "$NS_CLI" addr add 10.204.0.1/24 dev wmo-c
-ip -n "$NS_SRV" addr add "$SERVER"/24 dev wmo-s
-for ns in "$NS_CLI" "$NS_SRV"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_CLI" link set wmo-c up
-ip -n "$NS_SRV" link set wmo-s up
-if command -v ethtool >/dev/null; then
-    ip netns exec "$NS_CLI" ethtool -K wmo-c tso off gso off gro off >/dev/null 2>&1 || true
-    ip netns exec "$NS_SRV" ethtool -K wmo-s tso off gso off gro off >/dev/null 2>&1 || true
-fi
+# shellcheck source=../netns-pair.sh
+. "$HERE/../netns-pair.sh"
+pair_up "$NS_CLI" "$NS_SRV" 10.204.0.1 "$SERVER" wmo
 
 DATA="$WORK/data"
 SOCK="$WORK/mysqld.sock"
@@ -71,14 +48,9 @@ GRANT ALL PRIVILEGES ON audit.* TO 'bob'@'%';
 SQL
 ip netns exec "$NS_SRV" python3 "$HERE/mysql8_stub.py" 3308 >"$WORK/stub.out" 2>&1 &
 PIDS+=($!)
-ip netns exec "$NS_SRV" tcpdump -i wmo-s -s 0 -U --immediate-mode -w "$WORK/mysql-odd.pcap" tcp >"$WORK/tcpdump.out" 2>&1 &
-TCPDUMP=$!
-sleep 1
+capture_start "$NS_SRV" wmo-s "$WORK/mysql-odd.pcap"
+wait_listening "$NS_SRV" 3306 3308
 ip netns exec "$NS_CLI" python3 "$HERE/odd_client.py" "$SERVER" 3306 3308 "$WORK/mysql-odd.expected.json"
-sleep 1.5
-kill -INT "$TCPDUMP"
-sleep 0.2
-wait "$TCPDUMP" || true
-cat "$WORK/tcpdump.out" >&2
+capture_stop
 cp "$WORK/mysql-odd.pcap" "$WORK/mysql-odd.expected.json" "$HERE/"
 echo "gen-mysql-odd.sh: wrote $HERE/mysql-odd.pcap and mysql-odd.expected.json"

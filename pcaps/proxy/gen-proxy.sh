@@ -16,30 +16,9 @@ NS_SRV=wp-srv
 SERVER=10.205.0.2
 WORK="$(mktemp -d /tmp/wirespan-proxy.XXXXXX)"
 PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    ip netns del "$NS_CLI" 2>/dev/null || true
-    ip netns del "$NS_SRV" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns del "$NS_CLI" 2>/dev/null || true
-ip netns del "$NS_SRV" 2>/dev/null || true
-ip netns add "$NS_CLI"
-ip netns add "$NS_SRV"
-ip link add wp-c type veth peer name wp-s
-ip link set wp-c netns "$NS_CLI"
-ip link set wp-s netns "$NS_SRV"
-ip -n "$NS_CLI" addr add 10.205.0.1/24 dev wp-c
-ip -n "$NS_SRV" addr add "$SERVER"/24 dev wp-s
-for ns in "$NS_CLI" "$NS_SRV"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_CLI" link set wp-c up
-ip -n "$NS_SRV" link set wp-s up
-if command -v ethtool >/dev/null; then
-    ip netns exec "$NS_CLI" ethtool -K wp-c tso off gso off gro off >/dev/null 2>&1 || true
-    ip netns exec "$NS_SRV" ethtool -K wp-s tso off gso off gro off >/dev/null 2>&1 || true
-fi
+# shellcheck source=../netns-pair.sh
+. "$HERE/../netns-pair.sh"
+pair_up "$NS_CLI" "$NS_SRV" 10.205.0.1 "$SERVER" wp
 
 NGX="$WORK/nginx"
 mkdir -p "$NGX/logs" "$NGX/tmp" "$NGX/html"
@@ -58,14 +37,8 @@ LogLevel Info
 CONF
 ip netns exec "$NS_SRV" tinyproxy -d -c "$WORK/tinyproxy.conf" >"$WORK/tinyproxy.out" 2>&1 &
 PIDS+=($!)
-ip netns exec "$NS_SRV" tcpdump -i wp-s -s 0 -U --immediate-mode -w "$WORK/connect.pcap" tcp \
-    >"$WORK/tcpdump.out" 2>&1 &
-TCPDUMP=$!
-for _ in $(seq 50); do
-    ip netns exec "$NS_SRV" ss -ltn | grep -q ':8888 ' && ip netns exec "$NS_SRV" ss -ltn | grep -q ':8080 ' && break
-    sleep 0.1
-done
-sleep 0.5
+capture_start "$NS_SRV" wp-s "$WORK/connect.pcap"
+wait_listening "$NS_SRV" 8888 8080
 run() {  # name curl-args...: one curl run, its line to the expected calls
     local name="$1"; shift
     ip netns exec "$NS_CLI" curl -sS --max-time 10 -x "http://$SERVER:8888" --proxytunnel \
@@ -80,9 +53,7 @@ run() {  # name curl-args...: one curl run, its line to the expected calls
     run /index.html --http2-prior-knowledge "http://$SERVER:8080/index.html"
     run /two.txt --http2-prior-knowledge "http://$SERVER:8080/two.txt"
 } >"$WORK/calls.jsonl"
-sleep 1.5
-kill -INT "$TCPDUMP"
-wait "$TCPDUMP" || true
+capture_stop
 python3 - "$WORK/calls.jsonl" "$WORK/connect.expected.json" <<'PY'
 import json, sys
 calls = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -15,26 +15,9 @@ NS_SRV=wpu-srv
 SERVER=10.206.0.2
 WORK="$(mktemp -d /tmp/wirespan-push.XXXXXX)"
 PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    ip netns del "$NS_CLI" 2>/dev/null || true
-    ip netns del "$NS_SRV" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns del "$NS_CLI" 2>/dev/null || true
-ip netns del "$NS_SRV" 2>/dev/null || true
-ip netns add "$NS_CLI"
-ip netns add "$NS_SRV"
-ip link add wpu-c type veth peer name wpu-s
-ip link set wpu-c netns "$NS_CLI"
-ip link set wpu-s netns "$NS_SRV"
-ip -n "$NS_CLI" addr add 10.206.0.1/24 dev wpu-c
-ip -n "$NS_SRV" addr add "$SERVER"/24 dev wpu-s
-for ns in "$NS_CLI" "$NS_SRV"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_CLI" link set wpu-c up
-ip -n "$NS_SRV" link set wpu-s up
+# shellcheck source=../netns-pair.sh
+. "$HERE/../netns-pair.sh"
+pair_up "$NS_CLI" "$NS_SRV" 10.206.0.1 "$SERVER" wpu
 
 NGX="$WORK/nginx"
 mkdir -p "$NGX/logs" "$NGX/tmp" "$NGX/html"
@@ -42,19 +25,11 @@ printf '<html><link rel="stylesheet" href="/style.css">pushed</html>\n' >"$NGX/h
 printf 'body { color: teal; }\n' >"$NGX/html/style.css"
 ip netns exec "$NS_SRV" nginx -p "$NGX/" -c "$HERE/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
 PIDS+=($!)
-ip netns exec "$NS_SRV" tcpdump -i wpu-s -s 0 -U --immediate-mode -w "$WORK/push.pcap" tcp \
-    >"$WORK/tcpdump.out" 2>&1 &
-TCPDUMP=$!
-for _ in $(seq 50); do
-    ip netns exec "$NS_SRV" ss -ltn | grep -q ':8080 ' && break
-    sleep 0.1
-done
-sleep 0.5
+capture_start "$NS_SRV" wpu-s "$WORK/push.pcap"
+wait_listening "$NS_SRV" 8080
 ip netns exec "$NS_CLI" nghttp -nv "http://$SERVER:8080/index.html" >"$WORK/nghttp.out" 2>&1
 grep -q "recv PUSH_PROMISE" "$WORK/nghttp.out" || { cat "$WORK/nghttp.out" >&2; exit 1; }
-sleep 1.5
-kill -INT "$TCPDUMP"
-wait "$TCPDUMP" || true
+capture_stop
 python3 - "$NGX/html" "$HERE/push.expected.json" <<'PY'
 import json, os, sys
 html = sys.argv[1]
