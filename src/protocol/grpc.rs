@@ -58,15 +58,11 @@ impl Base64Stream {
         let mut out = [0u8; 96];
         let mut len = 0;
         for &c in data {
-            let v = match c {
-                b'A'..=b'Z' => c - b'A',
-                b'a'..=b'z' => c - b'a' + 26,
-                b'0'..=b'9' => c - b'0' + 52,
-                b'+' | b'-' => 62,
-                b'/' | b'_' => 63,
-                b'=' => 64,
-                b'\r' | b'\n' | b' ' | b'\t' => continue,
-                _ => {
+            let v = match (base64_value(c), c) {
+                (Some(v), _) => v,
+                (None, b'=') => 64,
+                (None, b'\r' | b'\n' | b' ' | b'\t') => continue,
+                (None, _) => {
                     self.invalid += 1;
                     continue;
                 }
@@ -316,20 +312,28 @@ pub fn percent_decode(v: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The 6-bit value of a base64 character, standard or URL-safe alphabet.
+fn base64_value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
+}
+
 /// Standard or URL-safe base64, padded or not (gRPC sends `-bin` metadata unpadded).
 fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let mut acc = 0u32;
     let mut bits = 0;
     for &c in s {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return None,
+        let v = match (base64_value(c), c) {
+            (Some(v), _) => v,
+            (None, b'=') => break,
+            (None, _) => return None,
         };
         acc = acc << 6 | u32::from(v);
         bits += 6;
