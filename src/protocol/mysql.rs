@@ -266,8 +266,8 @@ enum Expect {
     },
     /// COM_FIELD_LIST: column definitions until EOF (or ERR).
     FieldList,
-    /// COM_CHANGE_USER after an auth switch request or more auth data: the exchange goes on
-    /// (the client's answers are not commands) until the server's OK or ERR.
+    /// COM_CHANGE_USER: an auth switch request or more auth data may come first (the
+    /// client's answers are not commands); the server's OK or ERR ends it.
     Auth,
 }
 
@@ -600,9 +600,7 @@ impl MysqlParser {
                 }
             }
             Some(0xff) => {
-                let (code, message) = parse_err(b);
-                ex.error_code = Some(code);
-                ex.error_message = message;
+                ex.failed(b);
                 self.phase = Phase::Opaque;
             }
             // Auth switch or more data: the login goes on.
@@ -697,6 +695,7 @@ impl MysqlParser {
                 expect = Expect::FieldList;
             }
             0x11 => {
+                expect = Expect::Auth;
                 // User, auth response, schema: the ones the connection has once the server
                 // says OK.
                 let mut pos = 1;
@@ -798,11 +797,6 @@ impl MysqlParser {
                         c.expect = Expect::PrepareDefs { left, eofs };
                     }
                 }
-                Some(0x00) if c.code == 0x11 => {
-                    c.exchange.error_code = Some(0);
-                    self.user_changed();
-                    self.done(ts, out, stats);
-                }
                 Some(0x00) => {
                     let mut pos = 1;
                     c.exchange.affected_rows = lenenc(b, &mut pos);
@@ -818,14 +812,9 @@ impl MysqlParser {
                     }
                 }
                 Some(0xff) => {
-                    let (code, message) = parse_err(b);
-                    c.exchange.error_code = Some(code);
-                    c.exchange.error_message = message;
+                    c.exchange.failed(b);
                     self.done(ts, out, stats);
                 }
-                // COM_CHANGE_USER answered by an auth switch request (or more auth data): the
-                // client answers, then the server says OK or ERR.
-                Some(0xfe | 0x01) if c.code == 0x11 => c.expect = Expect::Auth,
                 Some(0xfe) if is_eof => {
                     c.exchange.error_code = Some(0);
                     self.done(ts, out, stats);
@@ -860,9 +849,7 @@ impl MysqlParser {
             Expect::ColumnsEof => c.expect = Expect::Rows,
             Expect::Rows => match first {
                 Some(0xff) => {
-                    let (code, message) = parse_err(b);
-                    c.exchange.error_code = Some(code);
-                    c.exchange.error_message = message;
+                    c.exchange.failed(b);
                     self.done(ts, out, stats);
                 }
                 Some(0xfe) if is_ok_or_eof_end && (is_eof || deprecate_eof) => {
@@ -885,9 +872,7 @@ impl MysqlParser {
             },
             Expect::FieldList => match first {
                 Some(0xff) => {
-                    let (code, message) = parse_err(b);
-                    c.exchange.error_code = Some(code);
-                    c.exchange.error_message = message;
+                    c.exchange.failed(b);
                     self.done(ts, out, stats);
                 }
                 Some(0xfe) if is_ok_or_eof_end => {
@@ -903,9 +888,7 @@ impl MysqlParser {
                     self.done(ts, out, stats);
                 }
                 Some(0xff) => {
-                    let (code, message) = parse_err(b);
-                    c.exchange.error_code = Some(code);
-                    c.exchange.error_message = message;
+                    c.exchange.failed(b);
                     self.done(ts, out, stats);
                 }
                 _ => {}
@@ -1068,6 +1051,15 @@ fn query_attributes(body: &[u8]) -> Option<QueryAttributes<'_>> {
         strings: attributes,
         sql: body.get(pos..)?,
     })
+}
+
+impl MysqlExchange {
+    /// The command failed: error number and message from the ERR packet `b`.
+    fn failed(&mut self, b: &[u8]) {
+        let (code, message) = parse_err(b);
+        self.error_code = Some(code);
+        self.error_message = message;
+    }
 }
 
 /// Error number and message of an ERR packet (`0xff`, code, `#` and SQL state, message).
