@@ -260,6 +260,12 @@ impl PgsqlParser {
         }
     }
 
+    /// The extended-protocol batch being sent, begun by the message at `start` if none is.
+    fn batch_at(&mut self, start: (u64, u32), ts: u64) -> &mut Pending {
+        self.batch
+            .get_or_insert_with(|| Pending::new(PgsqlExchange::default(), start, ts))
+    }
+
     fn push_pending(&mut self, p: Pending, out: &mut Vec<Exchange>, stats: &mut Counters) {
         if self.pending.len() >= MAX_PENDING {
             stats.pgsql_requests_unanswered += 1;
@@ -302,9 +308,7 @@ impl PgsqlParser {
                 } else {
                     stats.pgsql_statements_dropped += 1;
                 }
-                let batch = self
-                    .batch
-                    .get_or_insert_with(|| Pending::new(PgsqlExchange::default(), start, ts));
+                let batch = self.batch_at(start, ts);
                 batch.exchange.sql = Some(sql);
             }
             b'B' => {
@@ -316,18 +320,14 @@ impl PgsqlParser {
                 } else {
                     self.statements.get(&statement).cloned()
                 };
-                let batch = self
-                    .batch
-                    .get_or_insert_with(|| Pending::new(PgsqlExchange::default(), start, ts));
+                let batch = self.batch_at(start, ts);
                 // The next Execute runs what this Bind bound.
                 batch.exchange.sql = sql;
                 batch.exchange.statement = (!statement.is_empty()).then_some(statement);
             }
             b'E' => {
                 // Each Execute is a call, answered by its own CommandComplete.
-                let batch = self
-                    .batch
-                    .get_or_insert_with(|| Pending::new(PgsqlExchange::default(), start, ts));
+                let batch = self.batch_at(start, ts);
                 batch.exchange.command = "EXECUTE";
                 let sql = batch.exchange.sql.clone();
                 let statement = batch.exchange.statement.clone();
@@ -342,8 +342,7 @@ impl PgsqlParser {
                 self.push_pending(p, out, stats);
             }
             b'D' | b'C' | b'H' => {
-                self.batch
-                    .get_or_insert_with(|| Pending::new(PgsqlExchange::default(), start, ts));
+                self.batch_at(start, ts);
             }
             b'S' => {
                 // Sync ends the batch: its answer ends with ReadyForQuery.
