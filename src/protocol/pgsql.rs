@@ -95,9 +95,11 @@ fn looks_like_startup(data: &[u8]) -> bool {
     match code {
         SSL_REQUEST | GSSENC_REQUEST => len == 8,
         CANCEL_REQUEST => len == 16,
+        // The parameters end with an empty name, and `user` is among them.
         PROTOCOL_3 => {
-            data.ends_with(&[0, 0]) && data.get(8..).is_some_and(|p| p.starts_with(b"user\0"))
-                || data.windows(6).any(|w| w == b"\0user\0")
+            data.ends_with(&[0, 0])
+                && (data.get(8..).is_some_and(|p| p.starts_with(b"user\0"))
+                    || data.windows(6).any(|w| w == b"\0user\0"))
         }
         _ => false,
     }
@@ -812,6 +814,11 @@ mod tests {
             (PROTOCOL.probe)(&fixed),
             Some((START_STARTUP, Some(Role::Client)))
         );
+        // Without the empty name that ends the parameters, not a StartupMessage.
+        let cut = fixed.len() - 1;
+        let mut unterminated = fixed[..cut].to_vec();
+        unterminated[..4].copy_from_slice(&(cut as u32).to_be_bytes());
+        assert_eq!((PROTOCOL.probe)(&unterminated), None);
         let ssl = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
         assert_eq!(
             (PROTOCOL.probe)(&ssl),
