@@ -28,10 +28,7 @@ fn named<'a>(spans: &'a [Value], name: &str) -> &'a Value {
 #[test]
 fn change_user_field_list_and_query_attributes_read_as_the_clients_sent_them() {
     let dir = repo("pcaps/mysql-odd");
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("mysql-odd.expected.json")).expect("expected"),
-    )
-    .expect("json");
+    let expected = read_json("pcaps/mysql-odd/mysql-odd.expected.json");
     let run = replay(&[dir.join("mysql-odd.pcap")], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let spans = run.spans();

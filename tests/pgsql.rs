@@ -15,10 +15,7 @@ fn command(span: &Value) -> Option<String> {
 #[test]
 fn every_call_the_client_logged_has_its_span() {
     let pcap = repo("pcaps/pgsql/psycopg.pcap");
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("pcaps/pgsql/pgsql.expected.json")).expect("expected"),
-    )
-    .expect("json");
+    let expected = read_json("pcaps/pgsql/pgsql.expected.json");
     let run = replay(std::slice::from_ref(&pcap), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut spans = run.spans();

@@ -11,10 +11,7 @@ use serde_json::Value;
 #[test]
 fn every_logged_command_has_its_span_in_order() {
     let pcap = repo("pcaps/redis/redis.pcap");
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("pcaps/redis/redis.expected.json")).expect("expected"),
-    )
-    .expect("json");
+    let expected = read_json("pcaps/redis/redis.expected.json");
     let run = replay(std::slice::from_ref(&pcap), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut spans = run.spans();

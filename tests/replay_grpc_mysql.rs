@@ -9,11 +9,6 @@ use common::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-fn expected(path: &str) -> Value {
-    let text = std::fs::read_to_string(repo(path)).expect("expected file");
-    serde_json::from_str(&text).expect("expected JSON")
-}
-
 fn sorted_spans(file: &str) -> (Vec<Value>, Run) {
     let run = replay(&[repo(file)], &[]);
     assert_eq!(run.code, 0, "{file}: {}", run.stderr);
@@ -36,7 +31,7 @@ fn trace_of(call: &Value) -> Option<(String, String)> {
 }
 
 fn check_grpc_capture(file: &str, tap_side: &str) -> Vec<Value> {
-    let calls = expected("pcaps/grpc/grpc.expected.json")["calls"]
+    let calls = read_json("pcaps/grpc/grpc.expected.json")["calls"]
         .as_array()
         .expect("calls")
         .clone();
@@ -230,7 +225,7 @@ fn grpc_requests_and_statuses_agree_with_tshark() {
 
 #[test]
 fn grpc_mid_stream_join_marks_what_the_dynamic_table_hid() {
-    let mid = expected("pcaps/grpc/midstream.expected.json");
+    let mid = read_json("pcaps/grpc/midstream.expected.json");
     let calls = mid["calls"].as_array().expect("calls");
     let (spans, run) = sorted_spans("pcaps/grpc/midstream.pcap");
     let (full, _) = sorted_spans("pcaps/grpc/client-veth.pcap");
@@ -316,7 +311,7 @@ fn grpc_mid_stream_join_marks_what_the_dynamic_table_hid() {
 
 #[test]
 fn h2c_upgrade_and_the_streams_after_it() {
-    let calls = expected("pcaps/h2c/h2c.expected.json")["calls"]
+    let calls = read_json("pcaps/h2c/h2c.expected.json")["calls"]
         .as_array()
         .expect("calls")
         .clone();
@@ -375,7 +370,7 @@ fn h2c_upgrade_and_the_streams_after_it() {
 }
 
 fn check_mysql_capture(file: &str, tap_side: &str) -> Vec<Value> {
-    let conns = expected("pcaps/mysql/mysql.expected.json")["connections"]
+    let conns = read_json("pcaps/mysql/mysql.expected.json")["connections"]
         .as_array()
         .expect("connections")
         .clone();
@@ -549,7 +544,7 @@ fn mysql_commands_agree_with_tshark() {
     );
     let (spans, run) = sorted_spans("pcaps/mysql/client-veth.pcap");
     // tshark cannot read the compressed connection either; compare the others by command count.
-    let compressed: HashSet<i64> = expected("pcaps/mysql/mysql.expected.json")["connections"]
+    let compressed: HashSet<i64> = read_json("pcaps/mysql/mysql.expected.json")["connections"]
         .as_array()
         .expect("connections")
         .iter()
@@ -606,7 +601,7 @@ fn a_101_without_its_request_is_followed_by_http2() {
 /// one span, and the tunnel's bytes are recognised afresh as HTTP/2, one span per request.
 #[test]
 fn http2_inside_a_connect_tunnel_gives_its_own_spans() {
-    let expected = expected("pcaps/proxy/connect.expected.json");
+    let expected = read_json("pcaps/proxy/connect.expected.json");
     let (spans, run) = sorted_spans("pcaps/proxy/connect.pcap");
     let calls = expected["calls"].as_array().expect("calls");
     assert_eq!(run.counter("flows_tunnels_opened"), calls.len() as u64);
@@ -649,7 +644,7 @@ fn http2_inside_a_connect_tunnel_gives_its_own_spans() {
 /// that caused it is not.
 #[test]
 fn a_pushed_response_is_its_own_exchange_marked_pushed() {
-    let expected = expected("pcaps/push/push.expected.json");
+    let expected = read_json("pcaps/push/push.expected.json");
     let (spans, run) = sorted_spans("pcaps/push/push.pcap");
     assert_eq!(run.counter("http2_pushed_streams"), 1);
     assert_eq!(run.counter("http2_responses_without_request"), 0);
@@ -680,7 +675,7 @@ fn a_pushed_response_is_its_own_exchange_marked_pushed() {
 /// counted as a message; base64 bodies are read as their frames.
 #[test]
 fn grpc_web_calls_read_their_status_from_the_trailer_frame() {
-    let expected = expected("pcaps/grpcweb/grpcweb.expected.json");
+    let expected = read_json("pcaps/grpcweb/grpcweb.expected.json");
     let (spans, run) = sorted_spans("pcaps/grpcweb/grpcweb.pcap");
     let calls = expected["calls"].as_array().expect("calls");
     assert_eq!(spans.len(), calls.len(), "{}", run.stderr);

@@ -515,16 +515,7 @@ fn output_file_and_summary() {
 #[test]
 fn link_types_and_timestamp_formats_give_the_same_spans() {
     let reference = check_capture(&point("pcaps/http/client-veth.pcap", "client", None));
-    let comparable = |s: &Value| {
-        let mut s = s.clone();
-        if let Some(attrs) = s["attributes"].as_array_mut() {
-            attrs.retain(|a| a["key"] != "wirespan.capture.point");
-        }
-        if let Some(o) = s.as_object_mut() {
-            o.remove("spanId");
-        }
-        s
-    };
+    let comparable = |s: &Value| span_without(s, &["wirespan.capture.point"]);
     for file in [
         "sll.pcap",
         "raw-ip.pcap",
@@ -618,16 +609,7 @@ fn new_encapsulations_are_counted_and_tshark_reads_them_too() {
 /// spans the plain captures give, each with its tunnel.
 #[test]
 fn database_captures_inside_vxlan_give_the_same_spans() {
-    let comparable = |s: &Value| {
-        let mut s = s.clone();
-        if let Some(attrs) = s["attributes"].as_array_mut() {
-            attrs.retain(|a| a["key"] != "wirespan.capture.point" && a["key"] != "wirespan.tunnel");
-        }
-        if let Some(o) = s.as_object_mut() {
-            o.remove("spanId");
-        }
-        s
-    };
+    let comparable = |s: &Value| span_without(s, &["wirespan.capture.point", "wirespan.tunnel"]);
     for (plain, wrapped) in [
         ("pcaps/pgsql/psycopg.pcap", "pcaps/tunnels/pgsql-vxlan.pcap"),
         ("pcaps/redis/redis.pcap", "pcaps/tunnels/redis-vxlan.pcap"),

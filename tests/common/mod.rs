@@ -285,3 +285,22 @@ pub fn write_pcap(path: &Path, frames: impl Iterator<Item = Vec<u8>>, step_us: u
         w.write_all(&f).expect("frame");
     }
 }
+
+/// A span as another capture point would give it: without its span id (derived from the
+/// point) and the attributes named (`wirespan.capture.point`, a tunnel's).
+pub fn span_without(span: &Value, keys: &[&str]) -> Value {
+    let mut s = span.clone();
+    if let Some(attrs) = s["attributes"].as_array_mut() {
+        attrs.retain(|a| !keys.iter().any(|k| a["key"] == *k));
+    }
+    if let Some(o) = s.as_object_mut() {
+        o.remove("spanId");
+    }
+    s
+}
+
+/// A JSON file of the repository (an expected-calls log).
+pub fn read_json(rel: &str) -> Value {
+    let text = std::fs::read_to_string(repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
