@@ -121,11 +121,10 @@ enum App {
 const MAX_HELD: usize = 256;
 
 /// Each direction's first bytes, held while the pieces they came in were too short for any
-/// probe to decide, and where the first of them was.
+/// probe to decide, with where the first of them was.
 #[derive(Default)]
 struct Held {
-    bytes: [Vec<u8>; 2],
-    first: [Option<SegmentMeta>; 2],
+    pieces: [Option<(SegmentMeta, Vec<u8>)>; 2],
 }
 
 struct Flow {
@@ -570,8 +569,7 @@ impl Flow {
                     App::Detecting {
                         held: Some(held), ..
                     } => {
-                        held.bytes[d].clear();
-                        held.first[d] = None;
+                        held.pieces[d] = None;
                     }
                     _ => {}
                 },
@@ -606,12 +604,14 @@ impl Flow {
         let mut joined = Vec::new();
         let (mut data, mut meta) = (data, meta);
         if let App::Detecting { seen, held } = &mut self.app {
+            // Only this piece is new: what was held was counted when it came.
+            *seen += data.len() as u64;
             // Pieces too short to tell before these: probed together with them first.
             let mut first = None;
-            if let Some(h) = held.as_mut().filter(|h| !h.bytes[d].is_empty()) {
-                joined = std::mem::take(&mut h.bytes[d]);
+            if let Some((at, bytes)) = held.as_mut().and_then(|h| h.pieces[d].take()) {
+                joined = bytes;
                 joined.extend_from_slice(data);
-                first = h.first[d].take();
+                first = Some(at);
             }
             let together = if joined.is_empty() {
                 None
@@ -633,25 +633,21 @@ impl Flow {
                     role: Some(sender), ..
                 }) if roles_known && (sender == Role::Client) != (d == 0) => {
                     stats.detect_rejected_wrong_side += 1;
-                    *seen += data.len() as u64;
                     return;
                 }
                 Some(found) => self.app = App::Parsing(protocol::start(found, limits.parsers)),
                 None => {
-                    *seen += data.len() as u64;
                     // Too short to tell: keep them for the next piece, within the bound.
                     let keep = if joined.len() <= MAX_HELD && !joined.is_empty() {
-                        Some((joined, first.unwrap_or(meta)))
+                        Some((first.unwrap_or(meta), joined))
                     } else {
                         if !joined.is_empty() {
                             stats.detect_held_bytes_given_up += 1;
                         }
-                        (data.len() < MAX_HELD).then(|| (data.to_vec(), meta))
+                        (data.len() < MAX_HELD).then(|| (meta, data.to_vec()))
                     };
-                    if let Some((bytes, at)) = keep {
-                        let h = held.get_or_insert_with(Box::default);
-                        h.bytes[d] = bytes;
-                        h.first[d] = Some(at);
+                    if let Some(piece) = keep {
+                        held.get_or_insert_with(Box::default).pieces[d] = Some(piece);
                     }
                     if *seen > limits.max_detect_bytes {
                         stats.flows_unrecognised += 1;
