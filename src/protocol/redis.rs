@@ -102,6 +102,9 @@ struct Value {
     count: usize,
 }
 
+/// Where each whole top-level value goes, with where it began.
+type ValueSink<'s> = dyn FnMut(Value, (u64, u32), &mut Counters) + 's;
+
 /// Where one direction's reader stands.
 #[derive(Debug, Default)]
 struct Reader {
@@ -125,7 +128,7 @@ impl Reader {
         data: &[u8],
         meta: SegmentMeta,
         stats: &mut Counters,
-        done: &mut dyn FnMut(Value, (u64, u32)),
+        done: &mut ValueSink<'_>,
     ) {
         let mut pos = 0;
         while pos < data.len() {
@@ -146,7 +149,7 @@ impl Reader {
                 self.bulk_left -= n;
                 pos += n as usize;
                 if self.bulk_left == 0 {
-                    self.element_done(done);
+                    self.element_done(done, stats);
                 }
                 continue;
             }
@@ -173,12 +176,7 @@ impl Reader {
     }
 
     /// A whole type line. Returns false when the stream is not RESP (the reader resyncs).
-    fn line_done(
-        &mut self,
-        line: &[u8],
-        stats: &mut Counters,
-        done: &mut dyn FnMut(Value, (u64, u32)),
-    ) -> bool {
+    fn line_done(&mut self, line: &[u8], stats: &mut Counters, done: &mut ValueSink<'_>) -> bool {
         let Some((&kind, text)) = line.split_first() else {
             return true;
         };
@@ -206,7 +204,7 @@ impl Reader {
                     self.value.count = usize::try_from(n).unwrap_or(0);
                 }
                 if n <= 0 {
-                    self.element_done(done);
+                    self.element_done(done, stats);
                 } else if self.stack.len() >= MAX_DEPTH {
                     self.lost(stats);
                     return false;
@@ -220,7 +218,7 @@ impl Reader {
                     return false;
                 };
                 if n < 0 {
-                    self.element_done(done);
+                    self.element_done(done, stats);
                 } else {
                     self.bulk_left = n as u64 + 2;
                     self.bulk_kept = self.stack.len() == 1
@@ -235,7 +233,7 @@ impl Reader {
                 if top {
                     self.value.line = text.get(..text.len().min(MAX_LINE)).unwrap_or(&[]).to_vec();
                 }
-                self.element_done(done);
+                self.element_done(done, stats);
             }
             _ if top && kind.is_ascii_alphabetic() => {
                 // An inline command (`PING`, `set k v`): words separated by spaces.
@@ -246,7 +244,7 @@ impl Reader {
                     .take(KEEP_ARGS)
                     .map(|w| w.get(..w.len().min(KEEP_ARG_BYTES)).unwrap_or(&[]).to_vec())
                     .collect();
-                self.element_done(done);
+                self.element_done(done, stats);
             }
             _ => {
                 self.lost(stats);
@@ -258,7 +256,7 @@ impl Reader {
 
     /// An element is whole: close the aggregates it completes; a whole top-level value goes
     /// to `done`.
-    fn element_done(&mut self, done: &mut dyn FnMut(Value, (u64, u32))) {
+    fn element_done(&mut self, done: &mut ValueSink<'_>, stats: &mut Counters) {
         while let Some(left) = self.stack.last_mut() {
             *left = left.saturating_sub(1);
             if *left > 0 {
@@ -268,7 +266,7 @@ impl Reader {
         }
         let value = std::mem::take(&mut self.value);
         let start = self.start.take().unwrap_or((0, 0));
-        done(value, start);
+        done(value, start, stats);
     }
 
     fn lost(&mut self, stats: &mut Counters) {
@@ -452,15 +450,16 @@ impl ConnectionParser for RedisParser {
             }
             reader.resync = false;
         }
-        let mut values = Vec::new();
-        reader.feed(data, meta, stats, &mut |v, start| values.push((v, start)));
-        for (value, start) in values {
+        // Out of its slot while it reads, so that each value goes straight to the pairing.
+        let mut reader = std::mem::take(reader);
+        reader.feed(data, meta, stats, &mut |value, start, stats| {
             if d == 0 {
                 self.command(value, start, out, stats);
             } else {
                 self.reply(value, start, meta.ts_ns, out, stats);
             }
-        }
+        });
+        *super::side(&mut self.readers, d) = reader;
     }
 
     fn on_gap(&mut self, dir: Direction, _len: u32, stats: &mut Counters) {
