@@ -87,6 +87,10 @@ fn give(span: &mut Span, name: &CallName, from: &str) -> bool {
 /// could (the same request, by its TCP sequence number, so the same name). Spans that read
 /// different names are left as they are.
 pub fn share_across_points(network: &mut [Span], members: &[usize], stats: &mut Counters) {
+    // Nearly every call read its name everywhere: nothing to compare, nothing to copy.
+    if !members.iter().any(|&m| lacks_name(&network[m])) {
+        return;
+    }
     let mut known = members.iter().filter_map(|&m| read_name(&network[m]));
     let Some(name) = known.next() else {
         return;
@@ -104,6 +108,9 @@ pub fn share_across_points(network: &mut [Span], members: &[usize], stats: &mut 
 /// The call was joined by its trace context to `app`: the app's name for it goes to the
 /// network spans that could not read one.
 pub fn learn_from_app(network: &mut [Span], members: &[usize], app: &Span, stats: &mut Counters) {
+    if !members.iter().any(|&m| lacks_name(&network[m])) {
+        return;
+    }
     let Some(name) = app_name(app) else {
         return;
     };
