@@ -181,6 +181,8 @@ counters! {
     pgsql_requests_unanswered,
     /// PostgreSQL answers with no request to pair with (a capture that began mid-answer).
     pgsql_responses_without_request,
+    /// PostgreSQL queries whose SQL was longer than the 4 KiB kept (the text is cut there).
+    pgsql_sql_truncated,
     /// Named PostgreSQL statements not remembered (the per-connection bound was reached).
     pgsql_statements_dropped,
     /// PostgreSQL COPY operations (their data counted in the query's exchange, not parsed).

@@ -292,7 +292,7 @@ impl PgsqlParser {
         let pending = |exchange| Pending::new(exchange, start, ts);
         match kind {
             b'Q' => {
-                let sql = cstr(body, &mut 0).unwrap_or_default();
+                let sql = sql_at(body, 0, stats);
                 let mut ex = self.base("QUERY");
                 ex.operation = sql_operation(&sql);
                 ex.sql = Some(sql);
@@ -302,7 +302,7 @@ impl PgsqlParser {
             b'P' => {
                 let mut pos = 0;
                 let name = cstr(body, &mut pos).unwrap_or_default();
-                let sql = cstr(body, &mut pos).unwrap_or_default();
+                let sql = sql_at(body, pos, stats);
                 if name.is_empty() {
                     self.unnamed = Some(sql.clone());
                 } else if self.statements.len() < MAX_STATEMENTS {
@@ -503,6 +503,20 @@ fn cstr(b: &[u8], pos: &mut usize) -> Option<String> {
     let n = rest.iter().position(|&c| c == 0)?;
     *pos += n + 1;
     Some(String::from_utf8_lossy(rest.get(..n)?).into_owned())
+}
+
+/// The SQL text at `pos`, up to its NUL; a text cut at [`KEEP`] (no NUL kept) is what was
+/// kept, counted.
+fn sql_at(body: &[u8], pos: usize, stats: &mut Counters) -> String {
+    let rest = body.get(pos..).unwrap_or(&[]);
+    let text = match rest.iter().position(|&c| c == 0) {
+        Some(n) => rest.get(..n).unwrap_or(rest),
+        None => {
+            stats.pgsql_sql_truncated += 1;
+            rest
+        }
+    };
+    String::from_utf8_lossy(text).into_owned()
 }
 
 /// SQLSTATE (`C`) and message (`M`) of an ErrorResponse's fields.
@@ -802,6 +816,36 @@ mod tests {
             assert_eq!(e.sql.as_deref(), Some("select name from items"));
             assert_eq!(e.rows, Some(2));
         }
+    }
+
+    /// SQL longer than what is kept: the kept part is the query text, and the cut is counted.
+    #[test]
+    fn a_long_query_is_cut_and_counted() {
+        let mut sql = b"select ".to_vec();
+        sql.extend(std::iter::repeat_n(b'x', 2 * KEEP));
+        sql.push(0);
+        let mut p = PgsqlParser::new(false);
+        let (mut out, mut stats) = (Vec::new(), Counters::default());
+        p.on_data(
+            Direction::ToServer,
+            &message(b'Q', &sql),
+            meta(0),
+            &mut out,
+            &mut stats,
+        );
+        p.on_data(
+            Direction::ToClient,
+            &message(b'Z', b"I"),
+            meta(0),
+            &mut out,
+            &mut stats,
+        );
+        let ExchangeDetail::Pgsql(e) = &out[0].detail else {
+            panic!("not PostgreSQL");
+        };
+        assert_eq!(e.sql.as_ref().map(String::len), Some(KEEP));
+        assert_eq!(e.operation, "SELECT");
+        assert_eq!(stats.pgsql_sql_truncated, 1);
     }
 
     #[test]
