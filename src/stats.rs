@@ -166,6 +166,9 @@ counters! {
     /// HTTP/2 header values read as `traceparent` by their exact shape, their name being in a
     /// table entry from before the capture.
     http2_traceparent_by_shape,
+    /// gRPC-Web trailer frames longer than the 512 bytes kept (status and message read from
+    /// what was kept).
+    grpc_web_trailers_cut,
     /// gRPC calls recognised by their 5-byte-prefixed messages alone (`content-type` was in
     /// a table entry from before the capture).
     grpc_recognised_by_framing,

@@ -28,6 +28,8 @@ pub struct MessageCounter {
     trailer: Option<Vec<u8>>,
     /// The frame being read is the trailer frame.
     in_trailer: bool,
+    /// The trailer frame was longer than what is kept.
+    pub trailer_cut: bool,
 }
 
 /// Bytes of a gRPC-Web trailer frame kept: `grpc-status` and the start of `grpc-message`.
@@ -144,6 +146,7 @@ impl MessageCounter {
         if let Some(t) = self.trailer.as_mut() {
             let room = MAX_WEB_TRAILER.saturating_sub(t.len()).min(bytes.len());
             t.extend_from_slice(bytes.get(..room).unwrap_or(&[]));
+            self.trailer_cut |= room < bytes.len();
         }
         self.in_trailer = self.remaining > 0;
     }
@@ -542,6 +545,14 @@ mod tests {
                 "split {split}"
             );
             assert_eq!(text.invalid, 0);
+            assert!(!counter.trailer_cut);
         }
+        // A trailer frame longer than what is kept: status still read, the cut said.
+        let mut long = MessageCounter::default();
+        let mut trailer = b"grpc-status: 3\r\ngrpc-message: ".to_vec();
+        trailer.extend(std::iter::repeat_n(b'x', MAX_WEB_TRAILER));
+        long.feed(&frame(0x80, &trailer));
+        assert_eq!(long.web_trailers().map(|t| t.0), Some(Some(3)));
+        assert!(long.trailer_cut);
     }
 }

@@ -909,6 +909,7 @@ impl Http1Parser {
         if let Some(mode) = p.grpc_web {
             p.info.grpc = Some(web_call(&p, mode, web.as_deref(), response.grpc.as_deref()));
             stats.http1_grpc_web_calls += 1;
+            stats.grpc_web_trailers_cut += u64::from(web.is_some_and(|w| w.messages.trailer_cut));
         }
         let incomplete = if p.gap || gap {
             Some(Incomplete::Gap)

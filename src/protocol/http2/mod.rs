@@ -833,6 +833,7 @@ fn finish(
         let (service, method) = grpc::split_path(&s.info.path).unwrap_or(("", ""));
         // gRPC-Web's trailers come in the body's trailer frame.
         let (web_status, web_message) = s.messages[1].web_trailers().unwrap_or_default();
+        stats.grpc_web_trailers_cut += u64::from(s.messages[1].trailer_cut);
         let status = s
             .grpc_status
             .or(web_status)
