@@ -160,3 +160,46 @@ fn acks_of_unknown_connections_and_closed_ones_open_no_flows() {
         forgotten + u64::from(STRAY_ACKS)
     );
 }
+
+/// Bytes too short to recognise are held for the next piece, up to 256 per direction: a
+/// stream of one-byte segments nobody's probe takes is let go at the bound, counted, and
+/// gives no span; the same request written one byte at a time is still recognised.
+#[test]
+fn held_detection_bytes_are_bounded_and_counted() {
+    let path = tmp("held.pcap");
+    let (client, server) = ([10, 1, 0, 1], [10, 1, 0, 2]);
+    let noise = (0..600u32).map(|i| tcp_frame(client, 5100, server, 9999, 1 + i, 0x18, b"~"));
+    let request = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n";
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let one_by_one = request
+        .iter()
+        .enumerate()
+        .map(|(i, b)| tcp_frame(client, 5101, server, 8080, 1 + i as u32, 0x18, &[*b]));
+    let frames = std::iter::once(tcp_frame(client, 5100, server, 9999, 0, 0x02, &[]))
+        .chain(noise)
+        .chain(std::iter::once(tcp_frame(
+            client,
+            5101,
+            server,
+            8080,
+            0,
+            0x02,
+            &[],
+        )))
+        .chain(one_by_one)
+        .chain(std::iter::once(tcp_frame(
+            server, 8080, client, 5101, 1, 0x18, response,
+        )));
+    write_pcap(&path, frames, 10);
+    let run = replay(std::slice::from_ref(&path), &[]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.counter("detect_held_bytes_given_up") >= 1,
+        "{}",
+        run.stderr
+    );
+    let spans = run.spans();
+    assert_eq!(spans.len(), 1, "{}", run.stderr);
+    assert_eq!(attr_str(&spans[0], "url.path").as_deref(), Some("/one"));
+}

@@ -848,6 +848,33 @@ mod tests {
         assert_eq!(stats.pgsql_sql_truncated, 1);
     }
 
+    /// Named statements beyond the bound are not remembered, counted; an Execute of one of
+    /// them has no SQL rather than another statement's.
+    #[test]
+    fn named_statements_are_bounded_and_counted() {
+        let mut p = PgsqlParser::new(false);
+        let (mut out, mut stats) = (Vec::new(), Counters::default());
+        let mut client = Vec::new();
+        for i in 0..=MAX_STATEMENTS {
+            let body = format!("s{i}\0select {i}\0\0\0");
+            client.extend(message(b'P', body.as_bytes()));
+        }
+        let last = format!("\0s{MAX_STATEMENTS}\0\0\0\0\0\0\0");
+        client.extend(message(b'B', last.as_bytes()));
+        client.extend(message(b'E', b"\0\0\0\0\0"));
+        client.extend(message(b'S', b""));
+        p.on_data(Direction::ToServer, &client, meta(0), &mut out, &mut stats);
+        assert_eq!(stats.pgsql_statements_dropped, 1);
+        let mut server = message(b'C', b"SELECT 1\0");
+        server.extend(message(b'Z', b"I"));
+        p.on_data(Direction::ToClient, &server, meta(0), &mut out, &mut stats);
+        let ExchangeDetail::Pgsql(e) = &out[0].detail else {
+            panic!("not PostgreSQL");
+        };
+        assert_eq!(e.statement.as_deref(), Some(&*format!("s{MAX_STATEMENTS}")));
+        assert_eq!(e.sql, None);
+    }
+
     #[test]
     fn probes_take_postgresql_and_nothing_else() {
         let mut body = PROTOCOL_3.to_be_bytes().to_vec();
