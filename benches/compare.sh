@@ -10,7 +10,9 @@
 #   +json      `wirespan replay FILE -o /dev/null`: the same, each span also written as OTLP/JSON;
 #   2 workers  `… --discard --workers 2`: two threads each read the file and take half the flows;
 #   tshark     `tshark -r FILE` dissecting HTTP, HTTP/2 and gRPC (its ports decoded as http2),
-#              MySQL and VXLAN, printing the same fields wirespan puts on its spans;
+#              MySQL, PostgreSQL, Redis (RESP), DNS and VXLAN, printing the same fields wirespan
+#              puts on its spans (PostgreSQL on 5432, RESP on 6379 and DNS on 53 are tshark's
+#              own ports: no decode-as needed);
 #   tcpdump    `tcpdump -r FILE -w /dev/null`: read and write every record, nothing else;
 #   floor      wirespan's own record iterator (benches/floor.rs): map the file, walk records
 #              (each a whole process, timed the same way);
@@ -50,7 +52,11 @@ best_of() { # N COMMAND… → the best wall-clock seconds of N runs
 tshark_fields=(-T fields -e frame.number -e vxlan.vni -e http.request.method -e http.request.uri
   -e http.host -e http.response.code -e http.content_length -e http2.streamid
   -e http2.header.name -e http2.header.value -e grpc.message_length -e mysql.command
-  -e mysql.query -e mysql.error_code -e mysql.num_rows)
+  -e mysql.query -e mysql.error_code -e mysql.num_rows
+  -e pgsql.parameter_name -e pgsql.parameter_value -e pgsql.query -e pgsql.statement
+  -e pgsql.tag -e pgsql.code -e pgsql.message
+  -e resp.bulk_string.value -e resp.error
+  -e dns.id -e dns.qry.name -e dns.qry.type -e dns.flags.rcode -e dns.count.answers)
 tshark_decode=(-d tcp.port==50051,http2 -d tcp.port==9000,http2)
 
 before=${BEFORE:-}

@@ -2,14 +2,17 @@
 //! order, fed straight to the parser that `protocol::detect` picks (no decode, no flow table).
 //!
 //! `cargo bench --bench parsers`: HTTP/1 (pcaps/http), HTTP/2 + gRPC (pcaps/grpc), MySQL
-//! (pcaps/mysql) client-side captures, PostgreSQL (pcaps/pgsql) and Redis (pcaps/redis).
+//! (pcaps/mysql) client-side captures, PostgreSQL (pcaps/pgsql), Redis (pcaps/redis) and DNS
+//! (pcaps/dns: its TCP connections through the parser, its datagrams through the datagram
+//! table that pairs them).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::net::IpAddr;
 use std::path::Path;
 use wirespan::capture::{CaptureFile, CapturePoints};
-use wirespan::decode::{decode, DecodeConfig, Decoded, Encap};
+use wirespan::decode::{decode, DecodeConfig, Decoded, Encap, UdpDatagram};
+use wirespan::flow::{DatagramLimits, DatagramTable};
 use wirespan::protocol::{detect, Direction, SegmentMeta};
 use wirespan::stats::Counters;
 
@@ -91,12 +94,71 @@ fn bench_protocol(c: &mut Criterion, name: &str, file: &str, port: u16) {
     g.finish();
 }
 
+/// The DNS datagrams of a capture (payload, from the server?), in capture order, through the
+/// datagram table: message reading and pairing, no spans built.
+fn bench_dns_datagrams(c: &mut Criterion, file: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let Ok(capture) = CaptureFile::open(&path) else {
+        eprintln!("dns: {file} is missing; regenerate it (pcaps/README.md)");
+        return;
+    };
+    let mut points = CapturePoints::default();
+    let mut reader = capture.packets(&mut points).expect("readable");
+    let cfg = DecodeConfig::default();
+    let mut encap = Encap::default();
+    let mut datagrams: Vec<(IpAddr, u16, IpAddr, u16, Vec<u8>)> = Vec::new();
+    while let Ok(Some(p)) = reader.next_packet(&mut points) {
+        if let Decoded::Udp(d) = decode(p.link, p.data, false, &cfg, &mut encap) {
+            if d.src_port == 53 || d.dst_port == 53 {
+                datagrams.push((d.src, d.src_port, d.dst, d.dst_port, d.payload.to_vec()));
+            }
+        }
+    }
+    let point = points.intern("bench");
+    let bytes: u64 = datagrams.iter().map(|d| d.4.len() as u64).sum();
+    let mut g = c.benchmark_group("parse/dns-udp");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function(file, |b| {
+        b.iter(|| {
+            let mut table = DatagramTable::new(DatagramLimits::default());
+            let mut stats = Counters::default();
+            let mut exchanges = 0u64;
+            let encap = Encap::default();
+            for (i, (src, src_port, dst, dst_port, payload)) in datagrams.iter().enumerate() {
+                let dgram = UdpDatagram {
+                    src: *src,
+                    dst: *dst,
+                    src_port: *src_port,
+                    dst_port: *dst_port,
+                    ttl: 64,
+                    payload,
+                    missing_tail: 0,
+                };
+                table.dns(
+                    point,
+                    i as u64 * 1000,
+                    &encap,
+                    &dgram,
+                    &points,
+                    &mut stats,
+                    &mut |_, _| exchanges += 1,
+                );
+            }
+            table.flush(&points, &mut stats, &mut |_, _| exchanges += 1);
+            black_box(exchanges)
+        })
+    });
+    g.finish();
+}
+
 fn parsers(c: &mut Criterion) {
     bench_protocol(c, "http1", "pcaps/http/client-veth.pcap", 80);
     bench_protocol(c, "http2-grpc", "pcaps/grpc/client-veth.pcap", 50051);
     bench_protocol(c, "mysql", "pcaps/mysql/client-veth.pcap", 3306);
     bench_protocol(c, "pgsql", "pcaps/pgsql/psycopg.pcap", 5432);
     bench_protocol(c, "redis", "pcaps/redis/redis.pcap", 6379);
+    bench_protocol(c, "dns-tcp", "pcaps/dns/dns.pcap", 53);
+    bench_dns_datagrams(c, "pcaps/dns/dns.pcap");
 }
 
 criterion_group!(benches, parsers);

@@ -5,16 +5,18 @@
 
 Writes classic pcap files (little-endian, microsecond timestamps, linktype 1 Ethernet,
 snaplen 262144) into OUTDIR and prints one line per file: name, packets, bytes. `--scale`
-multiplies the number of connections (default 1.0); `--only` makes a subset. Standard library
-only; the files are large and not committed (compare.sh looks in target/workloads/).
+multiplies the number of connections (of lookups for dns-udp; default 1.0); `--only` makes a
+subset. Standard library only; the files are large and not committed (compare.sh looks in
+target/workloads/).
 
 Every frame is Ethernet II / IPv4 (IHL 5, DF, TTL 64, correct header checksum) / TCP (data
-offset 5, no options, checksum 0), and vxlan-http adds an outer Ethernet/IPv4/UDP 4789/VXLAN
-(VNI 42) layer. Sequence and acknowledgement numbers are consistent per direction, so a
-reassembler sees whole in-order streams with no holes, no retransmissions and no
-out-of-order segments. Segments carry at most MSS 1448 bytes (1398 inside VXLAN), so no frame
-exceeds 1514 bytes. Timestamps start at 1 700 000 000 s and advance 1 µs per packet. All
-addresses are in 10.0.0.0/8. Output is deterministic (fixed seeds).
+offset 5, no options, checksum 0) but dns-udp's, which are UDP (checksum 0, which IPv4
+allows); vxlan-http adds an outer Ethernet/IPv4/UDP 4789/VXLAN (VNI 42) layer. Sequence and
+acknowledgement numbers are consistent per direction, so a reassembler sees whole in-order
+streams with no holes, no retransmissions and no out-of-order segments. Segments carry at
+most MSS 1448 bytes (1398 inside VXLAN), so no frame exceeds 1514 bytes. Timestamps start at
+1 700 000 000 s and advance 1 µs per packet. All addresses are in 10.0.0.0/8. Output is
+deterministic (fixed seeds).
 
 Workloads (sizes at scale 1):
 
@@ -51,6 +53,34 @@ Workloads (sizes at scale 1):
   churn          flow churn: 500 000 one-request connections (handshake, GET, ~200-byte
                  response, ACK, FIN/ACK both ways, ACK), only 50 open at a time, so the flow
                  table sees constant creation and close.
+  dns-udp        DNS over UDP port 53: 200 000 lookups from 2 000 client sockets (8 hosts in
+                 10.7.0.0/16 x 250 ephemeral ports) to 3 servers (10.96.0.10-12). Each a query
+                 (RD; a random id, never reused on its socket; a third with an EDNS OPT record)
+                 and its answer (the question echoed, the OPT echoed): 55 % A, 30 % AAAA, 6 % SRV,
+                 5 % TXT, 4 % PTR with 1-4 answer records named by the pointer 0xc00c, about 5 %
+                 NXDOMAIN (search-path expansions; no answers, an SOA in authority) and 1 %
+                 SERVFAIL (no answers). Names are cluster services and pods
+                 (cart.shop.svc.cluster.local, postgres-0.postgres.data.svc.cluster.local),
+                 internal.example.com hosts and public API names. Answers come 1-60 packets after
+                 their queries, so about 15 lookups are outstanding at any time and answers
+                 overtake each other. The datagram table's pairing by 5-tuple and id.
+  pgsql          PostgreSQL protocol 3.0 on port 5432: StartupMessage (user app, database shop),
+                 AuthenticationOk, 8 ParameterStatus, BackendKeyData, ReadyForQuery; then 20-40
+                 rounds per connection: simple Query SELECTs answered by RowDescription, 5-200
+                 DataRows (text format), CommandComplete "SELECT n", ReadyForQuery; about 8 %
+                 answered by ErrorResponse (ERROR 42P01, relation does not exist) and
+                 ReadyForQuery; about 15 % extended-protocol batches (Parse, Bind, Describe
+                 portal, Execute, Sync; ParseComplete, BindComplete, RowDescription, DataRows,
+                 CommandComplete, ReadyForQuery), half of them of a named statement parsed once
+                 per connection and afterwards only bound; then Terminate. 400 connections, 32
+                 interleaved. Message framing across segments, statement names, row counting.
+  redis          Redis RESP2 on port 6379: 50-100 commands per connection (a quarter of the
+                 connections SELECT a database first), GET/SET/HGETALL/LRANGE/INCR/MGET as arrays
+                 of bulk strings; replies of their types: bulk strings of 10-2000 bytes (most
+                 short) or nil, +OK, integers, arrays of bulk strings (empty ones too), about 2 %
+                 -WRONGTYPE errors. One write in ten is a pipeline of 2-10 commands, answered by
+                 one write of all their replies. 600 connections, 32 interleaved. RESP streaming
+                 and in-order pairing of pipelines.
 
 At scale 1 (packets, bytes; generation time on one busy core):
 
@@ -61,6 +91,9 @@ At scale 1 (packets, bytes; generation time on one busy core):
   mysql-results  0.22 M          212 MB   1 s
   vxlan-http     0.53 M          124 MB   1.5 s
   churn          4.50 M          469 MB   7 s
+  dns-udp        0.40 M           55 MB   2 s
+  pgsql          0.13 M          111 MB   1 s
+  redis          0.08 M           27 MB   1 s
 
 Generation is single-threaded Python: headers are packed straight into one bytearray per file
 (no per-packet objects beyond the packed headers), written out in 8 MiB chunks. Counts of what
@@ -73,9 +106,20 @@ compare with tshark:
   tshark -r mysql-results.pcap -Y mysql.query | wc -l                     # = queries
   tshark -r mysql-results.pcap -Y mysql.error_code | wc -l                # = errors
   tshark -r vxlan-http.pcap -Y 'vxlan && http.request' | wc -l            # = requests
+  tshark -r dns-udp.pcap -Y 'dns.flags.response == 1' | wc -l             # = lookups
+  tshark -r dns-udp.pcap -Y 'dns.flags.rcode == 3' | wc -l                # = nxdomain
+  tshark -r pgsql.pcap -T fields -e pgsql.type | tr , '\n' \
+      | grep -c 'Ready for query'                                         # = exchanges
+  tshark -r pgsql.pcap -T fields -e pgsql.type | tr , '\n' | grep -c 'Data row'   # = rows
+  tshark -r redis.pcap -Y 'tcp.srcport == 6379' -T fields -e resp.error \
+      | grep -o WRONGTYPE | wc -l                                         # = errors
+
+(tshark counts Redis commands one too many wherever a segment ends inside a command: the
+part is shown as an array as well as the whole one in the next frame.)
 """
 
 import argparse
+import heapq
 import itertools
 import os
 import random
@@ -99,7 +143,7 @@ PCAP_HEADER = struct.pack('<IHHiIII', 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
 PCAP_RECORD = struct.Struct('<IIII')   # ts_sec, ts_usec, incl_len, orig_len
 # IPv4 from its total-length field on (after version/IHL and TOS) + the TCP header: 38 bytes.
 IP_TCP = struct.Struct('>HHHBBH4s4sHHIIBBHHH')
-# Outer IPv4 from total length on + UDP header: 26 bytes.
+# IPv4 from total length on + UDP header: 26 bytes (VXLAN's outer headers; dns-udp's frames).
 IP_UDP = struct.Struct('>HHHBBH4s4sHHHH')
 VXLAN_PORT = 4789
 VXLAN_HEADER = struct.pack('>II', 0x08 << 24, 42 << 8)   # flags I, VNI 42
@@ -166,6 +210,33 @@ class PcapWriter:
         buf += eth
         buf += IP_TCP.pack(tot, ident, 0x4000, 64, 6, s ^ 0xFFFF, src, dst,
                            sport, dport, seq, ack, 0x50, flags, 65535, 0, 0)
+        buf += payload
+        if pad > 0:
+            buf += bytes(pad)
+        if len(buf) >= FLUSH_AT:
+            self.flush()
+
+    def udp(self, eth, src, dst, psum, sport, dport, payload):
+        """Ethernet/IPv4/UDP frame (UDP checksum 0: none, which IPv4 allows).
+        eth: eth_ipv4_prefix(); psum: ipv4_partial_sum(..., 17)."""
+        ulen = 8 + len(payload)
+        tot = 20 + ulen
+        flen = 14 + tot
+        pad = self.min_frame - flen
+        if pad > 0:
+            flen += pad
+        p = self.packets
+        self.packets = p + 1
+        self.size += 16 + flen
+        sec, usec = divmod(p, 1_000_000)
+        ident = p & 0xFFFF
+        s = psum + tot + ident
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        buf = self.buf
+        buf += PCAP_RECORD.pack(T0 + sec, usec, flen, flen)
+        buf += eth
+        buf += IP_UDP.pack(tot, ident, 0x4000, 64, 17, s ^ 0xFFFF, src, dst, sport, dport, ulen, 0)
         buf += payload
         if pad > 0:
             buf += bytes(pad)
@@ -311,6 +382,27 @@ class TcpFlow:
         self.seg(first, FIN | ACK)
         self.seg(1 - first, FIN | ACK)
         self.seg(first, ACK)
+
+
+class UdpPair:
+    """Both directions of one UDP client socket and its server (datagrams, no state)."""
+
+    __slots__ = ('w', 'eth', 'src', 'dst', 'sport', 'dport', 'psum')
+
+    def __init__(self, w, client, server, cport, sport):
+        cmac, smac = mac_for(client), mac_for(server)
+        self.w = w
+        self.eth = (eth_ipv4_prefix(smac, cmac), eth_ipv4_prefix(cmac, smac))
+        self.src = (client, server)
+        self.dst = (server, client)
+        self.sport = (cport, sport)
+        self.dport = (sport, cport)
+        self.psum = ipv4_partial_sum(client, server, 17)
+
+    def send(self, d, payload):
+        """One datagram from side d (C or S)."""
+        self.w.udp(self.eth[d], self.src[d], self.dst[d], self.psum, self.sport[d],
+                   self.dport[d], payload)
 
 
 def run_window(connections, window):
@@ -657,33 +749,42 @@ class MysqlTable:
         return self.header + rows + mysql_eof(self.first_row_seq + nrows)
 
 
+SHOP_WORDS = [b'red', b'blue', b'steel', b'oak', b'linen', b'wool', b'glass', b'brass', b'mini',
+              b'large', b'classic', b'travel', b'kitchen', b'garden', b'desk', b'lamp', b'mug',
+              b'chair', b'shelf', b'bag', b'bottle', b'kettle', b'rug', b'clock']
+SHOP_COUNTRIES = [b'DE', b'FR', b'US', b'JP', b'BR', b'IN', b'NL', b'SE', b'ES', b'IT']
+SHOP_STATUSES = [b'new', b'paid', b'shipped', b'delivered', b'cancelled', b'refunded']
+
+
+def shop_stamp(r):
+    return b'2024-%02d-%02d %02d:%02d:%02d' % (r.randint(1, 12), r.randint(1, 28),
+                                               r.randrange(24), r.randrange(60), r.randrange(60))
+
+
+def shop_item(r):
+    """(id, sku, name, price, stock or None, updated_at) as text."""
+    return (b'%d' % r.randrange(1, 10_000_000), b'SKU-%08d' % r.randrange(10 ** 8),
+            b' '.join(r.choice(SHOP_WORDS) for _ in range(r.randint(2, 5))),
+            b'%d.%02d' % (r.randrange(1, 2000), r.randrange(100)),
+            b'%d' % r.randrange(0, 500) if r.random() > 0.05 else None, shop_stamp(r))
+
+
+def shop_order(r):
+    """(id, user_id, total, status, created_at) as text."""
+    return (b'%d' % r.randrange(1, 10 ** 9), b'%d' % r.randrange(1, 10 ** 6),
+            b'%d.%02d' % (r.randrange(1, 5000), r.randrange(100)), r.choice(SHOP_STATUSES),
+            shop_stamp(r))
+
+
+def shop_user(r):
+    """(id, email, name, country, created_at) as text."""
+    name = r.choice(SHOP_WORDS) + b'.' + r.choice(SHOP_WORDS)
+    return (b'%d' % r.randrange(1, 10 ** 6), name + b'%d@example.com' % r.randrange(1000),
+            name.title(), r.choice(SHOP_COUNTRIES), shop_stamp(r))
+
+
 def mysql_tables(seed):
     rng = random.Random(seed)
-    words = [b'red', b'blue', b'steel', b'oak', b'linen', b'wool', b'glass', b'brass', b'mini',
-             b'large', b'classic', b'travel', b'kitchen', b'garden', b'desk', b'lamp', b'mug',
-             b'chair', b'shelf', b'bag', b'bottle', b'kettle', b'rug', b'clock']
-    countries = [b'DE', b'FR', b'US', b'JP', b'BR', b'IN', b'NL', b'SE', b'ES', b'IT']
-    statuses = [b'new', b'paid', b'shipped', b'delivered', b'cancelled', b'refunded']
-
-    def stamp(r):
-        return b'2024-%02d-%02d %02d:%02d:%02d' % (r.randint(1, 12), r.randint(1, 28),
-                                                   r.randrange(24), r.randrange(60), r.randrange(60))
-
-    def item(r):
-        return (b'%d' % r.randrange(1, 10_000_000), b'SKU-%08d' % r.randrange(10 ** 8),
-                b' '.join(r.choice(words) for _ in range(r.randint(2, 5))),
-                b'%d.%02d' % (r.randrange(1, 2000), r.randrange(100)),
-                b'%d' % r.randrange(0, 500) if r.random() > 0.05 else None, stamp(r))
-
-    def order(r):
-        return (b'%d' % r.randrange(1, 10 ** 9), b'%d' % r.randrange(1, 10 ** 6),
-                b'%d.%02d' % (r.randrange(1, 5000), r.randrange(100)), r.choice(statuses), stamp(r))
-
-    def user(r):
-        name = r.choice(words) + b'.' + r.choice(words)
-        return (b'%d' % r.randrange(1, 10 ** 6), name + b'%d@example.com' % r.randrange(1000),
-                name.title(), r.choice(countries), stamp(r))
-
     ll = (MYSQL_TYPE_LONGLONG, 20, NOT_NULL | UNSIGNED, 0, BINARY)
     pk = (MYSQL_TYPE_LONGLONG, 20, NOT_NULL | PRI_KEY | UNSIGNED | AUTO_INCREMENT, 0, BINARY)
     dt = (MYSQL_TYPE_DATETIME, 19, NOT_NULL, 0, BINARY)
@@ -692,16 +793,277 @@ def mysql_tables(seed):
                               (b'name', MYSQL_TYPE_VAR_STRING, 1020, NOT_NULL),
                               (b'price', MYSQL_TYPE_NEWDECIMAL, 12, NOT_NULL, 2, BINARY),
                               (b'stock', MYSQL_TYPE_LONG, 11, 0, 0, BINARY),
-                              (b'updated_at',) + dt], item, rng),
+                              (b'updated_at',) + dt], shop_item, rng),
         MysqlTable(b'orders', [(b'id',) + pk, (b'user_id',) + ll,
                                (b'total', MYSQL_TYPE_NEWDECIMAL, 12, NOT_NULL, 2, BINARY),
                                (b'status', MYSQL_TYPE_VAR_STRING, 64, NOT_NULL),
-                               (b'created_at',) + dt], order, rng),
+                               (b'created_at',) + dt], shop_order, rng),
         MysqlTable(b'users', [(b'id',) + pk, (b'email', MYSQL_TYPE_VAR_STRING, 1020, NOT_NULL),
                               (b'name', MYSQL_TYPE_VAR_STRING, 400, NOT_NULL),
                               (b'country', MYSQL_TYPE_VAR_STRING, 8, 0),
-                              (b'created_at',) + dt], user, rng),
+                              (b'created_at',) + dt], shop_user, rng),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# DNS payloads
+
+DNS_A, DNS_SOA, DNS_PTR, DNS_TXT, DNS_AAAA, DNS_SRV, DNS_OPT = 1, 6, 12, 16, 28, 33, 41
+DNS_IN = 1
+DNS_SERVFAIL, DNS_NXDOMAIN = 2, 3
+DNS_QUERY_FLAGS = 0x0100               # RD
+DNS_ANSWER_FLAGS = 0x8180              # QR, RD, RA; | the response code
+DNS_HEADER = struct.Struct('>HHHHHH')  # id, flags, QD, AN, NS, AR counts
+DNS_RR = struct.Struct('>HHIH')        # after the owner name: type, class, TTL, RDLENGTH
+DNS_QNAME_PTR = b'\xc0\x0c'            # compression pointer to the question's name (offset 12)
+# EDNS OPT pseudo-record: root owner, UDP payload size 1232, extended rcode/version/DO 0, no
+# options.
+DNS_OPT_RR = b'\x00' + DNS_RR.pack(DNS_OPT, 1232, 0, 0)
+
+
+def dns_name(name):
+    """Uncompressed wire form of a dotted name."""
+    return b''.join(bytes((len(label),)) + label for label in name.split(b'.')) + b'\x00'
+
+
+def dns_rr(owner, rtype, ttl, rdata):
+    return owner + DNS_RR.pack(rtype, DNS_IN, ttl, len(rdata)) + rdata
+
+
+def dns_question(name, qtype):
+    return dns_name(name) + struct.pack('>HH', qtype, DNS_IN)
+
+
+class DnsPool:
+    """Prebuilt questions and answer sections. by_type[qtype] is a list of (question, answer
+    records, count) whose records name the question by the pointer 0xc00c; nx is a list of
+    (question, SOA authority record) for names that do not exist (a resolver's search-path
+    expansions and a few typos), the SOA's owner a pointer to the zone inside the question."""
+
+    SERVICES = [b'cart', b'catalog', b'checkout', b'payments', b'users', b'search', b'recommend',
+                b'inventory', b'shipping', b'auth', b'frontend', b'reviews', b'pricing', b'ads',
+                b'session', b'gateway', b'notifications', b'currency', b'email', b'quotes']
+    NAMESPACES = [b'shop', b'platform', b'data', b'payments', b'monitoring']
+    EXTERNAL = [b'api.stripe.com', b's3.eu-west-1.amazonaws.com', b'sqs.eu-west-1.amazonaws.com',
+                b'www.googleapis.com', b'oauth2.googleapis.com', b'registry-1.docker.io',
+                b'github.com', b'api.github.com', b'hooks.slack.com', b'api.sendgrid.com',
+                b'sentry.io', b'o123456.ingest.sentry.io', b'login.microsoftonline.com',
+                b'cdn.jsdelivr.net', b'fonts.gstatic.com', b'pypi.org']
+
+    def __init__(self, seed):
+        rng = random.Random(seed)
+        cluster = [b'%s.%s.svc.cluster.local' % (s, n) for s in self.SERVICES
+                   for n in self.NAMESPACES if rng.random() < 0.45]
+        pods = ([b'postgres-%d.postgres.data.svc.cluster.local' % k for k in range(3)]
+                + [b'kafka-%d.kafka.data.svc.cluster.local' % k for k in range(5)]
+                + [b'redis-%d.redis.platform.svc.cluster.local' % k for k in range(3)])
+        internal = ([b'db-%d.eu-west-1.internal.example.com' % k for k in range(1, 7)]
+                    + [b'%s.internal.example.com' % s for s in (b'vault', b'ldap', b'git', b'ci',
+                                                                 b'grafana', b'artifacts')])
+        hosts = [(n, 30) for n in cluster + pods] + [(n, 300) for n in internal]
+        hosts += [(n, rng.choice((60, 300, 3600))) for n in self.EXTERNAL]
+
+        def addresses(name, qtype, ttl):
+            k = rng.choices((1, 2, 3, 4), (50, 25, 15, 10))[0]
+            if qtype == DNS_A:
+                rdatas = [ip4(10, 96 + rng.randrange(4), rng.randrange(256), rng.randrange(1, 255))
+                          for _ in range(k)]
+            else:
+                rdatas = [b'\xfd\x00\x00\x10\x00\x96' + rng.randbytes(10) for _ in range(k)]
+            return (dns_question(name, qtype),
+                    b''.join(dns_rr(DNS_QNAME_PTR, qtype, ttl, r) for r in rdatas), k)
+
+        self.by_type = {
+            DNS_A: [addresses(n, DNS_A, ttl) for n, ttl in hosts],
+            DNS_AAAA: [addresses(n, DNS_AAAA, ttl) for n, ttl in hosts],
+        }
+        srv = []
+        for name in cluster[:24] + [b'postgres.data.svc.cluster.local',
+                                    b'kafka.data.svc.cluster.local']:
+            svc = name.split(b'.')[0]
+            port, proto = rng.choice(((80, b'_http'), (443, b'_https'), (5432, b'_postgresql'),
+                                      (6379, b'_redis'), (9092, b'_kafka'), (50051, b'_grpc')))
+            k = rng.randint(1, 4)
+            records = b''.join(
+                dns_rr(DNS_QNAME_PTR, DNS_SRV, 30,
+                       struct.pack('>HHH', 0, 100 // k, port)
+                       + dns_name(b'%s-%05x.%s' % (svc, rng.getrandbits(20), name)))
+                for _ in range(k))
+            srv.append((dns_question(b'%s._tcp.%s' % (proto, name), DNS_SRV), records, k))
+        self.by_type[DNS_SRV] = srv
+        txt = []
+        for name in (b'example.com', b'shop.example.net', b'_dmarc.example.com',
+                     b'selector1._domainkey.example.com', b'_acme-challenge.shop.example.net',
+                     b'_github-challenge-shop.example.com', b'google._domainkey.example.net'):
+            k = rng.randint(1, 3)
+            records = b''.join(
+                dns_rr(DNS_QNAME_PTR, DNS_TXT, 300,
+                       b''.join(bytes((len(s),)) + s
+                                for s in [text_blob(rng.randint(20, 120), rng.getrandbits(32))
+                                          for _ in range(rng.randint(1, 2))]))
+                for _ in range(k))
+            txt.append((dns_question(name, DNS_TXT), records, k))
+        self.by_type[DNS_TXT] = txt
+        ptr = []
+        for _ in range(60):
+            a, b, c = 96 + rng.randrange(4), rng.randrange(256), rng.randrange(1, 255)
+            target = b'10-%d-%d-%d.%s' % (a, b, c, rng.choice(cluster))
+            ptr.append((dns_question(b'%d.%d.%d.10.in-addr.arpa' % (c, b, a), DNS_PTR),
+                        dns_rr(DNS_QNAME_PTR, DNS_PTR, 30, dns_name(target)), 1))
+        self.by_type[DNS_PTR] = ptr
+        self.nx = []
+        soa = {b'cluster.local': (dns_name(b'ns.dns.cluster.local')
+                                  + dns_name(b'hostmaster.cluster.local')
+                                  + struct.pack('>IIIII', 1700000000, 7200, 1800, 86400, 30)),
+               b'example.com': (dns_name(b'ns1.example.com') + dns_name(b'hostmaster.example.com')
+                                + struct.pack('>IIIII', 2024010101, 3600, 600, 604800, 300))}
+        misses = [b'%s.%s.svc.cluster.local' % (e, n) for e in self.EXTERNAL[:8]
+                  for n in (b'shop', b'data')]
+        misses += [b'%s.svc.cluster.local' % e for e in self.EXTERNAL[:8]]
+        misses += [b'%s.cluster.local' % e for e in self.EXTERNAL[:8]]
+        misses += [b'%s-v2.shop.svc.cluster.local' % s for s in self.SERVICES[:6]]
+        misses += [b'db-%d.eu-west-2.internal.example.com' % k for k in range(1, 5)]
+        for name in misses:
+            zone = b'example.com' if name.endswith(b'example.com') else b'cluster.local'
+            offset = 12 + len(name) - len(zone)          # the zone's labels inside the question
+            for qtype in (DNS_A, DNS_AAAA):
+                self.nx.append((dns_question(name, qtype),
+                                dns_rr(struct.pack('>H', 0xC000 | offset), DNS_SOA, 30, soa[zone])))
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL payloads
+
+PG_INT4, PG_INT8, PG_NUMERIC, PG_TIMESTAMP, PG_VARCHAR = 23, 20, 1700, 1114, 1043
+PG_LEN = struct.Struct('>I')
+PG_FIELD = struct.Struct('>IhIhih')    # table OID, column number, type OID, size, modifier, format
+
+
+def pg_msg(tag, body=b''):
+    """Type byte, 4-byte big-endian length (counting itself), body."""
+    return tag + PG_LEN.pack(len(body) + 4) + body
+
+
+def pg_startup(params):
+    """StartupMessage: no type byte, protocol 3.0, name/value pairs, a final NUL."""
+    body = PG_LEN.pack(3 << 16) + b''.join(k + b'\x00' + v + b'\x00' for k, v in params) + b'\x00'
+    return PG_LEN.pack(len(body) + 4) + body
+
+
+PG_AUTH_OK = pg_msg(b'R', PG_LEN.pack(0))
+PG_READY = pg_msg(b'Z', b'I')
+PG_PARSE_COMPLETE = pg_msg(b'1')
+PG_BIND_COMPLETE = pg_msg(b'2')
+PG_DESCRIBE_PORTAL = pg_msg(b'D', b'P\x00')
+PG_EXECUTE = pg_msg(b'E', b'\x00' + PG_LEN.pack(0))    # unnamed portal, all rows
+PG_SYNC = pg_msg(b'S')
+PG_TERMINATE = pg_msg(b'X')
+PG_NULL = b'\xff\xff\xff\xff'
+
+
+def pg_parameter_status(name, value):
+    return pg_msg(b'S', name + b'\x00' + value + b'\x00')
+
+
+def pg_query(sql):
+    return pg_msg(b'Q', sql + b'\x00')
+
+
+def pg_parse(name, sql, oids):
+    return pg_msg(b'P', name + b'\x00' + sql + b'\x00' + struct.pack('>H', len(oids))
+                  + b''.join(PG_LEN.pack(o) for o in oids))
+
+
+def pg_bind(statement, params):
+    """Unnamed portal, text parameters, text results."""
+    return pg_msg(b'B', b'\x00' + statement + b'\x00' + struct.pack('>HH', 0, len(params))
+                  + b''.join(PG_LEN.pack(len(p)) + p for p in params) + struct.pack('>H', 0))
+
+
+def pg_command_complete(tag):
+    return pg_msg(b'C', tag + b'\x00')
+
+
+def pg_error(fields):
+    return pg_msg(b'E', b''.join(k + v + b'\x00' for k, v in fields) + b'\x00')
+
+
+def pg_data_row(values):
+    return pg_msg(b'D', struct.pack('>H', len(values)) + b''.join(
+        PG_NULL if v is None else PG_LEN.pack(len(v)) + v for v in values))
+
+
+class PgTable:
+    """A table's RowDescription and a block of prebuilt DataRow messages (text format)."""
+
+    BLOCK = 512
+
+    def __init__(self, name, oid, columns, make_row, rng):
+        """columns: (name, type OID, size, modifier)."""
+        self.name = name
+        self.select = b'SELECT ' + b', '.join(c[0] for c in columns) + b' FROM ' + name
+        self.row_description = pg_msg(b'T', struct.pack('>H', len(columns)) + b''.join(
+            c[0] + b'\x00' + PG_FIELD.pack(oid, k + 1, c[1], c[2], c[3], 0)
+            for k, c in enumerate(columns)))
+        rows = [pg_data_row(make_row(rng)) for _ in range(self.BLOCK)]
+        self.rows = b''.join(rows)
+        self.offsets = list(itertools.accumulate((len(r) for r in rows), initial=0))
+
+    def result(self, nrows, rng):
+        """nrows DataRows (<= BLOCK), CommandComplete, ReadyForQuery."""
+        start = rng.randrange(self.BLOCK - nrows + 1)
+        return (self.rows[self.offsets[start]:self.offsets[start + nrows]]
+                + pg_command_complete(b'SELECT %d' % nrows) + PG_READY)
+
+
+def pg_tables(seed):
+    rng = random.Random(seed)
+    pk = (PG_INT8, 8, -1)
+    ts = (PG_TIMESTAMP, 8, -1)
+    money = (PG_NUMERIC, -1, (12 << 16 | 2) + 4)
+
+    def varchar(n):
+        return (PG_VARCHAR, -1, n + 4)
+
+    return [
+        PgTable(b'items', 16401, [(b'id',) + pk, (b'sku',) + varchar(32), (b'name',) + varchar(255),
+                                  (b'price',) + money, (b'stock', PG_INT4, 4, -1),
+                                  (b'updated_at',) + ts], shop_item, rng),
+        PgTable(b'orders', 16412, [(b'id',) + pk, (b'user_id',) + pk, (b'total',) + money,
+                                   (b'status',) + varchar(16), (b'created_at',) + ts],
+                shop_order, rng),
+        PgTable(b'users', 16423, [(b'id',) + pk, (b'email',) + varchar(255),
+                                  (b'name',) + varchar(100), (b'country',) + varchar(2),
+                                  (b'created_at',) + ts], shop_user, rng),
+    ]
+
+
+PG_SERVER_PARAMS = b''.join(pg_parameter_status(k, v) for k, v in (
+    (b'application_name', b''), (b'client_encoding', b'UTF8'), (b'DateStyle', b'ISO, MDY'),
+    (b'integer_datetimes', b'on'), (b'server_encoding', b'UTF8'),
+    (b'server_version', b'16.2 (Debian 16.2-1.pgdg120+2)'),
+    (b'standard_conforming_strings', b'on'), (b'TimeZone', b'Etc/UTC')))
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis (RESP2) payloads
+
+RESP_OK = b'+OK\r\n'
+RESP_NIL = b'$-1\r\n'
+RESP_WRONGTYPE = b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'
+
+
+def resp_command(*args):
+    """A command as clients send it: an array of bulk strings."""
+    return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
+
+
+def resp_bulk(value):
+    return RESP_NIL if value is None else b'$%d\r\n%s\r\n' % (len(value), value)
+
+
+def resp_array(values):
+    return b'*%d\r\n' % len(values) + b''.join(resp_bulk(v) for v in values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -936,6 +1298,241 @@ def churn(w, scale, stats):
     stats.update(connections=nconn, requests=nconn, responses=nconn)
 
 
+def dns_udp(w, scale, stats):
+    rng = random.Random(13)
+    pool = DnsPool(14)
+    nlookups = n_of(200_000, scale)
+    servers = [ip4(10, 96, 0, 10), ip4(10, 96, 0, 11), ip4(10, 96, 0, 12)]
+    # 2000 client sockets: 8 hosts (nodes' resolvers and pods) x 250 ephemeral ports, each
+    # socket talking to one server.
+    sockets = []
+    for h in range(8):
+        host = ip4(10, 7, h // 4, h % 4 + 1)
+        # (not 33434-33534, where tshark's UDP dissector reports a possible traceroute)
+        for port in rng.sample([p for p in range(32768, 61000) if not 33434 <= p <= 33534], 250):
+            sockets.append(UdpPair(w, host, servers[len(sockets) % len(servers)], port, 53))
+    used_ids = [set() for _ in sockets]
+    types = (DNS_A, DNS_AAAA, DNS_SRV, DNS_TXT, DNS_PTR)
+    type_weights = (55, 30, 6, 5, 4)
+    by_type = pool.by_type
+    header = DNS_HEADER.pack
+    totals = dict.fromkeys(('lookups', 'edns', 'nxdomain', 'servfail', 'answer_records'), 0)
+    per_type = dict.fromkeys(('A', 'AAAA', 'SRV', 'TXT', 'PTR'), 0)
+    type_name = {DNS_A: 'A', DNS_AAAA: 'AAAA', DNS_SRV: 'SRV', DNS_TXT: 'TXT', DNS_PTR: 'PTR'}
+    waiting = []                         # heap of (packet number due, lookup, socket, answer)
+
+    for i in range(nlookups):
+        while waiting and waiting[0][0] <= w.packets:
+            _, _, k, answer = heapq.heappop(waiting)
+            sockets[k].send(S, answer)
+        k = rng.randrange(len(sockets))
+        used = used_ids[k]
+        qid = rng.getrandbits(16)
+        while qid in used:               # a resolver does not reuse an id on one socket
+            qid = rng.getrandbits(16)
+        used.add(qid)
+        edns = rng.random() < 1 / 3
+        opt = DNS_OPT_RR if edns else b''
+        u = rng.random()
+        if u < 0.05:
+            question, authority = pool.nx[rng.randrange(len(pool.nx))]
+            qtype = DNS_A if question[-3] == DNS_A else DNS_AAAA
+            answer = (header(qid, DNS_ANSWER_FLAGS | DNS_NXDOMAIN, 1, 0, 1, edns) + question
+                      + authority + opt)
+            totals['nxdomain'] += 1
+        elif u < 0.06:
+            qtype = DNS_A if rng.random() < 0.6 else DNS_AAAA
+            question = rng.choice(by_type[qtype])[0]
+            answer = header(qid, DNS_ANSWER_FLAGS | DNS_SERVFAIL, 1, 0, 0, edns) + question + opt
+            totals['servfail'] += 1
+        else:
+            qtype = rng.choices(types, type_weights)[0]
+            entries = by_type[qtype]
+            question, records, count = entries[rng.randrange(len(entries))]
+            answer = header(qid, DNS_ANSWER_FLAGS, 1, count, 0, edns) + question + records + opt
+            totals['answer_records'] += count
+        sockets[k].send(C, header(qid, DNS_QUERY_FLAGS, 1, 0, 0, edns) + question + opt)
+        heapq.heappush(waiting, (w.packets + rng.randint(1, 60), i, k, answer))
+        totals['edns'] += edns
+        per_type[type_name[qtype]] += 1
+    while waiting:
+        _, _, k, answer = heapq.heappop(waiting)
+        sockets[k].send(S, answer)
+    totals['lookups'] = nlookups
+    stats.update(sockets=len(sockets), **totals, **per_type)
+
+
+def pgsql(w, scale, stats):
+    rng = random.Random(15)
+    tables = pg_tables(16)
+    nconn = n_of(400, scale)
+    servers = [ip4(10, 0, 7, k) for k in range(1, 5)]
+    totals = dict.fromkeys(('logins', 'queries', 'errors', 'extended', 'parses', 'rows'), 0)
+    conditions = [b'WHERE category_id = %d', b"WHERE updated_at > now() - interval '%d days'",
+                  b'WHERE id > %d', b'WHERE shard = %d']
+
+    def conn(i):
+        client, port = client_endpoint(i, 200, 8)
+        f = TcpFlow(w, client, servers[i % len(servers)], port, 5432,
+                    rng.getrandbits(32), rng.getrandbits(32))
+        f.handshake()
+        yield
+        f.write(C, pg_startup(((b'user', b'app'), (b'database', b'shop'),
+                               (b'application_name', b'checkout-%d' % (i % 8)),
+                               (b'client_encoding', b'UTF8'))))
+        f.write(S, PG_AUTH_OK + PG_SERVER_PARAMS
+                + pg_msg(b'K', struct.pack('>II', 10_000 + i, rng.getrandbits(32))) + PG_READY)
+        totals['logins'] += 1
+        yield
+        prepared = set()
+        for _ in range(rng.randint(20, 40)):
+            u = rng.random()
+            if u < 0.08:
+                missing = b'%s_archive_%d' % (rng.choice(tables).name, rng.randint(2015, 2022))
+                f.write(C, pg_query(b'SELECT * FROM ' + missing + b' LIMIT 100'))
+                f.write(S, pg_error(((b'S', b'ERROR'), (b'V', b'ERROR'), (b'C', b'42P01'),
+                                     (b'M', b'relation "%s" does not exist' % missing),
+                                     (b'P', b'15'), (b'F', b'parse_relation.c'), (b'L', b'1449'),
+                                     (b'R', b'parserOpenTable'))) + PG_READY)
+                totals['queries'] += 1
+                totals['errors'] += 1
+                yield
+                continue
+            t = rng.choice(tables)
+            nrows = rng.randint(5, 200)
+            totals['rows'] += nrows
+            if u < 0.23:
+                # Extended protocol: a named statement is parsed once per connection and then
+                # only bound; the unnamed one is parsed every time (libpq's PQexecParams).
+                name = b'ws_%s_by_id' % t.name if rng.random() < 0.5 else b''
+                bind = (pg_bind(name, (b'%d' % rng.randrange(1, 10 ** 6), b'%d' % nrows))
+                        + PG_DESCRIBE_PORTAL + PG_EXECUTE + PG_SYNC)
+                if name in prepared:
+                    f.write(C, bind)
+                    head = PG_BIND_COMPLETE
+                else:
+                    f.write(C, pg_parse(name, t.select + b' WHERE id > $1 ORDER BY id LIMIT $2',
+                                        (PG_INT8, PG_INT8)) + bind)
+                    head = PG_PARSE_COMPLETE + PG_BIND_COMPLETE
+                    totals['parses'] += 1
+                    if name:
+                        prepared.add(name)
+                totals['extended'] += 1
+            else:
+                sql = (t.select + b' ' + rng.choice(conditions) % rng.randrange(1, 1000)
+                       + b' ORDER BY id LIMIT %d' % nrows)
+                f.write(C, pg_query(sql))
+                head = b''
+                totals['queries'] += 1
+            yield from f.stream(S, head + t.row_description + t.result(nrows, rng))
+        f.write(C, PG_TERMINATE)
+        f.close(C)
+
+    run_window((conn(i) for i in range(nconn)), 32)
+    stats.update(connections=nconn, **totals,
+                 exchanges=totals['logins'] + totals['queries'] + totals['extended'])
+
+
+def redis(w, scale, stats):
+    rng = random.Random(17)
+    blob = text_blob(8192, 18)
+    nconn = n_of(600, scale)
+    servers = [ip4(10, 0, 8, k) for k in range(1, 5)]
+    totals = dict.fromkeys(('commands', 'pipelines', 'pipelined_commands', 'errors', 'nils',
+                            'reply_bytes'), 0)
+    ops = (b'GET', b'SET', b'HGETALL', b'LRANGE', b'INCR', b'MGET')
+    op_weights = (35, 20, 10, 10, 15, 10)
+    per_op = dict.fromkeys((o.decode() for o in ops + (b'SELECT',)), 0)
+    fields = (b'name', b'email', b'country', b'plan', b'created_at', b'last_login', b'visits',
+              b'locale', b'theme', b'cart_id')
+
+    def value(lo=10, hi=2000):
+        """A value of lo-hi bytes, log-uniform (most are short)."""
+        n = int(lo * (hi / lo) ** rng.random())
+        off = rng.randrange(len(blob) - n)
+        return blob[off:off + n]
+
+    def string_key():
+        return rng.choice((b'session:%016x' % rng.getrandbits(64),
+                           b'user:%d:profile' % rng.randrange(10 ** 6),
+                           b'product:SKU-%08d' % rng.randrange(10 ** 8),
+                           b'cache:/api/v1/items/%d' % rng.randrange(10 ** 5)))
+
+    def command(op):
+        """(command, reply) for one op."""
+        if op == b'SET':
+            key = string_key()
+            if rng.random() < 0.5:
+                v = value()
+                ttl = b'%d' % rng.choice((60, 300, 3600))
+                return resp_command(b'SET', key, v, b'EX', ttl), RESP_OK
+            return resp_command(b'SET', key, value()), RESP_OK
+        if op == b'MGET':
+            keys = [string_key() for _ in range(rng.randint(2, 6))]
+            vals = [value() if rng.random() < 0.8 else None for _ in keys]
+            totals['nils'] += vals.count(None)
+            return resp_command(b'MGET', *keys), resp_array(vals)
+        if op == b'GET':
+            cmd = resp_command(b'GET', string_key())
+        elif op == b'HGETALL':
+            cmd = resp_command(b'HGETALL', b'user:%d' % rng.randrange(10 ** 6))
+        elif op == b'LRANGE':
+            n = rng.choice((10, 20, 50))
+            cmd = resp_command(b'LRANGE', b'feed:%d' % rng.randrange(10 ** 6), b'0',
+                               b'%d' % (n - 1))
+        else:
+            kind = rng.choice((b'views', b'likes', b'api'))
+            cmd = resp_command(b'INCR', b'counter:%s:%d' % (kind, rng.randrange(10 ** 5)))
+        if rng.random() < 0.03:          # GET, HGETALL, LRANGE and INCR: ~2 % of all commands
+            totals['errors'] += 1
+            return cmd, RESP_WRONGTYPE
+        if op == b'GET':
+            if rng.random() < 0.15:
+                totals['nils'] += 1
+                return cmd, RESP_NIL
+            return cmd, resp_bulk(value())
+        if op == b'HGETALL':
+            k = rng.randint(0, len(fields)) if rng.random() < 0.9 else 0
+            return cmd, resp_array([x for fld in fields[:k] for x in (fld, value(1, 60))])
+        if op == b'LRANGE':
+            return cmd, resp_array([value(10, 200) for _ in range(rng.randint(0, n))])
+        return cmd, b':%d\r\n' % rng.randrange(1, 10 ** 6)
+
+    def conn(i):
+        client, port = client_endpoint(i, 300, 9)
+        f = TcpFlow(w, client, servers[i % len(servers)], port, 6379,
+                    rng.getrandbits(32), rng.getrandbits(32))
+        f.handshake()
+        yield
+        left = rng.randint(50, 100)
+        if rng.random() < 0.25:
+            f.write(C, resp_command(b'SELECT', b'%d' % rng.randint(1, 3)))
+            f.write(S, RESP_OK)
+            per_op['SELECT'] += 1
+            totals['commands'] += 1
+            left -= 1
+            yield
+        while left > 0:
+            n = min(left, rng.randint(2, 10)) if rng.random() < 0.1 else 1
+            if n > 1:
+                totals['pipelines'] += 1
+                totals['pipelined_commands'] += n
+            pairs = []
+            for op in rng.choices(ops, op_weights, k=n):
+                pairs.append(command(op))
+                per_op[op.decode()] += 1
+            left -= n
+            totals['commands'] += n
+            replies = b''.join(r for _, r in pairs)
+            totals['reply_bytes'] += len(replies)
+            f.write(C, b''.join(c for c, _ in pairs))
+            yield from f.stream(S, replies)
+        f.close(C)
+
+    run_window((conn(i) for i in range(nconn)), 32)
+    stats.update(connections=nconn, **totals, **per_op)
+
+
 # name -> (function, minimum frame length)
 WORKLOADS = {
     'small-mix': (small_mix, 60),
@@ -945,6 +1542,9 @@ WORKLOADS = {
     'mysql-results': (mysql_results, 0),
     'vxlan-http': (vxlan_http, 0),
     'churn': (churn, 0),
+    'dns-udp': (dns_udp, 0),
+    'pgsql': (pgsql, 0),
+    'redis': (redis, 0),
 }
 
 

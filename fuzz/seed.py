@@ -63,19 +63,29 @@ for path in pcaps + pcapngs:
 
 for path in ['pcaps/http/client-veth.pcap', 'pcaps/grpc/client-veth.pcap',
              'pcaps/h2c/h2c-upgrade.pcap', 'pcaps/mysql/client-veth.pcap',
-             'pcaps/pgsql/psycopg.pcap', 'pcaps/redis/redis.pcap']:
+             'pcaps/pgsql/psycopg.pcap', 'pcaps/redis/redis.pcap', 'pcaps/dns/dns.pcap']:
     proto = path.split('/')[1]
     for i, segs in enumerate(tcp_streams(path)):
         body = records((bytes([0 if to_server else 1]), p) for to_server, p in segs)
         name = f'{proto}-{i}'
         put('stream', name, b'\x01' + body)
         target = {'http': 'http1', 'grpc': 'http2', 'h2c': 'http1', 'mysql': 'mysql',
-                  'pgsql': 'pgsql', 'redis': 'redis'}[proto]
+                  'pgsql': 'pgsql', 'redis': 'redis', 'dns': 'dns'}[proto]
         # The flags byte a parser starts from: PostgreSQL's startup (0), the others' 1.
         put(target, name, (b'\x00' if proto == 'pgsql' else b'\x01') + body)
         if proto == 'grpc':
             # DATA frame payloads are gRPC messages; the whole client stream seeds framing.
             put('grpc', name, b'\x07' + b''.join(p for s, p in segs if s))
+
+# DNS datagrams in capture order, queries and answers, 1 ms apart (control byte 0/1).
+out = subprocess.run(
+    ['tshark', '-r', 'pcaps/dns/dns.pcap', '-Y', 'dns && udp', '-T', 'fields',
+     '-e', 'dns.flags.response', '-e', 'udp.payload', '-E', 'occurrence=l'],
+    capture_output=True, text=True, check=True).stdout
+datagrams = [(bytes([1 if r in ('1', 'True') else 0]), bytes.fromhex(p))
+             for r, p in (line.split('\t') for line in out.splitlines()) if p]
+for i in range(0, len(datagrams), 8):
+    put('dns_udp', f'dns-{i}', records(datagrams[i:i + 8]))
 
 # RFC 7541 C.3 and C.4 request header blocks, one decoder each.
 for i, blocks in enumerate([

@@ -1,5 +1,5 @@
 # Sourced by the generators that put a client and a server in two network namespaces joined
-# by one veth pair (pcaps/lenient, mysql-odd, proxy, push, grpcweb, redis). The caller sets
+# by one veth pair (pcaps/lenient, mysql-odd, proxy, push, grpcweb, redis, dns). The caller sets
 # WORK (a temporary directory) and PIDS=() first, and appends every process it starts to PIDS.
 #
 #   pair_up NS_CLI NS_SRV CLI_IP SRV_IP DEV   the namespaces (leftovers of a run removed
@@ -7,7 +7,8 @@
 #       offloads off (frames at wire size); an EXIT trap stops PIDS and removes the
 #       namespaces and WORK, also on failure.
 #   wait_listening NS PORT...                 until every TCP port listens in NS (10 s)
-#   capture_start NS DEV FILE                 tcpdump of TCP on DEV, each packet written at once
+#   capture_start NS DEV FILE [FILTER]        tcpdump on DEV, each packet written at once, of
+#       the packets FILTER (a tcpdump expression, one argument) selects; without it: TCP
 #   capture_stop                              lets the last packets in, stops tcpdump
 # shellcheck shell=bash
 
@@ -53,7 +54,7 @@ wait_listening() {
 }
 
 capture_start() {
-    ip netns exec "$1" tcpdump -i "$2" -s 0 -U --immediate-mode -w "$3" tcp \
+    ip netns exec "$1" tcpdump -i "$2" -s 0 -U --immediate-mode -w "$3" "${4:-tcp}" \
         >"$WORK/tcpdump.out" 2>&1 &
     CAPTURE_PID=$!
     sleep 0.5

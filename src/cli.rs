@@ -229,6 +229,10 @@ pub struct CaptureArgs {
     /// the first, the key for most commands, are `?`).
     #[arg(long)]
     pub redis_values: bool,
+    /// UDP ports read as DNS, either end (replaces the default 53; DNS over TCP is recognised
+    /// on any port).
+    #[arg(long = "dns-port", value_name = "PORT")]
+    pub dns_ports: Vec<u16>,
     /// Receive the apps' OTLP spans and join them with the network spans (listeners below).
     #[arg(long)]
     pub otlp: bool,
@@ -283,6 +287,10 @@ pub struct ReplayArgs {
     /// the first, the key for most commands, are `?`).
     #[arg(long)]
     pub redis_values: bool,
+    /// UDP ports read as DNS, either end (replaces the default 53; DNS over TCP is recognised
+    /// on any port).
+    #[arg(long = "dns-port", value_name = "PORT")]
+    pub dns_ports: Vec<u16>,
     /// Apps' spans to correlate with: OTLP/JSON lines files, protobuf bodies (.pb), or
     /// directories of them. The output is then one trace per call: app → network → app.
     #[arg(long = "otel", value_name = "PATH")]
@@ -402,6 +410,9 @@ impl CaptureArgs {
         let mut pipeline = PipelineConfig::default();
         pipeline.flows.max_flows = self.max_flows;
         pipeline.flows.parsers.redis_values = self.redis_values;
+        if !self.dns_ports.is_empty() {
+            pipeline.dns_ports = self.dns_ports.clone();
+        }
         Ok(CaptureJob {
             interfaces: self.interface.clone(),
             filter: self.filter.join(" "),
@@ -624,6 +635,9 @@ impl ReplayArgs {
         pipeline.flows.max_flows = self.max_flows;
         pipeline.flows.max_ooo_bytes = self.max_reassembly_bytes;
         pipeline.flows.parsers.redis_values = self.redis_values;
+        if !self.dns_ports.is_empty() {
+            pipeline.dns_ports = self.dns_ports.clone();
+        }
         ReplayJob {
             files: self.files.clone(),
             pipeline,

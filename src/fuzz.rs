@@ -62,6 +62,50 @@ fn check_span(span: crate::span::NetworkSpan) {
     assert!(span.start_ns <= span.end_ns, "span ends before it starts");
 }
 
+/// DNS datagrams through the datagram table: pairing, retransmissions, timeouts, its bound.
+/// Input: records of a control byte (bit 0: the server sends it; bits 1–7: milliseconds since
+/// the one before, times 64, so timeouts pass) and the datagram's payload.
+pub fn dns_udp(data: &[u8]) {
+    use crate::decode::{Encap, UdpDatagram};
+    use crate::flow::{DatagramLimits, DatagramTable};
+    use std::net::Ipv4Addr;
+    let mut table = DatagramTable::new(DatagramLimits {
+        max_pending: 16,
+        ..DatagramLimits::default()
+    });
+    let mut points = CapturePoints::default();
+    let point = points.intern("fuzz");
+    let mut stats = Counters::default();
+    let (client, server) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 53));
+    let mut ts_ns = START_NS;
+    let mut sink = |ex, facts: &crate::flow::FlowFacts<'_>| {
+        check_span(crate::span::build(ex, facts));
+    };
+    for ([ctrl], payload) in records::<1>(data) {
+        ts_ns += u64::from(ctrl >> 1) * 64_000_000;
+        let from_server = ctrl & 1 != 0;
+        let (src, dst) = if from_server {
+            ((server, 53), (client, 40_000))
+        } else {
+            ((client, 40_000), (server, 53))
+        };
+        let dgram = UdpDatagram {
+            src: src.0.into(),
+            dst: dst.0.into(),
+            src_port: src.1,
+            dst_port: dst.1,
+            ttl: 64,
+            payload,
+            missing_tail: 0,
+        };
+        let encap = Encap::default();
+        table.dns(point, ts_ns, &encap, &dgram, &points, &mut stats, &mut sink);
+        assert!(table.len() <= 16, "the datagram table is over its bound");
+    }
+    table.flush(&points, &mut stats, &mut sink);
+    assert!(table.is_empty());
+}
+
 /// A capture file held in memory, pcap or pcapng by its magic, replayed through the pipeline
 /// as `wirespan replay` replays a mapped file.
 pub fn capture(data: &[u8]) {
@@ -342,6 +386,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("grpc", grpc),
     ("hpack", hpack),
     ("otlp_body", otlp_body),
+    ("dns_udp", dns_udp),
 ];
 
 /// Every target's name: those of [`TARGETS`], then one per protocol of the registry.

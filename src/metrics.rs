@@ -16,7 +16,15 @@ use std::sync::{Arc, Mutex};
 
 /// The protocol labels; `other` for a span of a protocol not named here, so that a new
 /// protocol is never counted as another.
-const PROTOCOLS: [&str; 6] = ["http", "grpc", "mysql", "postgresql", "redis", "other"];
+const PROTOCOLS: [&str; 7] = [
+    "http",
+    "grpc",
+    "mysql",
+    "postgresql",
+    "redis",
+    "dns",
+    "other",
+];
 const STATUSES: [&str; 3] = ["ok", "error", "incomplete"];
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -46,8 +54,10 @@ impl SpanMetrics {
             3
         } else if is("network.protocol.name", "redis") {
             4
-        } else {
+        } else if is("network.protocol.name", "dns") {
             5
+        } else {
+            6
         };
         let status = if span.attr("wirespan.incomplete").is_some() {
             2

@@ -8,7 +8,7 @@
 pub use crate::attribute::{int_attr, str_attr, AttrValue, Attribute, Text};
 use crate::flow::{FlowFacts, TapSide};
 use crate::hash::StableHasher;
-use crate::protocol::Exchange;
+use crate::protocol::{Exchange, ExchangeDetail};
 
 /// OTLP span kinds (the enum numbers of the protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,11 @@ fn hash_call(facts: &FlowFacts<'_>, ex: &Exchange) -> StableHasher {
     let mut h = facts.endpoints.hashed().clone();
     h.write_u64(ex.req_seq.map_or(u64::MAX, u64::from));
     h.write_u64(ex.resp_seq.map_or(u64::MAX, u64::from));
+    // A datagram has no sequence numbers: a lookup is told from the others on its 5-tuple by
+    // its id, the same at every capture point.
+    if let ExchangeDetail::Dns(dns) = &ex.detail {
+        h.write_u64(u64::from(dns.id));
+    }
     h
 }
 
@@ -95,7 +100,7 @@ pub fn build(ex: Exchange, facts: &FlowFacts<'_>) -> NetworkSpan {
     let span_id = derived_span_id(&call, facts, &ex);
     let mut attributes = Vec::with_capacity(MOST_ATTRIBUTES);
     attributes.extend([
-        str_attr("network.transport", "tcp"),
+        str_attr("network.transport", facts.transport.as_str()),
         str_attr("client.address", facts.endpoints.client()),
         int_attr("client.port", i64::from(facts.client.1)),
         str_attr("server.address", facts.endpoints.server()),

@@ -53,8 +53,10 @@ counters! {
     tcp_segments,
     /// TCP payload bytes that reached the flow table.
     tcp_payload_bytes,
-    /// Frames that are not TCP after decapsulation (UDP, ICMP, ARP, …): not an error.
+    /// Frames that are neither TCP nor UDP after decapsulation (ICMP, ARP, …): not an error.
     skipped_not_tcp,
+    /// UDP datagrams on no port wirespan reads (not DNS, not a tunnel): not an error.
+    skipped_udp,
     /// Link types wirespan does not decode.
     skipped_link_type,
     /// Ether types or IP protocols wirespan does not decode.
@@ -210,6 +212,28 @@ counters! {
     redis_parse_errors,
     /// Redis readers that lost value boundaries in a hole.
     redis_resyncs,
+    /// DNS datagrams on the DNS ports (UDP).
+    dns_datagrams,
+    /// DNS queries read (UDP and TCP).
+    dns_queries,
+    /// DNS queries paired with their answers.
+    dns_exchanges,
+    /// DNS queries sent again (same id and question) before their answer came (UDP).
+    dns_retransmits,
+    /// DNS queries unanswered within the timeout (UDP, capture time): spans without response.
+    dns_timeouts,
+    /// DNS queries unanswered when their connection or the input ended, or replaced by a new query with their id.
+    dns_queries_unanswered,
+    /// DNS queries not followed because the table of waiting queries was full.
+    dns_queries_dropped,
+    /// DNS answers to no query seen (sent before the capture began, or not repeating the question).
+    dns_answers_unmatched,
+    /// DNS answers to the retransmitted copies of a query already answered.
+    dns_answers_duplicate,
+    /// DNS messages that could not be read (malformed, cut), or bytes of one that were lost.
+    dns_parse_errors,
+    /// DNS over TCP: holes after which the stream waited for the next query.
+    dns_resyncs,
     /// HTTP/2 frames read.
     http2_frames,
     /// HTTP/2 frames that cannot be (too long, CONTINUATION without HEADERS).

@@ -1,12 +1,12 @@
 //! IPv4 (options, fragments) and IPv6 (extension headers, fragments), then the transport:
-//! TCP segments, UDP tunnels, IP-in-IP and GRE.
+//! TCP segments, UDP datagrams and tunnels, IP-in-IP and GRE.
 
 // Every byte here comes off the wire or out of a file: no index may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::{
     be16, Cursor, DecodeConfig, DecodeError, Decoded, Encap, Fragment, Skip, TcpFlags, TcpSegment,
-    Tunnel, TunnelKind,
+    Tunnel, TunnelKind, UdpDatagram,
 };
 use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice};
 use std::net::IpAddr;
@@ -263,7 +263,17 @@ impl<'c> Cursor<'c> {
         } else if cfg.ayiya_ports.contains(&dst_port) || cfg.ayiya_ports.contains(&src_port) {
             self.ayiya(ip, payload)
         } else {
-            Decoded::Skipped(Skip::NotTcp)
+            // The UDP length beyond the bytes present is what the capture cut off.
+            let cut = usize::from(len).saturating_sub(8 + payload.len());
+            Decoded::Udp(UdpDatagram {
+                src: ip.src,
+                dst: ip.dst,
+                src_port,
+                dst_port,
+                ttl: ip.ttl,
+                payload,
+                missing_tail: u32::try_from(cut).unwrap_or(u32::MAX),
+            })
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Frame decoding.
 //!
 //! Takes a borrowed frame and its link type; gives a [`Decoded`] view: a TCP segment (addresses,
-//! ports, sequence numbers and a payload slice into the frame), an IP fragment to be rebuilt by
+//! ports, sequence numbers and a payload slice into the frame), a UDP datagram, an IP fragment to be rebuilt by
 //! [`defrag`], or the reason the frame carries nothing for the flow table. Tunnels (IPIP, GRE,
 //! ERSPAN, VXLAN, Geneve, NSH, MPLS) and VLAN tags are peeled recursively and recorded in an
 //! [`Encap`] so that the span can say where the call travelled. Nothing is allocated.
@@ -332,6 +332,20 @@ pub struct TcpSegment<'a> {
     pub missing_tail: u32,
 }
 
+/// A UDP datagram that no tunnel port claimed; `payload` borrows from the frame.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpDatagram<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// IPv4 TTL or IPv6 hop limit of the innermost IP header.
+    pub ttl: u8,
+    pub payload: &'a [u8],
+    /// Payload bytes the sender put on the wire but the capture cut off (snaplen).
+    pub missing_tail: u32,
+}
+
 /// An IP fragment, with what [`defrag`] needs to rebuild its datagram.
 #[derive(Debug, Clone, Copy)]
 pub struct Fragment<'a> {
@@ -349,7 +363,7 @@ pub struct Fragment<'a> {
 /// Why a frame yields no TCP segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
-    /// A well-formed frame that is not TCP (UDP, ICMP, ARP, …).
+    /// A well-formed frame that is neither TCP nor UDP (ICMP, ARP, …).
     NotTcp,
     LinkType,
     UnknownProtocol,
@@ -367,6 +381,7 @@ pub enum DecodeError {
 #[derive(Debug, Clone, Copy)]
 pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
+    Udp(UdpDatagram<'a>),
     Fragment(Fragment<'a>),
     Skipped(Skip),
     Error(DecodeError),

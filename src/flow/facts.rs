@@ -1,6 +1,6 @@
-//! What a flow knows of itself and hands on with each exchange: its endpoints (as text and
-//! hashed, once per flow), capture point, encapsulation and which end of the call the capture
-//! point is nearer to.
+//! What a flow knows of itself and hands on with each exchange: its transport, endpoints (as
+//! text and hashed, once per flow), capture point, encapsulation and which end of the call the
+//! capture point is nearer to.
 
 use crate::hash::StableHasher;
 use std::net::IpAddr;
@@ -24,10 +24,27 @@ impl TapSide {
     }
 }
 
+/// The transport a call travelled over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
 /// What the flow contributes to each of its spans.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowFacts<'a> {
     pub capture_point: &'a Arc<str>,
+    pub transport: Transport,
     pub client: (IpAddr, u16),
     pub server: (IpAddr, u16),
     pub endpoints: &'a Endpoints,

@@ -7,10 +7,12 @@
 //! first payload looks like, else from the ports. Idle flows are evicted, a full table refuses
 //! new flows, and every such event is counted.
 
+pub mod datagram;
 mod facts;
 pub(crate) mod reassembly;
 
-pub use facts::{infer_tap_side, Endpoints, FlowFacts, TapSide};
+pub use datagram::{DatagramLimits, DatagramTable};
+pub use facts::{infer_tap_side, Endpoints, FlowFacts, TapSide, Transport};
 
 use crate::capture::{CapturePointId, CapturePoints};
 use crate::decode::{ip_bits, Encap, TcpSegment};
@@ -718,6 +720,7 @@ fn emit(
     let (client, server) = (flow.client, flow.server);
     let facts = FlowFacts {
         capture_point: points.name(flow.point),
+        transport: Transport::Tcp,
         client,
         server,
         endpoints: flow

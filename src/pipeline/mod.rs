@@ -11,7 +11,7 @@ use crate::capture::{
 };
 use crate::decode::defrag::{DefragLimits, DefragOutcome, Defragmenter};
 use crate::decode::{self, DecodeConfig, DecodeError, Decoded, Encap, Skip, TunnelKind};
-use crate::flow::{FlowLimits, FlowTable, SeenAt};
+use crate::flow::{DatagramLimits, DatagramTable, FlowLimits, FlowTable, SeenAt};
 use crate::span::{self, NetworkSpan};
 use crate::stats::Counters;
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
@@ -20,17 +20,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Everything that tunes a pipeline.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub decode: DecodeConfig,
     pub flows: FlowLimits,
     pub defrag: DefragLimits,
+    pub datagrams: DatagramLimits,
+    /// UDP ports whose datagrams are read as DNS (either end).
+    pub dns_ports: Vec<u16>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            decode: DecodeConfig::default(),
+            flows: FlowLimits::default(),
+            defrag: DefragLimits::default(),
+            datagrams: DatagramLimits::default(),
+            dns_ports: vec![53],
+        }
+    }
 }
 
 pub struct Pipeline {
     cfg: PipelineConfig,
     pub points: CapturePoints,
     flows: FlowTable,
+    datagrams: DatagramTable,
     defrag: Defragmenter,
     encap: Encap,
     pub stats: Counters,
@@ -47,6 +63,7 @@ impl Pipeline {
     pub fn new(cfg: PipelineConfig) -> Pipeline {
         Pipeline {
             flows: FlowTable::new(cfg.flows),
+            datagrams: DatagramTable::new(cfg.datagrams),
             defrag: Defragmenter::new(cfg.defrag),
             cfg,
             points: CapturePoints::default(),
@@ -113,6 +130,22 @@ impl Pipeline {
                 &mut self.stats,
                 &mut |ex, facts| spans.push(span::build(ex, facts)),
             ),
+            Decoded::Udp(dgram) => {
+                let ports = &self.cfg.dns_ports;
+                if ports.contains(&dgram.dst_port) || ports.contains(&dgram.src_port) {
+                    self.datagrams.dns(
+                        point,
+                        ts_ns,
+                        &self.encap,
+                        &dgram,
+                        &self.points,
+                        &mut self.stats,
+                        &mut |ex, facts| spans.push(span::build(ex, facts)),
+                    );
+                } else {
+                    self.stats.skipped_udp += 1;
+                }
+            }
             Decoded::Fragment(frag) => {
                 self.stats.ip_fragments += 1;
                 let dropped_before = self.defrag.dropped;
@@ -234,6 +267,10 @@ impl Pipeline {
     pub fn flush(&mut self) {
         let spans = &mut self.spans;
         self.flows
+            .flush(&self.points, &mut self.stats, &mut |ex, facts| {
+                spans.push(span::build(ex, facts))
+            });
+        self.datagrams
             .flush(&self.points, &mut self.stats, &mut |ex, facts| {
                 spans.push(span::build(ex, facts))
             });
@@ -477,11 +514,12 @@ pub(crate) fn flow_hash(
 }
 
 /// Symmetric hash of a decoded frame's innermost address pair: the same for both directions of
-/// a connection, and for the fragments of its datagrams, so a worker chosen by it sees all of a
+/// a connection (or of a lookup), and for the fragments of its datagrams, so a worker chosen by it sees all of a
 /// flow (ports would split a fragmented segment from its flow). Frames of no flow hash to 0.
 fn address_pair_hash(decoded: &Decoded<'_>) -> u64 {
     let (a, b) = match decoded {
         Decoded::Tcp(seg) => (seg.src, seg.dst),
+        Decoded::Udp(dgram) => (dgram.src, dgram.dst),
         Decoded::Fragment(frag) => (frag.src, frag.dst),
         _ => return 0,
     };

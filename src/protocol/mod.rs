@@ -32,6 +32,7 @@
 // Every byte here comes off the wire: no index in this module or below may panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+pub mod dns;
 pub mod frame;
 pub mod grpc;
 pub mod http;
@@ -142,6 +143,7 @@ pub enum ExchangeDetail {
     Mysql(Box<mysql::MysqlExchange>),
     Pgsql(Box<pgsql::PgsqlExchange>),
     Redis(Box<redis::RedisExchange>),
+    Dns(Box<dns::DnsExchange>),
 }
 
 impl ExchangeDetail {
@@ -153,6 +155,7 @@ impl ExchangeDetail {
             ExchangeDetail::Mysql(m) => m.describe(attrs),
             ExchangeDetail::Pgsql(p) => p.describe(attrs),
             ExchangeDetail::Redis(r) => r.describe(attrs),
+            ExchangeDetail::Dns(d) => d.describe(attrs),
         }
     }
 }
@@ -338,6 +341,8 @@ protocols! {
     Mysql(mysql::MysqlParser) = mysql,
     Http2(http2::Http2Parser) = http2,
     Redis(redis::RedisParser) = redis,
+    // Last: a length-prefixed query is the loosest shape of all.
+    Dns(dns::DnsParser) = dns,
 }
 
 /// One side of a pair kept per direction (`d`: 0 client→server, 1 server→client), without an
