@@ -367,6 +367,7 @@ pub fn otlp_body(data: &[u8]) {
         &mut network,
         &[],
         &mut apps,
+        &mut crate::correlate::EndpointNames::default(),
         &mut Counters::default(),
     );
     std::hint::black_box(crate::show::trees(&apps));

@@ -234,6 +234,16 @@ counters! {
     dns_parse_errors,
     /// DNS over TCP: holes after which the stream waited for the next query.
     dns_resyncs,
+    /// Endpoints named from the apps' spans: a server address and port, or a caller's address.
+    names_endpoints_learned,
+    /// Endpoints two services claimed at once (host networking, NAT): named by neither.
+    names_endpoint_conflicts,
+    /// Endpoints forgotten after an hour without a span of theirs.
+    names_endpoints_aged_out,
+    /// Endpoints not remembered because the map was full.
+    names_endpoints_dropped,
+    /// Network spans given the name of their server, their caller or both.
+    names_spans_named,
     /// HTTP/2 frames read.
     http2_frames,
     /// HTTP/2 frames that cannot be (too long, CONTINUATION without HEADERS).

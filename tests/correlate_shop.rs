@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 
 fn shop_run() -> (Vec<Value>, Run) {
@@ -231,4 +231,75 @@ fn print_draws_each_trace_as_a_tree() {
             "{client} < {hop} < {server} in trace {trace}"
         );
     }
+}
+
+/// Both ends of every network span by name, from the apps' own spans. The services that sent
+/// spans are the instrumented ones; the demo's topology (shop.expected.json) says where each
+/// listens and calls from. A span to or from such an end carries its name (`peer.service`,
+/// `wirespan.client.service.name`), joined or not; ends no app speaks for (the uninstrumented
+/// load generator, MariaDB) carry none.
+#[test]
+fn every_span_names_the_ends_the_apps_speak_for() {
+    let (_, run) = shop_run();
+    let topology = read_json("pcaps/shop/shop.expected.json")["topology"].clone();
+    let mut callers: HashMap<String, String> = HashMap::new();
+    let mut servers: HashMap<(String, i64), String> = HashMap::new();
+    let mut network = Vec::new();
+    for line in run.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let req: Value = serde_json::from_slice(line).expect("json");
+        for rs in req["resourceSpans"].as_array().expect("resourceSpans") {
+            let resource = json!({"attributes": rs["resource"]["attributes"]});
+            let service = attr_str(&resource, "service.name").expect("service.name");
+            if service == "wirespan" {
+                for ss in rs["scopeSpans"].as_array().expect("scopeSpans") {
+                    network.extend(ss["spans"].as_array().expect("spans").iter().cloned());
+                }
+                continue;
+            }
+            let ip = topology["pods"][&service]["ip"].as_str().expect("pod ip");
+            let port = topology["service_ports"][&service].as_i64().expect("port");
+            callers.insert(ip.to_owned(), service.clone());
+            servers.insert((ip.to_owned(), port), service);
+        }
+    }
+    assert_eq!(callers.len(), 3, "frontend, cart and catalog: {callers:?}");
+    let mut edges: HashMap<(String, String), usize> = HashMap::new();
+    for s in &network {
+        let client = attr_str(s, "client.address").expect("client.address");
+        let server = (
+            attr_str(s, "server.address").expect("server.address"),
+            attr_int(s, "server.port").expect("server.port"),
+        );
+        let client_name = attr_str(s, "wirespan.client.service.name");
+        let server_name = attr_str(s, "peer.service");
+        assert_eq!(client_name.as_ref(), callers.get(&client), "{s}");
+        assert_eq!(server_name.as_ref(), servers.get(&server), "{s}");
+        *edges
+            .entry((
+                client_name.unwrap_or(client),
+                server_name.unwrap_or(format!("{}:{}", server.0, server.1)),
+            ))
+            .or_default() += 1;
+    }
+    for edge in [
+        ("frontend", "cart"),
+        ("frontend", "catalog"),
+        ("cart", "10.244.2.30:3306"),
+        ("catalog", "10.244.2.30:3306"),
+        ("10.244.1.20", "frontend"),
+    ] {
+        assert!(
+            edges.contains_key(&(edge.0.to_owned(), edge.1.to_owned())),
+            "{edge:?} in {edges:?}"
+        );
+    }
+    assert_eq!(run.counter("names_endpoint_conflicts"), 0);
+    assert_eq!(
+        run.counter("names_spans_named") as usize,
+        network
+            .iter()
+            .filter(|s| attr_str(s, "peer.service").is_some()
+                || attr_str(s, "wirespan.client.service.name").is_some())
+            .count()
+    );
 }

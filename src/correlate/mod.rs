@@ -19,11 +19,13 @@
 //! every candidate, `wirespan.join.candidates` and the reason in `wirespan.join.ambiguous`.
 //! Joined spans say how in `wirespan.join.evidence`.
 
+pub mod endpoints;
 pub mod evidence;
 mod names;
 
 use crate::otlp::{attr_int, attr_str, kv_str, AnyValue, KeyValue, ResourceSpans, Span};
 use crate::stats::Counters;
+pub use endpoints::{EndpointLimits, EndpointNames};
 use evidence::Values;
 use hashbrown::HashMap;
 use opentelemetry_proto::tonic::trace::v1::span::Link;
@@ -259,6 +261,10 @@ pub struct Correlator<'a> {
     /// The values requests carried, by the trace context they carried (trace id, parent span
     /// id): what a SERVER span started from that context was asked.
     values_by_context: HashMap<(Vec<u8>, Vec<u8>), Values>,
+    /// Calls joined to their callee's SERVER span: the server end as on the wire, the span.
+    callees: Vec<((String, i64), usize)>,
+    /// Calls joined to the caller's span that sent their context: the client address, the span.
+    callers: Vec<(String, usize)>,
 }
 
 impl<'a> Correlator<'a> {
@@ -343,6 +349,7 @@ pub fn correlate(
     network: &mut [Span],
     waiting: &[Span],
     apps: &mut [ResourceSpans],
+    endpoints: &mut EndpointNames,
     stats: &mut Counters,
 ) {
     let mut index = Vec::new();
@@ -382,6 +389,8 @@ pub fn correlate(
         servers_by_peer: HashMap::new(),
         by_host: HashMap::new(),
         values_by_context,
+        callees: Vec::new(),
+        callers: Vec::new(),
     };
     // Indexes, so that joining a call costs lookups rather than a scan of every app span.
     for i in 0..c.index.len() {
@@ -462,6 +471,33 @@ pub fn correlate(
             State::Joined | State::Enclosed(_) => {}
         }
     }
+    // Who serves and who calls where: what the joins showed, then what the apps say of
+    // themselves; then every network span's ends by name.
+    let now_ns = c
+        .network
+        .iter()
+        .map(|s| s.end_time_unix_nano)
+        .max()
+        .unwrap_or(0);
+    let service_of = |c: &Correlator<'_>, i: usize| {
+        let rs = &c.apps[c.index[i].resource];
+        rs.resource
+            .as_ref()
+            .and_then(|r| attr_str(&r.attributes, "service.name"))
+            .map(str::to_owned)
+    };
+    for (server, i) in std::mem::take(&mut c.callees) {
+        if let Some(service) = service_of(&c, i) {
+            endpoints.learn_server(server, &service, now_ns, stats);
+        }
+    }
+    for (client, i) in std::mem::take(&mut c.callers) {
+        if let Some(service) = service_of(&c, i) {
+            endpoints.learn_client(&client, &service, now_ns, stats);
+        }
+    }
+    endpoints.learn_from_apps(c.apps, now_ns, stats);
+    endpoints.name(c.network, stats);
     // The traces are whole now: split each app-to-app call's time along its path.
     crate::latency::attribute(network, apps);
 }
@@ -597,7 +633,11 @@ fn join_by_context(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters) ->
         names::learn_from_app(c.network, &call.members, app, stats);
     }
     if let Some(callee) = callee {
+        c.callees.push((call.server.clone(), callee));
         reparent(c, callee, &last, stats);
+    }
+    if let Some(caller) = caller {
+        c.callers.push((call.client.0.clone(), caller));
     }
     stats.correlation_joined_by_context += 1;
     true
@@ -647,6 +687,7 @@ fn join_by_server_peer(c: &mut Correlator<'_>, call: &Call, stats: &mut Counters
     let trace = c.app(callee).trace_id.clone();
     let caller = c.app(callee).parent_span_id.clone();
     let last = chain(c, call, &trace, &caller, "peer");
+    c.callees.push((call.server.clone(), callee));
     reparent(c, callee, &last, stats);
     stats.correlation_joined_by_peer += 1;
     Some(true)
@@ -885,6 +926,8 @@ fn mark_ambiguous(
 pub struct Window {
     cfg: CorrelationConfig,
     max_spans: usize,
+    /// Who serves and calls where, learned over the agent's life.
+    endpoints: EndpointNames,
     network: Vec<Span>,
     apps: Vec<ResourceSpans>,
 }
@@ -894,6 +937,7 @@ impl Window {
         Window {
             cfg,
             max_spans,
+            endpoints: EndpointNames::new(EndpointLimits::default()),
             network: Vec::new(),
             apps: Vec::new(),
         }
@@ -958,7 +1002,14 @@ impl Window {
         }
         self.network = waiting;
         if !ready.is_empty() {
-            correlate(self.cfg, &mut ready, &self.network, &mut self.apps, stats);
+            correlate(
+                self.cfg,
+                &mut ready,
+                &self.network,
+                &mut self.apps,
+                &mut self.endpoints,
+                stats,
+            );
         }
         let mut leaving = Vec::new();
         for mut group in std::mem::take(&mut self.apps) {
@@ -1188,6 +1239,7 @@ mod tests {
             &mut network,
             &[],
             &mut apps,
+            &mut EndpointNames::default(),
             &mut stats,
         );
         let id = |b: u8| vec![b; 8];
@@ -1246,6 +1298,7 @@ mod tests {
             &mut network,
             &[],
             &mut apps,
+            &mut EndpointNames::default(),
             &mut stats,
         );
         assert_eq!(network[0].parent_span_id, vec![0x32; 8]);
@@ -1254,7 +1307,14 @@ mod tests {
     /// Correlates with the default window; gives the counters.
     fn join(network: &mut [Span], apps: &mut [ResourceSpans]) -> Counters {
         let mut stats = Counters::default();
-        correlate(CorrelationConfig::default(), network, &[], apps, &mut stats);
+        correlate(
+            CorrelationConfig::default(),
+            network,
+            &[],
+            apps,
+            &mut EndpointNames::default(),
+            &mut stats,
+        );
         stats
     }
 
@@ -1335,6 +1395,44 @@ mod tests {
             t,
             extra,
         )
+    }
+
+    /// A DNS lookup over UDP (no sequence numbers) made on the cart's host: inside one
+    /// request's span only, it joins under it, before the call it resolved; inside both
+    /// concurrent requests, it stays out, linked to both.
+    #[test]
+    fn a_dns_lookup_joins_under_the_one_open_request_or_none() {
+        let (mut apps, mut network) = concurrent_cart(false);
+        let lookup = |id: u8, port: i64, t: (u64, u64)| {
+            let mut s = net(
+                id,
+                id,
+                None,
+                ("10.0.0.2", port),
+                ("10.0.0.53", 53),
+                0,
+                "client",
+                t,
+                vec![
+                    kv_str("network.transport", "udp"),
+                    kv_str("dns.question.name", "catalog.svc.test"),
+                ],
+            );
+            s.attributes.retain(|a| a.key != "wirespan.tcp.req_seq");
+            s
+        };
+        network.push(lookup(5, 7000, (110, 140)));
+        network.push(lookup(6, 7001, (300, 320)));
+        let stats = join(&mut network, &mut apps);
+        assert_eq!(network[2].trace_id, vec![0xaa; 16]);
+        assert_eq!(network[2].parent_span_id, vec![0x20; 8]);
+        assert!(network[3].parent_span_id.is_empty());
+        assert_eq!(
+            attr_int(&network[3].attributes, "wirespan.join.candidates"),
+            Some(2)
+        );
+        assert_eq!(stats.correlation_joined_by_enclosing_span, 1);
+        assert_eq!(stats.correlation_ambiguous_concurrent_spans, 1);
     }
 
     #[test]
@@ -1501,6 +1599,7 @@ mod tests {
             &mut network,
             &[],
             &mut apps,
+            &mut EndpointNames::default(),
             &mut stats,
         );
         for (n, trace) in [(0, 0xa1), (1, 0xa2), (2, 0xa3)] {

@@ -141,6 +141,7 @@ pub fn run(job: &ReplayJob, observer: &mut dyn ReplayObserver) -> anyhow::Result
                 &mut network,
                 &[],
                 &mut apps,
+                &mut correlate::EndpointNames::new(correlate::EndpointLimits::default()),
                 &mut pipeline.stats,
             );
         }
