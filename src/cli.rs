@@ -127,6 +127,10 @@ pub struct ShowArgs {
     /// Also write the traces as one self-contained HTML page (zoomable, details on click).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Print the service map instead of the traces: one line per caller → server and
+    /// protocol, with calls, errors and server-side p50/p95/p99 latency.
+    #[arg(long)]
+    pub map: bool,
 }
 
 #[derive(Args, Debug)]
@@ -618,7 +622,16 @@ fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {
         std::fs::write(path, show::html::page(&groups, &filter))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
-    let text = show::render(&groups, &filter, style);
+    let text = if args.map {
+        let edges = show::map::edges(&groups);
+        if edges.is_empty() {
+            String::new()
+        } else {
+            show::map::render(&edges)
+        }
+    } else {
+        show::render(&groups, &filter, style)
+    };
     io::stdout().lock().write_all(text.as_bytes())?;
     Ok(if text.is_empty() { 1 } else { 0 })
 }

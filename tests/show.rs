@@ -439,3 +439,82 @@ fn the_html_view_renders_in_a_browser() {
     let _ = std::fs::remove_file(&png);
     let _ = std::fs::remove_dir_all(&profile);
 }
+
+/// `show --map` on the demo: the real edges by name (loadgen, uninstrumented, and MariaDB,
+/// which no app speaks for, by address), each gRPC and HTTP edge with one call per request,
+/// and each edge's calls and server-side median recomputed here from the network spans.
+#[test]
+fn the_map_has_the_demo_edges_with_their_calls_and_latency() {
+    let out = shop_output();
+    let (code, text) = show(&["--map", &out.to_string_lossy()], None);
+    assert_eq!(code, 0, "{text}");
+    let expected = read_json("pcaps/shop/shop.expected.json");
+    let requests = expected["requests"].as_array().expect("requests").len();
+    // Each call once (its spans at every capture point share 5-tuple and req_seq), with the
+    // shortest time any capture point saw.
+    type Edge = (String, String, String);
+    type Call = (String, i64, i64);
+    let mut calls: HashMap<Edge, HashMap<Call, u64>> = HashMap::new();
+    for (_, s) in spans_with_service(&out) {
+        if attr_str(&s, "wirespan.capture.point").is_none() {
+            continue;
+        }
+        let client = attr_str(&s, "wirespan.client.service.name")
+            .unwrap_or_else(|| attr_str(&s, "client.address").unwrap());
+        let server = attr_str(&s, "peer.service").unwrap_or_else(|| {
+            format!(
+                "{}:{}",
+                attr_str(&s, "server.address").unwrap(),
+                attr_int(&s, "server.port").unwrap()
+            )
+        });
+        let protocol = attr_str(&s, "rpc.system")
+            .or_else(|| attr_str(&s, "db.system"))
+            .or_else(|| attr_str(&s, "network.protocol.name"))
+            .unwrap();
+        let took = ns(&s, "endTimeUnixNano") - ns(&s, "startTimeUnixNano");
+        let call = (
+            attr_str(&s, "client.address").unwrap(),
+            attr_int(&s, "client.port").unwrap(),
+            attr_int(&s, "wirespan.tcp.req_seq").unwrap(),
+        );
+        let slot = calls
+            .entry((client, server, protocol))
+            .or_default()
+            .entry(call)
+            .or_insert(u64::MAX);
+        *slot = (*slot).min(took);
+    }
+    let lines: Vec<&str> = text.lines().skip(2).collect();
+    assert_eq!(lines.len(), calls.len(), "{text}");
+    for ((client, server, protocol), by_call) in &calls {
+        let line = lines
+            .iter()
+            .find(|l| {
+                l.starts_with(&format!("{client} → {server} ")) && l.contains(protocol.as_str())
+            })
+            .unwrap_or_else(|| panic!("no edge {client} → {server} {protocol} in\n{text}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // caller → server protocol calls errors p50 p95 p99 client-p50
+        assert_eq!(cols[4].parse::<usize>().unwrap(), by_call.len(), "{line}");
+        let mut times: Vec<u64> = by_call.values().copied().collect();
+        times.sort_unstable();
+        let p50 = times[(times.len() as f64 * 0.5).ceil() as usize - 1];
+        assert_eq!(cols[6], format!("{:.3}", p50 as f64 / 1e6), "{line}");
+    }
+    for (client, server, protocol) in [
+        ("10.244.1.20", "frontend", "http"),
+        ("frontend", "cart", "grpc"),
+        ("frontend", "catalog", "http"),
+    ] {
+        let n = calls[&(client.to_owned(), server.to_owned(), protocol.to_owned())].len();
+        assert_eq!(n, requests, "{client} → {server}");
+    }
+    for client in ["cart", "catalog"] {
+        assert!(calls.contains_key(&(
+            client.to_owned(),
+            "10.244.2.30:3306".to_owned(),
+            "mysql".to_owned()
+        )));
+    }
+}

@@ -6,9 +6,11 @@
 //! capture point for a network span), the tunnel it crossed, and a bar to scale in time. App
 //! spans are drawn `█`, network spans `▒`, errors marked (red on a colour terminal). Under an
 //! app's CLIENT span whose call wirespan followed to the callee, one line splits its time
-//! ([`crate::latency`]). [`html`] draws the same as a page for a browser.
+//! ([`crate::latency`]). [`html`] draws the same as a page for a browser; [`map`] sums the
+//! network spans into a service map.
 
 pub mod html;
+pub mod map;
 
 use crate::latency;
 use crate::otlp::{attr_int, attr_str, ResourceSpans, Span};
