@@ -94,3 +94,10 @@ pub fn int_attr(key: &'static str, v: i64) -> Attribute {
         value: AttrValue::Int(v),
     }
 }
+
+pub fn bool_attr(key: &'static str, v: bool) -> Attribute {
+    Attribute {
+        key,
+        value: AttrValue::Bool(v),
+    }
+}

@@ -5,7 +5,7 @@
 //! Ids that the request did not carry are derived from the call itself, so the same input
 //! always gives the same output, and one call seen at several capture points shares its trace.
 
-pub use crate::attribute::{int_attr, str_attr, AttrValue, Attribute, Text};
+pub use crate::attribute::{bool_attr, int_attr, str_attr, AttrValue, Attribute, Text};
 use crate::flow::{FlowFacts, TapSide};
 use crate::hash::StableHasher;
 use crate::protocol::{Exchange, ExchangeDetail};

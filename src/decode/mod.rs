@@ -444,13 +444,13 @@ impl Cursor<'_> {
     }
 }
 
-/// Big-endian u16 at `at`, or `None` past the end.
 /// The bytes of `b` from `at` on; none when `at` is past the end (the next header then finds
 /// itself truncated).
 pub(crate) fn from(b: &[u8], at: usize) -> &[u8] {
     b.get(at..).unwrap_or(&[])
 }
 
+/// Big-endian u16 at `at`, or `None` past the end.
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }

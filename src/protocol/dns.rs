@@ -15,7 +15,8 @@ use super::{
     AppParser, ConnectionParser, Description, Direction, Exchange, ExchangeDetail, Incomplete,
     Protocol, Role, SegmentMeta, TraceContext,
 };
-use crate::attribute::{int_attr, str_attr, AttrValue, Attribute};
+use crate::attribute::{bool_attr, int_attr, str_attr, Attribute};
+use crate::decode::be16;
 use crate::stats::Counters;
 use std::fmt::Write as _;
 
@@ -78,15 +79,16 @@ impl Message {
     /// Reads a message. `whole` says the bytes are the entire message: when they are only its
     /// first part (a long TCP answer), what lies beyond is not an error, only unread.
     pub fn read(msg: &[u8], whole: bool) -> Result<Message, DnsError> {
-        let header = msg.get(..HEADER).ok_or(DnsError::Truncated)?;
-        let word = |i: usize| {
-            u16::from_be_bytes([
-                header.get(i).copied().unwrap_or(0),
-                header.get(i + 1).copied().unwrap_or(0),
-            ])
+        let (Some(id), Some(flags), Some(qdcount), Some(ancount), Some(nscount), Some(arcount)) = (
+            be16(msg, 0),
+            be16(msg, 2),
+            be16(msg, 4),
+            be16(msg, 6),
+            be16(msg, 8),
+            be16(msg, 10),
+        ) else {
+            return Err(DnsError::Truncated);
         };
-        let (id, flags, qdcount, ancount, nscount, arcount) =
-            (word(0), word(2), word(4), word(6), word(8), word(10));
         let mut m = Message {
             id,
             response: flags & 0x8000 != 0,
@@ -135,10 +137,6 @@ struct Record {
     rtype: u16,
     ttl: u32,
     end: usize,
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 fn skip_record(msg: &[u8], at: usize) -> Result<Record, DnsError> {
@@ -388,10 +386,7 @@ impl DnsExchange {
         }
         attrs.push(int_attr("wirespan.dns.id", i64::from(self.id)));
         if self.edns {
-            attrs.push(Attribute {
-                key: "wirespan.dns.edns",
-                value: AttrValue::Bool(true),
-            });
+            attrs.push(bool_attr("wirespan.dns.edns", true));
         }
         if self.retransmits > 0 {
             attrs.push(int_attr(
@@ -406,10 +401,7 @@ impl DnsExchange {
                 attrs.push(str_attr("dns.response.code", code.clone().into_owned()));
                 attrs.push(int_attr("dns.answers.count", i64::from(a.answers)));
                 if a.truncated {
-                    attrs.push(Attribute {
-                        key: "wirespan.dns.truncated",
-                        value: AttrValue::Bool(true),
-                    });
+                    attrs.push(bool_attr("wirespan.dns.truncated", true));
                 }
                 failed.then(|| Some(code.into_owned()))
             }
@@ -465,6 +457,26 @@ struct Pending {
     query: Message,
     /// Capture time and TCP sequence number of its length prefix.
     start: (u64, u32),
+}
+
+impl Pending {
+    /// The query's exchange, with its answer (the message, its capture time and TCP sequence
+    /// number) or without one.
+    fn answered(self, answer: Option<(&Message, u64, u32)>) -> Exchange {
+        Exchange {
+            start_ns: self.start.0,
+            end_ns: answer.map_or(self.start.0, |(_, end_ns, _)| end_ns),
+            req_seq: Some(self.start.1),
+            resp_seq: answer.map(|(_, _, seq)| seq),
+            trace: TraceContext::default(),
+            incomplete: answer.is_none().then_some(Incomplete::NoResponse),
+            detail: ExchangeDetail::Dns(Box::new(DnsExchange::new(
+                self.query,
+                answer.map(|(m, _, _)| m),
+                0,
+            ))),
+        }
+    }
 }
 
 /// One direction's message being read.
@@ -526,17 +538,12 @@ impl DnsParser {
                     stats.dns_answers_unmatched += 1;
                     return;
                 };
-                let p = self.pending.remove(at);
                 stats.dns_exchanges += 1;
-                out.push(Exchange {
-                    start_ns: p.start.0,
-                    end_ns: end.0,
-                    req_seq: Some(p.start.1),
-                    resp_seq: Some(start.1),
-                    trace: TraceContext::default(),
-                    incomplete: None,
-                    detail: ExchangeDetail::Dns(Box::new(DnsExchange::new(p.query, Some(&msg), 0))),
-                });
+                out.push(
+                    self.pending
+                        .remove(at)
+                        .answered(Some((&msg, end.0, start.1))),
+                );
             }
             _ => stats.dns_parse_errors += 1,
         }
@@ -613,15 +620,7 @@ impl ConnectionParser for DnsParser {
     fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
         for p in self.pending.drain(..) {
             stats.dns_queries_unanswered += 1;
-            out.push(Exchange {
-                start_ns: p.start.0,
-                end_ns: p.start.0,
-                req_seq: Some(p.start.1),
-                resp_seq: None,
-                trace: TraceContext::default(),
-                incomplete: Some(Incomplete::NoResponse),
-                detail: ExchangeDetail::Dns(Box::new(DnsExchange::new(p.query, None, 0))),
-            });
+            out.push(p.answered(None));
         }
     }
 }

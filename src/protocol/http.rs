@@ -3,7 +3,7 @@
 //! on its span.
 
 use super::Description;
-use crate::attribute::{int_attr, str_attr, AttrValue, Attribute};
+use crate::attribute::{bool_attr, int_attr, str_attr, Attribute};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -175,10 +175,7 @@ impl HttpExchange {
             attrs.push(int_attr("wirespan.http2.reset_code", i64::from(code)));
         }
         if h.pushed {
-            attrs.push(Attribute {
-                key: "wirespan.http2.pushed",
-                value: AttrValue::Bool(true),
-            });
+            attrs.push(bool_attr("wirespan.http2.pushed", true));
         }
         if h.unknown_headers > 0 {
             attrs.push(int_attr(

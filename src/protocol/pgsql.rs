@@ -18,6 +18,7 @@ use super::{
     Protocol, Role, SegmentMeta, TraceContext,
 };
 use crate::attribute::{int_attr, str_attr, Attribute};
+use crate::decode::be32;
 use crate::stats::Counters;
 use hashbrown::HashMap;
 use std::collections::VecDeque;
@@ -78,10 +79,6 @@ pub const PROTOCOL: Protocol = Protocol {
     start: |how, _| AppParser::Pgsql(Box::new(PgsqlParser::new(how == START_STARTUP))),
     exchanges: |c| c.pgsql_exchanges,
 };
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4)?.try_into().ok().map(u32::from_be_bytes)
-}
 
 /// A StartupMessage (protocol 3.0, then `user` among the parameters) or an SSL, GSS or cancel
 /// request: a length that is the whole of `data`, and a code.
