@@ -234,6 +234,8 @@ counters! {
     dns_parse_errors,
     /// DNS over TCP: holes after which the stream waited for the next query.
     dns_resyncs,
+    /// DNS over TCP: messages longer than the 4 KiB kept, read as far as kept.
+    dns_messages_cut,
     /// Endpoints named from the apps' spans: a server address and port, or a caller's address.
     names_endpoints_learned,
     /// Endpoints two services claimed at once (host networking, NAT): named by neither.

@@ -263,3 +263,28 @@ fn every_lookup_agrees_with_tshark() {
     }
     assert_eq!(seen, lookups.len(), "a span for every lookup tshark found");
 }
+
+/// `--dns-port` replaces the UDP ports read as DNS: on another port the capture's datagrams are
+/// counted as UDP nobody reads, while DNS over TCP is still recognised by its bytes.
+#[test]
+fn dns_port_chooses_the_udp_ports_read() {
+    let pcap = repo("pcaps/dns/dns.pcap");
+    let default = replay(std::slice::from_ref(&pcap), &[]);
+    let elsewhere = replay(std::slice::from_ref(&pcap), &["--dns-port", "5353"]);
+    assert_eq!(elsewhere.code, 0, "{}", elsewhere.stderr);
+    let datagrams = default.counter("dns_datagrams");
+    assert!(datagrams > 0);
+    assert_eq!(elsewhere.counter("dns_datagrams"), 0);
+    assert_eq!(elsewhere.counter("skipped_udp"), datagrams);
+    let tcp = |run: &Run| {
+        run.spans()
+            .iter()
+            .filter(|s| attr_str(s, "network.transport").as_deref() == Some("tcp"))
+            .count()
+    };
+    assert!(tcp(&default) > 0);
+    assert_eq!(tcp(&elsewhere), tcp(&default));
+    assert_eq!(elsewhere.spans().len(), tcp(&default));
+    let both = replay(&[pcap], &["--dns-port", "5353", "--dns-port", "53"]);
+    assert_eq!(both.spans(), default.spans());
+}

@@ -486,6 +486,8 @@ struct Reader {
     kept: Vec<u8>,
     /// Bytes of the current message were lost: it is dropped.
     holed: bool,
+    /// The current message is longer than [`KEEP_MESSAGE`]: read as far as kept.
+    cut: bool,
     /// Lost its place in the stream: waits for bytes that start a message.
     resync: bool,
 }
@@ -507,8 +509,10 @@ impl DnsParser {
         stats: &mut Counters,
     ) {
         let r = super::side(&mut self.readers, d);
-        let whole = r.kept.len() < KEEP_MESSAGE;
-        let read = Message::read(&r.kept, whole);
+        if r.cut {
+            stats.dns_messages_cut += 1;
+        }
+        let read = Message::read(&r.kept, !r.cut);
         r.kept.clear();
         let msg = match read {
             Ok(m) => m,
@@ -580,6 +584,7 @@ impl ConnectionParser for DnsParser {
                 Read::Header(h) => {
                     r.kept.clear();
                     r.holed = false;
+                    r.cut = false;
                     let len = u16::from_be_bytes(h);
                     if usize::from(len) < HEADER {
                         stats.dns_parse_errors += 1;
@@ -590,6 +595,7 @@ impl ConnectionParser for DnsParser {
                 }
                 Read::Payload { bytes, last, .. } => {
                     let room = KEEP_MESSAGE.saturating_sub(r.kept.len());
+                    r.cut |= bytes.len() > room;
                     r.kept
                         .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or(&[]));
                     if last {
@@ -792,6 +798,61 @@ pub(crate) mod tests {
             );
             assert_eq!(stats.dns_exchanges, 3);
         }
+    }
+
+    /// A connection's parser at time 0: feeds `bytes` in direction `dir`.
+    fn feed(
+        p: &mut DnsParser,
+        dir: Direction,
+        bytes: &[u8],
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        let meta = SegmentMeta {
+            ts_ns: 0,
+            seq: 0,
+            ack: 0,
+        };
+        p.on_data(dir, bytes, meta, out, stats);
+    }
+
+    /// An answer longer than the bytes kept is read as far as kept (its header and question
+    /// are whole) and counted; queries past the bound of waiting ones are dropped, counted.
+    #[test]
+    fn a_long_answer_is_cut_and_waiting_queries_are_bounded() {
+        let (mut out, mut stats) = (Vec::new(), Counters::default());
+        let mut p = DnsParser::default();
+        let q = query(5, "big.svc.test", 16, false);
+        feed(
+            &mut p,
+            Direction::ToServer,
+            &framed(&q),
+            &mut out,
+            &mut stats,
+        );
+        let long = answer(&q, 0, 600, None);
+        assert!(long.len() > KEEP_MESSAGE);
+        feed(
+            &mut p,
+            Direction::ToClient,
+            &framed(&long),
+            &mut out,
+            &mut stats,
+        );
+        assert_eq!(stats.dns_messages_cut, 1);
+        let ExchangeDetail::Dns(d) = &out[0].detail else {
+            panic!("not DNS");
+        };
+        assert_eq!(d.answer.map(|a| a.answers), Some(600));
+        let mut p = DnsParser::default();
+        for id in 0..(MAX_PENDING as u16 + 3) {
+            let q = framed(&query(id, "x.svc.test", 1, false));
+            feed(&mut p, Direction::ToServer, &q, &mut out, &mut stats);
+        }
+        assert_eq!(stats.dns_queries_dropped, 3);
+        p.on_close(&mut out, &mut stats);
+        assert_eq!(stats.dns_queries_unanswered, MAX_PENDING as u64);
+        assert_eq!(stats.dns_parse_errors, 0);
     }
 
     #[test]
