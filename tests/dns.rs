@@ -1,8 +1,9 @@
-//! DNS from a real server (Debian's dnsmasq) and real clients (dnspython, dig), plain and
-//! inside a real VXLAN overlay, captured by pcaps/dns/gen-dns.sh: every query the Python
-//! client logged (dns.expected.json) has its span with the question, response code and answer
-//! count it got, over UDP and TCP; retransmitted copies are one span; the query nobody
-//! answered is a span without response; and every lookup agrees with tshark's dissection.
+//! DNS from a real server (Debian's dnsmasq) and real clients (dnspython, dig), plain, inside
+//! a real VXLAN overlay and over IPv6, with answers larger than the MTU in IP fragments,
+//! captured by pcaps/dns/gen-dns.sh: every query the Python client logged (dns.expected.json)
+//! has its span with the question, response code and answer count it got, over UDP and TCP;
+//! retransmitted copies are one span; the query nobody answered is a span without response;
+//! and every lookup agrees with tshark's dissection.
 
 mod common;
 
@@ -157,6 +158,16 @@ fn every_logged_query_has_its_span_with_what_the_client_got() {
         assert!(records.iter().any(|r| r["transport"] == want), "{want}");
     }
     assert!(records.iter().any(|r| r["path"] == "vxlan"));
+    // IPv6, and answers larger than the MTU that came in IP fragments on every path (plain,
+    // inside the tunnel, IPv6): rebuilt, then paired like the rest (checked above).
+    assert!(records.iter().any(|r| r["path"] == "ipv6"));
+    let fragmented = records
+        .iter()
+        .filter(|r| r["qname"] == "huge.svc.test" && r["outcome"] == "answered")
+        .count();
+    assert_eq!(fragmented, 3);
+    assert_eq!(run.counter("ip_reassembled"), 3);
+    assert_eq!(run.counter("ip_fragments_dropped"), 0);
 }
 
 fn rcode_name(code: &str) -> &str {

@@ -4,13 +4,15 @@ logged with what really went out and came back, appended to a JSON list file.
 
     python3 dns_client.py PATH SERVER OUT [SILENT]
 
-PATH is "plain" or "vxlan" (only a label in the records), SERVER the dnsmasq address, OUT the
+PATH is "plain", "vxlan" or "ipv6" (only a label in the records), SERVER the dnsmasq address
+(IPv4 or IPv6: the sockets follow it), OUT the
 JSON list file (created, or extended), SILENT an address where UDP port 53 is dropped: the
 timeout case is run only when it is given.
 
 Cases, in this order: A (one record), AAAA, A (three records); NXDOMAIN; TXT too big for 512
 bytes without EDNS (TC=1) then the same query (same id) over TCP; the same TXT with EDNS 4096
-over UDP; MX, SRV, PTR; a name outside every local domain (dnsmasq has no upstream: REFUSED);
+over UDP; a 2.8 KB TXT with EDNS 4096 over UDP, whose answer is larger than the link's MTU and
+comes in IP fragments; MX, SRV, PTR; a name outside every local domain (dnsmasq has no upstream: REFUSED);
 one query's bytes sent twice on one socket (retransmit); A and AAAA from one socket at once (as
 glibc does); three queries pipelined on one TCP connection and one alone on another; and a
 query to SILENT sent three times, 300 ms apart, that gets no answer.
@@ -37,6 +39,8 @@ import dns.rdatatype
 PATH, SERVER, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 SILENT = sys.argv[4] if len(sys.argv) > 4 else None
 PORT = 53
+FAMILY = socket.AF_INET6 if ":" in SERVER else socket.AF_INET
+ANY = "::" if FAMILY == socket.AF_INET6 else "0.0.0.0"
 records = []
 
 
@@ -76,8 +80,8 @@ def record(q, transport, server, client_port, answers, sent, start_ns, end_ns):
 
 
 def udp_socket():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", 0))
+    s = socket.socket(FAMILY, socket.SOCK_DGRAM)
+    s.bind((ANY, 0))
     return s, s.getsockname()[1]
 
 
@@ -91,7 +95,7 @@ def udp_receive(s, want, timeout, server=None):
             wire, peer = s.recvfrom(65535)
         except socket.timeout:
             break
-        if peer != (server or SERVER, PORT):
+        if peer[:2] != (server or SERVER, PORT):
             continue
         got.setdefault(struct.unpack("!H", wire[:2])[0], []).append(wire)
         n += 1
@@ -131,8 +135,8 @@ def tcp_receive(s):
 
 
 def tcp_connect():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("0.0.0.0", 0))
+    s = socket.socket(FAMILY, socket.SOCK_STREAM)
+    s.bind((ANY, 0))
     s.settimeout(5.0)
     s.connect((SERVER, PORT))
     return s, s.getsockname()[1]
@@ -187,6 +191,11 @@ pause()
 # d. the same with EDNS (payload 4096): all of it over UDP
 _, r = udp("big.svc.test", "TXT", edns=True)
 assert not r.flags & dns.flags.TC and len(r.answer[0][0].strings) > 1, r
+pause()
+
+# k. a TXT answer larger than the MTU (EDNS 4096): it comes in IP fragments
+_, r = udp("huge.svc.test", "TXT", edns=True)
+assert not r.flags & dns.flags.TC and len(r.answer[0][0].strings) > 10, r
 pause()
 
 # e. MX, SRV, PTR

@@ -8,13 +8,16 @@
 # wdn-c) and the server wdn-srv (10.210.0.2, wdn-s). Over it a real point-to-point VXLAN
 # tunnel (VNI 4242, UDP 4789): vx0 10.211.0.1 <-> vx0 10.211.0.2. In wdn-srv, dnsmasq
 # (Debian's dnsmasq-base, no upstream) listens on 10.210.0.2 and 10.211.0.2, port 53, UDP and
-# TCP, and answers from its own data for svc.test (anything else there is NXDOMAIN): A, three
-# A, AAAA, an 800-byte TXT (four strings: truncated over UDP without EDNS), SRV, MX, PTR;
+# TCP, and on fd00:210::2 of the underlay (IPv6), and answers from its own data for svc.test
+# (anything else there is NXDOMAIN): A, three A, AAAA, an 800-byte TXT (four strings: truncated
+# over UDP without EDNS), a 2.8 KB TXT (its EDNS answer is larger than the MTU: IP fragments,
+# inside the tunnel too), SRV, MX, PTR;
 # a name outside svc.test gets REFUSED (no upstream). The server also has 10.210.0.3, where an
 # nft rule drops UDP port 53 (no ICMP comes back): the timeout case.
 #
-# dns_client.py (dnspython, its own sockets) runs in wdn-cli twice, against 10.210.0.2
-# ("plain") and 10.211.0.2 ("vxlan"; the timeout case only runs in "plain"), then dig asks
+# dns_client.py (dnspython, its own sockets) runs in wdn-cli three times, against 10.210.0.2
+# ("plain"), 10.211.0.2 ("vxlan") and fd00:210::2 ("ipv6"; the timeout case only runs in
+# "plain"), then dig asks
 # the plain server a few questions (not logged: compare them with tshark). Captured on wdn-s,
 # filter "udp or tcp", so the overlay traffic is seen VXLAN-encapsulated: dns.pcap; every
 # transaction dns_client.py made, as it went on the wire: dns.expected.json.
@@ -34,6 +37,8 @@ NS_SRV=wdn-srv
 SERVER=10.210.0.2
 OVERLAY_SERVER=10.211.0.2
 SILENT=10.210.0.3
+V6_CLIENT=fd00:210::1
+V6_SERVER=fd00:210::2
 WORK="$(mktemp -d /tmp/wirespan-dns.XXXXXX)"
 PIDS=()
 # shellcheck source=../netns-pair.sh
@@ -69,6 +74,10 @@ for pair in "$NS_CLI wdn-c" "$NS_SRV wdn-s" "$NS_CLI vx0" "$NS_SRV vx0"; do
         >/dev/null 2>&1 || true
 done
 
+# IPv6 on the underlay: the third path
+ip -n "$NS_CLI" addr add "$V6_CLIENT/64" dev wdn-c nodad
+ip -n "$NS_SRV" addr add "$V6_SERVER/64" dev wdn-s nodad
+
 # the silent address: UDP to port 53 dropped, no ICMP back
 ip -n "$NS_SRV" addr add "$SILENT/24" dev wdn-s
 ip netns exec "$NS_SRV" nft -f - <<EOF
@@ -94,17 +103,25 @@ for part in 1 2 3 4; do
     while [ ${#s} -lt 200 ]; do s+="abcdefghijklmnopqrstuvwxyz0123456789"; done
     txt+=("${s:0:200}")
 done
+huge=()
+for part in $(seq 1 14); do
+    s="chunk$part-"
+    while [ ${#s} -lt 200 ]; do s+="0123456789abcdefghijklmnopqrstuvwxyz"; done
+    huge+=("${s:0:200}")
+done
 chmod 755 "$WORK"
 chmod 644 "$WORK/hosts"
 ip netns exec "$NS_SRV" /usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null \
     --pid-file= --no-resolv --no-hosts --bind-interfaces --port=53 \
     --listen-address="$SERVER" --listen-address="$OVERLAY_SERVER" \
-    --local=/svc.test/ --local-ttl=30 \
+    --listen-address="$V6_SERVER" \
+    --local=/svc.test/ --local-ttl=30 --edns-packet-max=4096 \
     --host-record=cart.svc.test,10.1.0.7,fd00::7 \
     --host-record=orders.svc.test,10.1.0.8 \
     --host-record=mail.svc.test,10.1.0.25 \
     --addn-hosts="$WORK/hosts" \
     --txt-record="big.svc.test,$(IFS=,; echo "${txt[*]}")" \
+    --txt-record="huge.svc.test,$(IFS=,; echo "${huge[*]}")" \
     --srv-host=_http._tcp.cart.svc.test,cart.svc.test,8080,0,10 \
     --mx-host=svc.test,mail.svc.test,10 \
     --ptr-record=9.0.1.10.in-addr.arpa,legacy.svc.test \
@@ -118,6 +135,8 @@ PIDS+=("$CAPTURE_PID")
 ip netns exec "$NS_CLI" python3 "$HERE/dns_client.py" plain "$SERVER" \
     "$WORK/dns.expected.json" "$SILENT"
 ip netns exec "$NS_CLI" python3 "$HERE/dns_client.py" vxlan "$OVERLAY_SERVER" \
+    "$WORK/dns.expected.json"
+ip netns exec "$NS_CLI" python3 "$HERE/dns_client.py" ipv6 "$V6_SERVER" \
     "$WORK/dns.expected.json"
 for q in "cart.svc.test A" "+tcp cart.svc.test AAAA" "+noedns big.svc.test TXT" \
     "nope.svc.test A"; do
