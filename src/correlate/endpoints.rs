@@ -244,14 +244,17 @@ mod tests {
     use super::*;
     use crate::otlp::KeyValue;
 
-    fn span(client: (&str, i64), server: (&str, i64)) -> Span {
-        let int = |k: &str, v: i64| KeyValue {
-            key: k.into(),
+    fn int(key: &str, v: i64) -> KeyValue {
+        KeyValue {
+            key: key.into(),
             value: Some(crate::otlp::AnyValue {
                 value: Some(crate::otlp::any_value::Value::IntValue(v)),
             }),
             ..Default::default()
-        };
+        }
+    }
+
+    fn span(client: (&str, i64), server: (&str, i64)) -> Span {
         Span {
             attributes: vec![
                 kv_str("client.address", client.0),
@@ -300,6 +303,56 @@ mod tests {
         );
         assert_eq!(named(&names, &call).1, Some("orders".into()));
         assert_eq!(stats.names_endpoint_conflicts, 1);
+    }
+
+    /// What SDKs of today write (`host.ip`, a SERVER span's `server.port`) names the ends as
+    /// the Python SDK's older keys do (`k8s.pod.ip`, `net.host.port`); a CLIENT span's port is
+    /// not where its service listens.
+    #[test]
+    fn apps_name_themselves_with_either_conventions_keys() {
+        use crate::otlp::{Resource, ScopeSpans};
+        let app = |resource: Vec<KeyValue>, spans: Vec<Span>| ResourceSpans {
+            resource: Some(Resource {
+                attributes: resource,
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let with_port = |kind: i32, key: &str, port: i64| Span {
+            kind,
+            attributes: vec![int(key, port)],
+            ..Default::default()
+        };
+        let apps = [
+            app(
+                vec![
+                    kv_str("service.name", "orders"),
+                    kv_str("host.ip", "10.0.0.5"),
+                ],
+                vec![
+                    with_port(KIND_SERVER, "server.port", 8443),
+                    with_port(3, "server.port", 5432),
+                ],
+            ),
+            app(
+                vec![
+                    kv_str("service.name", "cart"),
+                    kv_str("k8s.pod.ip", "10.0.0.6"),
+                ],
+                vec![with_port(KIND_SERVER, "net.host.port", 50051)],
+            ),
+        ];
+        let mut names = EndpointNames::new(EndpointLimits::default());
+        names.learn_from_apps(&apps, 0, &mut Counters::default());
+        assert_eq!(names.server(&("10.0.0.5".into(), 8443)), Some("orders"));
+        assert_eq!(names.server(&("10.0.0.5".into(), 5432)), None);
+        assert_eq!(names.server(&("10.0.0.6".into(), 50051)), Some("cart"));
+        assert_eq!(names.client("10.0.0.5"), Some("orders"));
+        assert_eq!(names.client("10.0.0.6"), Some("cart"));
     }
 
     #[test]
