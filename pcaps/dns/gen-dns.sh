@@ -17,7 +17,7 @@
 #
 # dns_client.py (dnspython, its own sockets) runs in wdn-cli three times, against 10.210.0.2
 # ("plain"), 10.211.0.2 ("vxlan") and fd00:210::2 ("ipv6"; the timeout case only runs in
-# "plain"), then dig asks
+# "plain"), then unbound (below) resolves a few names through dnsmasq, then dig asks
 # the plain server a few questions (not logged: compare them with tshark). Captured on wdn-s,
 # filter "udp or tcp", so the overlay traffic is seen VXLAN-encapsulated: dns.pcap; every
 # transaction dns_client.py made, as it went on the wire: dns.expected.json.
@@ -29,7 +29,7 @@
 # removes its namespaces and processes when it ends, also on failure.
 #
 # Needs root, iproute2, nftables, ethtool, tcpdump, dnsmasq-base (/usr/sbin/dnsmasq), dig
-# (bind9-dnsutils), python3 with dnspython (pip install dnspython).
+# (bind9-dnsutils), unbound, python3 with dnspython (pip install dnspython).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NS_CLI=wdn-cli
@@ -138,6 +138,39 @@ ip netns exec "$NS_CLI" python3 "$HERE/dns_client.py" vxlan "$OVERLAY_SERVER" \
     "$WORK/dns.expected.json"
 ip netns exec "$NS_CLI" python3 "$HERE/dns_client.py" ipv6 "$V6_SERVER" \
     "$WORK/dns.expected.json"
+# another client: unbound, a caching resolver in the client's namespace (as a node-local DNS
+# cache runs) forwarding svc.test to dnsmasq with 0x20 (the case of each name randomised),
+# asked by dig on the namespace's loopback (not captured): its queries to dnsmasq are.
+cat >"$WORK/unbound.conf" <<EOF
+server:
+    interface: 127.0.0.1
+    port: 53
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "$WORK"
+    pidfile: ""
+    use-syslog: no
+    logfile: ""
+    do-ip6: no
+    use-caps-for-id: yes
+    qname-minimisation: no
+    domain-insecure: "svc.test"
+    local-zone: "test." nodefault
+    module-config: "iterator"
+forward-zone:
+    name: "svc.test."
+    forward-addr: $SERVER
+EOF
+ip netns exec "$NS_CLI" /usr/sbin/unbound -d -c "$WORK/unbound.conf" >"$WORK/unbound.out" 2>&1 &
+PIDS+=($!)
+wait_listening "$NS_CLI" 53
+for q in "cart.svc.test A" "db.svc.test AAAA" "catalog.svc.test A" "nope.svc.test A" \
+    "big.svc.test TXT"; do
+    # shellcheck disable=SC2086 # the words of $q are dig's arguments
+    ip netns exec "$NS_CLI" dig +tries=1 +time=2 @127.0.0.1 $q >>"$WORK/dig-unbound.out"
+    sleep 0.02
+done
 for q in "cart.svc.test A" "+tcp cart.svc.test AAAA" "+noedns big.svc.test TXT" \
     "nope.svc.test A"; do
     # shellcheck disable=SC2086 # the words of $q are dig's arguments
