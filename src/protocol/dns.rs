@@ -855,6 +855,53 @@ pub(crate) mod tests {
         assert_eq!(stats.dns_parse_errors, 0);
     }
 
+    /// A hole inside a message drops that message (counted); a hole that swallows its end
+    /// leaves the reader lost until a query starts a segment again (`dns_resyncs`), and the
+    /// next query pairs with its answer.
+    #[test]
+    fn holes_drop_a_message_or_resynchronise_at_the_next_query() {
+        let (mut out, mut stats) = (Vec::new(), Counters::default());
+        let mut p = DnsParser::default();
+        let first = framed(&query(1, "a.svc.test", 1, false));
+        feed(
+            &mut p,
+            Direction::ToServer,
+            &first[..8],
+            &mut out,
+            &mut stats,
+        );
+        p.on_gap(Direction::ToServer, 4, &mut stats);
+        feed(
+            &mut p,
+            Direction::ToServer,
+            &first[12..],
+            &mut out,
+            &mut stats,
+        );
+        assert_eq!(stats.dns_parse_errors, 1);
+        assert_eq!(stats.dns_queries, 0);
+        p.on_gap(Direction::ToServer, 500, &mut stats);
+        assert_eq!(stats.dns_resyncs, 1);
+        let q = query(2, "b.svc.test", 1, false);
+        feed(
+            &mut p,
+            Direction::ToServer,
+            &framed(&q),
+            &mut out,
+            &mut stats,
+        );
+        let a = answer(&q, 0, 1, None);
+        feed(
+            &mut p,
+            Direction::ToClient,
+            &framed(&a),
+            &mut out,
+            &mut stats,
+        );
+        assert_eq!(stats.dns_exchanges, 1);
+        assert!(matches!(&out[0].detail, ExchangeDetail::Dns(d) if d.id == 2));
+    }
+
     #[test]
     fn other_protocols_are_not_queries() {
         for not in [
