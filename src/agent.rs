@@ -7,6 +7,8 @@
 //! releasing everything still in the window.
 
 use crate::correlate::{CorrelationConfig, Window};
+use crate::metrics::graph::ServiceGraph;
+use crate::metrics::otlp::{self as metrics_otlp, MetricsEndpoint, MetricsExportStats};
 use crate::otlp::export::{self, ExportStats, ExporterConfig};
 use crate::otlp::receiver::{self, ReceiverStats};
 use crate::otlp::{self, ResourceSpans, ScopeSpans, Span};
@@ -14,7 +16,7 @@ use crate::output::OtlpJsonWriter;
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -27,6 +29,10 @@ pub struct AgentConfig {
     /// Spans held in the correlation window at most.
     pub max_spans: usize,
     pub host_name: String,
+    /// Where released calls are counted for the metrics, if anyone reads them.
+    pub graph: Option<Arc<Mutex<ServiceGraph>>>,
+    /// Push the graph as OTLP metrics there, this often.
+    pub metrics_push: Option<(MetricsEndpoint, Duration)>,
 }
 
 /// What the agent did, once it has finished.
@@ -35,6 +41,7 @@ pub struct AgentReport {
     pub written: u64,
     pub receiver: Option<Arc<ReceiverStats>>,
     pub export: Option<Arc<ExportStats>>,
+    pub metrics_export: Option<Arc<MetricsExportStats>>,
 }
 
 pub struct Agent {
@@ -43,6 +50,7 @@ pub struct Agent {
     pub counters: Arc<std::sync::Mutex<Counters>>,
     pub receiver: Option<Arc<ReceiverStats>>,
     pub export: Option<Arc<ExportStats>>,
+    pub metrics_export: Option<Arc<MetricsExportStats>>,
     thread: std::thread::JoinHandle<anyhow::Result<AgentReport>>,
 }
 
@@ -62,14 +70,20 @@ fn realtime_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Sends what leaves the window to the exporter (if any) and the writer.
+/// Sends what leaves the window to the metrics (if any), the exporter (if any) and the writer.
 fn release<W: Write>(
+    graph: Option<&Mutex<ServiceGraph>>,
     exporter: Option<&export::Exporter>,
     host: &str,
     apps: Vec<ResourceSpans>,
     network: Vec<Span>,
     writer: &mut OtlpJsonWriter<W>,
 ) -> std::io::Result<()> {
+    if let Some(graph) = graph {
+        if let Ok(mut g) = graph.lock() {
+            g.observe(&network);
+        }
+    }
     if let Some(e) = exporter {
         for g in &apps {
             e.send(g.clone());
@@ -134,6 +148,31 @@ pub fn start<W: Write + Send + 'static>(
     let published = Arc::clone(&counters);
     let export_stats = exporter.as_ref().map(|(e, _)| Arc::clone(&e.stats));
     let receiver = receiver_stats.clone();
+    let (stop_push_tx, stop_push_rx) = tokio::sync::oneshot::channel::<()>();
+    let metrics_export = cfg
+        .metrics_push
+        .as_ref()
+        .map(|_| Arc::new(MetricsExportStats::default()));
+    let push_task = match (&cfg.metrics_push, &cfg.graph, &metrics_export) {
+        (Some((endpoint, interval)), Some(graph), Some(stats)) => {
+            Some(runtime.spawn(metrics_otlp::push(
+                metrics_otlp::Push {
+                    graph: Arc::clone(graph),
+                    endpoint: endpoint.clone(),
+                    interval: *interval,
+                    host_name: cfg.host_name.clone(),
+                    start_ns: realtime_ns(),
+                    stats: Arc::clone(stats),
+                },
+                async move {
+                    let _ = stop_push_rx.await;
+                },
+            )))
+        }
+        _ => None,
+    };
+    let graph = cfg.graph.clone();
+    let report_metrics = metrics_export.clone();
     let thread = std::thread::spawn(move || -> anyhow::Result<AgentReport> {
         let mut stats = Counters::default();
         let mut window = Window::new(cfg.window, cfg.max_spans);
@@ -159,7 +198,7 @@ pub fn start<W: Write + Send + 'static>(
                     },
                     _ = tick.tick() => {
                         let (apps, network) = window.tick(realtime_ns(), false, &mut stats);
-                        release(exporter.as_ref(), &host, apps, network, &mut writer)?;
+                        release(graph.as_deref(), exporter.as_ref(), &host, apps, network, &mut writer)?;
                         if let Ok(mut c) = published.lock() {
                             c.clone_from(&stats);
                         }
@@ -175,8 +214,12 @@ pub fn start<W: Write + Send + 'static>(
                 window.add_apps(groups, &mut stats);
             }
             let (apps, network) = window.tick(realtime_ns(), true, &mut stats);
-            release(exporter.as_ref(), &host, apps, network, &mut writer)?;
+            release(graph.as_deref(), exporter.as_ref(), &host, apps, network, &mut writer)?;
             drop(exporter);
+            let _ = stop_push_tx.send(());
+            if let Some(task) = push_task {
+                task.await?;
+            }
             if let Some(task) = export_task {
                 task.await?;
             }
@@ -187,6 +230,7 @@ pub fn start<W: Write + Send + 'static>(
             written: writer.written,
             receiver: receiver_stats,
             export: export_stats,
+            metrics_export: report_metrics,
         })
     });
     Ok(Agent {
@@ -194,6 +238,7 @@ pub fn start<W: Write + Send + 'static>(
         counters,
         receiver,
         export: export_stats,
+        metrics_export,
         thread,
     })
 }

@@ -14,6 +14,7 @@ use crate::job::capture::{CaptureJob, CaptureObserver};
 use crate::job::receive::ReceiveJob;
 use crate::job::replay::{ReplayJob, ReplayObserver};
 use crate::job::{self, Destination, ExportJob};
+use crate::metrics::MetricsFormat;
 use crate::otlp;
 use crate::otlp::export::ExporterConfig;
 use crate::otlp::receiver::ReceiverConfig;
@@ -256,6 +257,11 @@ pub struct CaptureArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `0.0.0.0:9477`); off by default.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// With --export: seconds between pushes of the service-graph metrics to the same endpoint
+    /// (`/v1/metrics` beside `/v1/traces`, or the gRPC MetricsService), and once at the end;
+    /// 0 for none.
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+    pub export_metrics_interval_s: f64,
 }
 
 #[derive(Args, Debug)]
@@ -311,8 +317,22 @@ pub struct ReplayArgs {
     /// for measuring (benches/compare.sh).
     #[arg(long, conflicts_with_all = ["output", "otel", "export", "print"])]
     pub discard: bool,
+    /// Write the run's service-graph and per-endpoint metrics to this file (calls counted
+    /// once however many capture points saw them, ends named as in the spans).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+    /// How --metrics-out is written: `otlp-json` (one ExportMetricsServiceRequest line) or
+    /// `prometheus` (the text exposition).
+    #[arg(long, value_enum, default_value_t = MetricsFormatArg::OtlpJson)]
+    pub metrics_format: MetricsFormatArg,
     #[command(flatten)]
     pub export: ExportArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum MetricsFormatArg {
+    OtlpJson,
+    Prometheus,
 }
 
 #[derive(Args, Debug)]
@@ -446,6 +466,8 @@ impl CaptureArgs {
             },
             correlation_max_spans: self.correlation_max_spans,
             metrics_listen: self.metrics_listen,
+            metrics_push_interval: (self.export_metrics_interval_s > 0.0)
+                .then(|| Duration::from_secs_f64(self.export_metrics_interval_s)),
         })
     }
 }
@@ -490,6 +512,9 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
     let report = job::capture::run(&job, &mut CaptureSay)?;
     if let Some(r) = &report.receiver {
         say!("wirespan: OTLP in: {}", r.summary());
+    }
+    if let Some(m) = &report.metrics_export {
+        say!("wirespan: metrics export: {}", m.summary());
     }
     if let Some(e) = &report.export {
         say!("wirespan: export: {}", e.summary());
@@ -662,6 +687,13 @@ impl ReplayArgs {
                 window_ns: self.correlation_window_ms * 1_000_000,
             },
             export: self.export.job(),
+            metrics_out: self.metrics_out.clone().map(|path| {
+                let format = match self.metrics_format {
+                    MetricsFormatArg::OtlpJson => MetricsFormat::OtlpJson,
+                    MetricsFormatArg::Prometheus => MetricsFormat::Prometheus,
+                };
+                (path, format)
+            }),
         }
     }
 }

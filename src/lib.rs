@@ -9,7 +9,9 @@
 //! stable hash several stages share. Live,
 //! [`pipeline::live`] feeds the same pipeline from AF_PACKET rings; [`otlp`] receives the apps'
 //! spans and exports; [`correlate`] joins network spans into the apps' traces; [`agent`] runs
-//! receiver, correlation window and exporter beside the capture; [`show`] draws traces.
+//! receiver, correlation window and exporter beside the capture; [`show`] draws traces;
+//! [`calls`] reads the calls out of network spans, which [`metrics`] counts as the service
+//! graph for Prometheus and OTLP.
 //! [`job`] runs each command (replay, capture, receive) from a config to a report; [`cli`]
 //! only turns arguments into jobs and reports into words.
 
@@ -18,6 +20,7 @@
 
 pub mod agent;
 pub mod attribute;
+pub mod calls;
 pub mod capture;
 pub mod cli;
 pub mod config;

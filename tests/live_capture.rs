@@ -39,6 +39,7 @@ fn run_live_with(
         .envs(iface.map(|i| ("WS_IFACE", i)))
         .envs(app_spans_url.map(|u| ("WS_APP_SPANS", u)))
         .envs(metrics_addr(ws_args).map(|a| ("WS_METRICS", a)))
+        .envs(collector_port(ws_args).map(|p| ("WS_COLLECTOR_PORT", p)))
         .output()
         .expect("run the live script");
     let stderr = std::fs::read_to_string(dir.join("live.stderr")).unwrap_or_default();
@@ -57,6 +58,15 @@ fn run_live_with(
         veth,
         vx,
     }
+}
+
+/// The port of `--export http://127.0.0.1:PORT/…` in wirespan's arguments, if any: a test
+/// collector listens there.
+fn collector_port(ws_args: &str) -> Option<&str> {
+    let mut words = ws_args.split_whitespace();
+    words.find(|w| *w == "--export")?;
+    let url = words.next()?.strip_prefix("http://127.0.0.1:")?;
+    url.split('/').next()
 }
 
 /// The address of `--metrics-listen ADDR` in wirespan's arguments, if any.
@@ -356,7 +366,7 @@ fn live_capture_joins_the_apps_otlp_spans() {
     }
     let live = run_live_with(
         "agent",
-        "--otlp --listen-deepflow 127.0.0.1:38086 --listen-http off --listen-grpc off --correlation-window-ms 1000 --metrics-listen 127.0.0.1:9477",
+        "--otlp --listen-deepflow 127.0.0.1:38086 --listen-http off --listen-grpc off --correlation-window-ms 1000 --metrics-listen 127.0.0.1:9477 --export http://127.0.0.1:4318/v1/traces --export-metrics-interval-s 1",
         None,
         &["tcp", "port", "8080", "or", "udp", "port", "4789"],
         Some("http://127.0.0.1:38086/api/v1/otel/trace"),
@@ -374,6 +384,7 @@ fn live_capture_joins_the_apps_otlp_spans() {
         live.stderr
     );
     check_metrics(&live, &spans, calls.len());
+    check_service_graph(&live, &spans, calls.len());
     // Once its sockets and listeners were open it kept no capability, in any thread.
     let caps = std::fs::read_to_string(live.dir.join("capeff")).unwrap_or_default();
     assert!(caps.lines().count() >= 3, "threads seen: {caps}");
@@ -436,6 +447,140 @@ fn live_capture_joins_the_apps_otlp_spans() {
         assert_eq!(hops, want, "{call}: network hops from the server's side up");
     }
     let _ = std::fs::remove_dir_all(&live.dir);
+}
+
+/// The service graph of the agent run, in the scrape (read by prometheus_client's parser) and
+/// in the OTLP metrics the test collector received: every call once (the overlay's calls were
+/// seen at two capture points), between the names the apps gave themselves.
+fn check_service_graph(live: &LiveRun, spans: &[Value], calls: usize) {
+    // The calls: network spans grouped by 5-tuple and request sequence number.
+    let mut by_call: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+    for s in spans
+        .iter()
+        .filter(|s| attr_str(s, "wirespan.capture.point").is_some())
+    {
+        let key = [
+            "client.address",
+            "client.port",
+            "server.address",
+            "server.port",
+            "wirespan.tcp.req_seq",
+        ]
+        .map(|k| format!("{:?}", attr(s, k)))
+        .join(" ");
+        by_call.entry(key).or_default().push(s);
+    }
+    assert_eq!(by_call.len(), calls);
+    let took = |s: &&Value| ns(s, "endTimeUnixNano") - ns(s, "startTimeUnixNano");
+    let server_sum: f64 = by_call
+        .values()
+        .map(|m| m.iter().map(took).min().unwrap_or(0) as f64 / 1e9)
+        .sum();
+    let client_sum: f64 = by_call
+        .values()
+        .map(|m| m.iter().map(took).max().unwrap_or(0) as f64 / 1e9)
+        .sum();
+    let failed = by_call
+        .values()
+        .filter(|m| m.iter().any(|s| s["status"]["code"] == 2))
+        .count() as f64;
+    let edge = [
+        ("client", "live-client"),
+        ("server", "live-server"),
+        ("connection_type", ""),
+    ];
+
+    let samples = prometheus_samples(&live.dir.join("metrics.txt"));
+    let get = |name: &str, labels: &[(&str, &str)]| sample_sum(&samples, name, labels);
+    assert_eq!(get("traces_service_graph_request_total", &[]), calls as f64);
+    assert_eq!(
+        get("traces_service_graph_request_total", &edge),
+        calls as f64,
+        "{samples:?}"
+    );
+    assert_eq!(
+        get("traces_service_graph_request_failed_total", &edge),
+        failed
+    );
+    for (name, sum) in [
+        ("traces_service_graph_request_server_seconds", server_sum),
+        ("traces_service_graph_request_client_seconds", client_sum),
+    ] {
+        assert_eq!(get(&format!("{name}_count"), &edge), calls as f64);
+        let got = get(&format!("{name}_sum"), &edge);
+        assert!((got - sum).abs() < 1e-6, "{name}: {got} vs {sum}");
+        let inf = [edge.as_slice(), &[("le", "+Inf")]].concat();
+        assert_eq!(get(&format!("{name}_bucket"), &inf), calls as f64);
+    }
+    // Per endpoint: the server's operations, each call once.
+    let server = [
+        ("service", "live-server"),
+        ("span_kind", "SPAN_KIND_SERVER"),
+    ];
+    assert_eq!(get("traces_spanmetrics_calls_total", &server), calls as f64);
+    for m in by_call.values() {
+        let op = [
+            ("service", "live-server"),
+            ("span_name", m[0]["name"].as_str().unwrap_or("")),
+        ];
+        let want = by_call
+            .values()
+            .filter(|o| o[0]["name"] == m[0]["name"])
+            .count() as f64;
+        assert_eq!(get("traces_spanmetrics_calls_total", &op), want, "{op:?}");
+    }
+
+    // The same numbers, pushed over OTLP/HTTP every second and once at the end: the last push
+    // has them all, cumulative since the start.
+    let pushed = json_lines(
+        &std::fs::read(live.dir.join("collector.jsonl")).expect("the collector got metrics"),
+    );
+    assert!(pushed.len() >= 2, "pushes: {}", pushed.len());
+    assert!(live.stderr.contains(&format!(
+        "metrics export: {} pushes, 0 failed",
+        pushed.len()
+    )));
+    let last = pushed.last().expect("a push");
+    assert_eq!(last["transport"], "http");
+    assert_eq!(last["resource"]["service.name"], "wirespan");
+    assert_eq!(last["resource"]["host.name"], "test");
+    let points = last["points"].as_array().expect("points");
+    let point = |metric: &str| {
+        points
+            .iter()
+            .find(|p| {
+                p["metric"] == metric
+                    && p["labels"]["client"] == "live-client"
+                    && p["labels"]["server"] == "live-server"
+            })
+            .unwrap_or_else(|| panic!("no {metric} in {last}"))
+    };
+    let total = point("traces_service_graph_request_total");
+    assert_eq!(total["kind"], "sum");
+    assert_eq!(total["value"], calls as u64);
+    assert_eq!(total["monotonic"], true);
+    assert_eq!(total["temporality"], 2, "cumulative");
+    assert!(total["start"].as_u64() < total["time"].as_u64());
+    assert_eq!(
+        point("traces_service_graph_request_failed_total")["value"],
+        failed as u64
+    );
+    let server_seconds = point("traces_service_graph_request_server_seconds");
+    assert_eq!(server_seconds["kind"], "histogram");
+    assert_eq!(server_seconds["count"], calls as u64);
+    let got = server_seconds["sum"].as_f64().unwrap_or(-1.0);
+    assert!((got - server_sum).abs() < 1e-6, "{got} vs {server_sum}");
+    let buckets: u64 = server_seconds["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(buckets, calls as u64);
+    assert_eq!(
+        server_seconds["buckets"].as_array().map(Vec::len),
+        server_seconds["bounds"].as_array().map(|b| b.len() + 1)
+    );
 }
 
 /// The Prometheus scrape taken during the agent run, against what the run produced.

@@ -12,6 +12,8 @@ use crate::capture::privileges;
 use crate::capture::ring::RingConfig;
 use crate::correlate::CorrelationConfig;
 use crate::metrics;
+use crate::metrics::graph::{GraphLimits, ServiceGraph};
+use crate::metrics::otlp::{MetricsEndpoint, MetricsExportStats};
 use crate::otlp::export::ExportStats;
 use crate::otlp::receiver::{self, ReceiverConfig, ReceiverStats};
 use crate::output::{OtlpJsonWriter, Resource};
@@ -53,6 +55,8 @@ pub struct CaptureJob {
     pub correlation_max_spans: usize,
     /// Serve Prometheus metrics here.
     pub metrics_listen: Option<SocketAddr>,
+    /// Push the service-graph metrics to the export endpoint this often (`None`: never).
+    pub metrics_push_interval: Option<Duration>,
 }
 
 /// What a capture tells while it runs. Every method has a default that says nothing.
@@ -69,6 +73,7 @@ pub struct CaptureReport {
     pub written: u64,
     pub receiver: Option<Arc<ReceiverStats>>,
     pub export: Option<Arc<ExportStats>>,
+    pub metrics_export: Option<Arc<MetricsExportStats>>,
     pub elapsed: Duration,
 }
 
@@ -147,8 +152,19 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         None => None,
     };
     privileges::drop_privileges(job.user.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-    // With app spans to join or an endpoint to feed, spans go through the agent.
-    let (agent, direct) = if job.receiver.is_some() || job.export.is_some() {
+    // Calls are counted for the metrics once the correlator has named their ends.
+    let graph = (job.metrics_listen.is_some() || job.export.is_some())
+        .then(|| Arc::new(Mutex::new(ServiceGraph::new(GraphLimits::default()))));
+    let metrics_push = match (&job.export, job.metrics_push_interval) {
+        (Some(export), Some(every)) => Some((
+            MetricsEndpoint::beside(&export.exporter.endpoint).map_err(|e| anyhow::anyhow!(e))?,
+            every,
+        )),
+        _ => None,
+    };
+    // With app spans to join, an endpoint to feed or metrics to serve, spans go through the
+    // agent.
+    let (agent, direct) = if job.receiver.is_some() || graph.is_some() {
         let agent = agent::start(
             AgentConfig {
                 receiver: bound,
@@ -157,6 +173,8 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
                 window: job.correlation,
                 max_spans: job.correlation_max_spans,
                 host_name: job.host_name.clone(),
+                graph: graph.clone(),
+                metrics_push,
             },
             writer,
         )?;
@@ -172,6 +190,8 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
             spans: Arc::clone(&span_metrics),
             receiver: agent.as_ref().and_then(|a| a.receiver.clone()),
             export: agent.as_ref().and_then(|a| a.export.clone()),
+            graph: graph.clone(),
+            metrics_export: agent.as_ref().and_then(|a| a.metrics_export.clone()),
         };
         metrics::serve(listener, sources)?;
     }
@@ -228,19 +248,21 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
     let (mut stats, mut written) = worker
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
-    let (mut receiver, mut export) = (None, None);
+    let (mut receiver, mut export, mut metrics_export) = (None, None, None);
     if let Some(agent) = agent {
         let report = agent.finish()?;
         stats.merge(&report.stats);
         written = report.written;
         receiver = report.receiver;
         export = report.export;
+        metrics_export = report.metrics_export;
     }
     Ok(CaptureReport {
         stats,
         written,
         receiver,
         export,
+        metrics_export,
         elapsed: started.elapsed(),
     })
 }

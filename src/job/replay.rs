@@ -7,6 +7,9 @@
 use super::{export_all, Destination, ExportJob};
 use crate::capture::CaptureError;
 use crate::correlate::{self, CorrelationConfig};
+use crate::metrics::graph::{GraphLimits, ServiceGraph};
+use crate::metrics::otlp::{self as metrics_otlp, Interval};
+use crate::metrics::{self, MetricsFormat};
 use crate::otlp::export::ExportStats;
 use crate::otlp::{self, ResourceSpans};
 use crate::output::{OtlpJsonWriter, Resource};
@@ -33,6 +36,8 @@ pub struct ReplayJob {
     pub otel: Vec<PathBuf>,
     pub correlation: CorrelationConfig,
     pub export: Option<ExportJob>,
+    /// Write the service-graph metrics of the run here.
+    pub metrics_out: Option<(PathBuf, MetricsFormat)>,
 }
 
 /// What a replay tells while it runs. Every method has a default that says nothing.
@@ -93,8 +98,8 @@ pub fn run(job: &ReplayJob, observer: &mut dyn ReplayObserver) -> anyhow::Result
     let mut pipeline = Pipeline::new(job.pipeline.clone());
     pipeline.replay_workers = job.workers;
     let correlating = !job.otel.is_empty();
-    // Correlating and exporting both work on the whole run's spans.
-    let collecting = correlating || job.export.is_some();
+    // Correlating, exporting and the metrics all work on the whole run's spans.
+    let collecting = correlating || job.export.is_some() || job.metrics_out.is_some();
     let mut apps = Vec::new();
     for path in &job.otel {
         apps.extend(otlp::read_path(path).map_err(|e| anyhow::anyhow!(e))?);
@@ -167,6 +172,23 @@ pub fn run(job: &ReplayJob, observer: &mut dyn ReplayObserver) -> anyhow::Result
             writer.push_proto(span)?;
         }
         writer.flush()?;
+        if let Some((path, format)) = &job.metrics_out {
+            let mut graph = ServiceGraph::new(GraphLimits::default());
+            graph.observe(&network);
+            let at = Interval {
+                start_ns: network
+                    .iter()
+                    .map(|s| s.start_time_unix_nano)
+                    .min()
+                    .unwrap_or(0),
+                now_ns: network
+                    .iter()
+                    .map(|s| s.end_time_unix_nano)
+                    .max()
+                    .unwrap_or(0),
+            };
+            write_metrics(path, *format, &graph, &job.host_name, at)?;
+        }
         if let Some(export_job) = &job.export {
             export = Some(export_all(export_job, groups)?);
         }
@@ -185,4 +207,23 @@ pub fn run(job: &ReplayJob, observer: &mut dyn ReplayObserver) -> anyhow::Result
         export,
         elapsed: started.elapsed(),
     })
+}
+
+fn write_metrics(
+    path: &Path,
+    format: MetricsFormat,
+    graph: &ServiceGraph,
+    host_name: &str,
+    at: Interval,
+) -> anyhow::Result<()> {
+    let text = match format {
+        MetricsFormat::Prometheus => metrics::render_graph_text(graph),
+        MetricsFormat::OtlpJson => {
+            let mut line = serde_json::to_string(&metrics_otlp::request(graph, host_name, at))?;
+            line.push('\n');
+            line
+        }
+    };
+    std::fs::write(path, text)
+        .map_err(|e| anyhow::anyhow!("cannot write metrics to {}: {e}", path.display()))
 }

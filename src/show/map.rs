@@ -1,15 +1,13 @@
 //! The service map, for people.
 //!
 //! Takes spans (wirespan's network spans among the apps'); gives one edge per caller → server
-//! and protocol with its calls, errors and latency percentiles. A call seen at several capture
-//! points counts once: its server-side time is the shortest any point saw (the point nearest
-//! the server), its client-side time the longest; the difference is the network. Ends are
-//! named by service where any span names them (`peer.service`, `wirespan.client.service.name`,
-//! learned from every input, so several agents' outputs name each other's ends), else by
-//! address.
+//! and protocol with its calls, errors and latency percentiles, summed over the calls
+//! [`crate::calls`] reads from them (a call seen at several capture points counts once, ends
+//! named by what any input says of them, so several agents' outputs name each other's ends).
 
-use crate::otlp::{attr_int, attr_str, ResourceSpans, Span};
-use std::collections::{BTreeMap, HashMap};
+use crate::calls;
+use crate::otlp::ResourceSpans;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// One caller → server pair and protocol.
@@ -45,113 +43,28 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn protocol(a: &[crate::otlp::KeyValue]) -> &str {
-    if attr_str(a, "rpc.system") == Some("grpc") {
-        return "grpc";
-    }
-    attr_str(a, "db.system")
-        .or_else(|| attr_str(a, "network.protocol.name"))
-        .unwrap_or("tcp")
-}
-
-/// The call a network span observed: its 5-tuple and where its request starts (or its DNS
-/// id); `None` for a span that cannot be told from others (it is its own call).
-fn call_key(s: &Span) -> Option<(String, i64, String, i64, i64)> {
-    let a = &s.attributes;
-    let at = attr_int(a, "wirespan.tcp.req_seq")
-        .or_else(|| attr_int(a, "wirespan.dns.id").map(|id| -1 - id))?;
-    Some((
-        attr_str(a, "client.address")?.to_owned(),
-        attr_int(a, "client.port")?,
-        attr_str(a, "server.address")?.to_owned(),
-        attr_int(a, "server.port")?,
-        at,
-    ))
-}
-
-/// The edges of every network span in `groups`, busiest first.
 pub fn edges(groups: &[ResourceSpans]) -> Vec<Edge> {
-    let network: Vec<&Span> = groups
+    let spans = groups
         .iter()
         .flat_map(|g| &g.scope_spans)
-        .flat_map(|ss| &ss.spans)
-        // The apps' spans carry `wirespan.` attributes too once joined: a network span is
-        // one a capture point saw.
-        .filter(|s| attr_str(&s.attributes, "wirespan.capture.point").is_some())
-        .collect();
-    // Names any span gave an end, for the spans that did not name it.
-    let mut server_names: HashMap<(&str, i64), &str> = HashMap::new();
-    let mut client_names: HashMap<&str, &str> = HashMap::new();
-    for s in &network {
-        let a = &s.attributes;
-        if let (Some(addr), Some(port), Some(name)) = (
-            attr_str(a, "server.address"),
-            attr_int(a, "server.port"),
-            attr_str(a, "peer.service"),
-        ) {
-            server_names.insert((addr, port), name);
-        }
-        if let (Some(addr), Some(name)) = (
-            attr_str(a, "client.address"),
-            attr_str(a, "wirespan.client.service.name"),
-        ) {
-            client_names.insert(addr, name);
-        }
-    }
-    // Calls: the spans of one call at every capture point.
-    let mut calls: Vec<Vec<&Span>> = Vec::new();
-    let mut by_key: HashMap<(String, i64, String, i64, i64), usize> = HashMap::new();
-    for s in network {
-        match call_key(s) {
-            Some(key) => match by_key.get(&key) {
-                Some(&i) => calls[i].push(s),
-                None => {
-                    by_key.insert(key, calls.len());
-                    calls.push(vec![s]);
-                }
-            },
-            None => calls.push(vec![s]),
-        }
-    }
+        .flat_map(|ss| &ss.spans);
     let mut edges: BTreeMap<(String, String, String), Edge> = BTreeMap::new();
-    for members in calls {
-        let Some(first) = members.first() else {
-            continue;
-        };
-        let a = &first.attributes;
-        let client_addr = attr_str(a, "client.address").unwrap_or("?");
-        let server_addr = attr_str(a, "server.address").unwrap_or("?");
-        let server_port = attr_int(a, "server.port").unwrap_or(0);
-        let client = attr_str(a, "wirespan.client.service.name")
-            .or_else(|| client_names.get(client_addr).copied())
-            .or_else(|| attr_str(a, "wirespan.client.process.executable.name"))
-            .map_or_else(|| client_addr.to_owned(), str::to_owned);
-        let server = attr_str(a, "peer.service")
-            .or_else(|| server_names.get(&(server_addr, server_port)).copied())
-            .or_else(|| attr_str(a, "wirespan.server.process.executable.name"))
-            .map_or_else(|| format!("{server_addr}:{server_port}"), str::to_owned);
-        let proto = protocol(a).to_owned();
-        let took = |s: &&Span| s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
-        let server_ns = members.iter().map(took).min().unwrap_or(0);
-        let client_ns = members.iter().map(took).max().unwrap_or(0);
-        let failed = members
-            .iter()
-            .any(|s| s.status.as_ref().is_some_and(|st| st.code == 2));
+    for (_, call) in calls::calls(spans) {
         let edge = edges
-            .entry((client.clone(), server.clone(), proto.clone()))
+            .entry((call.client.clone(), call.server.clone(), call.protocol.clone()))
             .or_insert_with(|| Edge {
-                client,
-                server,
-                protocol: proto,
+                client: call.client,
+                server: call.server,
+                protocol: call.protocol,
                 calls: 0,
                 errors: 0,
                 server_ns: Vec::new(),
                 client_ns: Vec::new(),
             });
         edge.calls += 1;
-        edge.errors += u64::from(failed);
-        edge.server_ns.push(server_ns);
-        edge.client_ns.push(client_ns);
+        edge.errors += u64::from(call.failed);
+        edge.server_ns.push(call.server_ns);
+        edge.client_ns.push(call.client_ns);
     }
     let mut out: Vec<Edge> = edges.into_values().collect();
     for e in &mut out {

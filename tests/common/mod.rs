@@ -304,3 +304,38 @@ pub fn read_json(rel: &str) -> Value {
     let text = std::fs::read_to_string(repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
+
+/// Every sample of a Prometheus text exposition as prometheus_client's own parser reads it
+/// (tests/metrics/prom_parse.py): `{name, labels, value, type}`. Panics when it does not parse.
+pub fn prometheus_samples(path: &Path) -> Vec<Value> {
+    let out = Command::new("python3")
+        .arg(repo("tests/metrics/prom_parse.py"))
+        .arg(path)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "prometheus_client could not parse {} (pip install prometheus_client): {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out.stdout)
+}
+
+/// One JSON value per line.
+pub fn json_lines(out: &[u8]) -> Vec<Value> {
+    out.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// The sum of the samples named `name` whose labels include every pair of `labels`.
+pub fn sample_sum(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s["name"] == name)
+        .filter(|s| labels.iter().all(|(k, v)| s["labels"][k] == *v))
+        .filter_map(|s| s["value"].as_f64())
+        .sum()
+}

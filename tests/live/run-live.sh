@@ -10,7 +10,8 @@
 #   WS_ARGS="--threads 2" WS_IFACE=any run-live.sh WIRESPAN OUTDIR [FILTER...]
 #
 # WS_APP_SPANS=URL also posts the calls' app spans to wirespan's OTLP receiver; WS_METRICS=ADDR
-# scrapes wirespan's metrics endpoint before stopping it (OUTDIR/metrics.txt).
+# scrapes wirespan's metrics endpoint before stopping it (OUTDIR/metrics.txt). With
+# WS_COLLECTOR_PORT, an OTLP collector listens there in the client's namespace first.
 #
 # Writes OUTDIR/live.jsonl (wirespan's spans), OUTDIR/veth.pcap and OUTDIR/vx.pcap (tcpdump),
 # OUTDIR/live.stderr, OUTDIR/ifaces (the two interface names) and OUTDIR/client.json (what the
@@ -140,6 +141,15 @@ PIDS+=($TD)
 ip netns exec "$NS_A" tcpdump -i vxa$$ -s 0 -U --immediate-mode --time-stamp-precision=nano -w "$OUT/vx.pcap" 2>"$OUT/tcpdump2.stderr" &
 TD2=$!
 PIDS+=($TD2)
+if [ -n "${WS_COLLECTOR_PORT:-}" ]; then
+  # An OTLP collector beside wirespan for its exports (OUTDIR/collector.jsonl: the metrics).
+  ip netns exec "$NS_A" python3 "$(dirname "$0")/../metrics/collector.py" "$WS_COLLECTOR_PORT" 0 "$OUT/collector.jsonl" 2>"$OUT/collector.stderr" &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do
+    ip netns exec "$NS_A" python3 -c "import socket; socket.create_connection(('127.0.0.1', $WS_COLLECTOR_PORT), 0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+fi
 # shellcheck disable=SC2086
 ip netns exec "$NS_A" "$WIRESPAN" capture -i "${WS_IFACE:-wsl-a$$,vxa$$}" -o "$OUT/live.jsonl" --stats --host-name test ${WS_ARGS:-} "${FILTER[@]}" 2>"$OUT/live.stderr" &
 WS=$!

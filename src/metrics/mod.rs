@@ -2,14 +2,19 @@
 //!
 //! Takes the pipeline's [`Counters`] (merged from every worker at scrape time), the spans as
 //! they leave the workers ([`SpanMetrics::observe`]: count by protocol and status, a latency
-//! histogram per protocol), the correlator's counters and the OTLP receiver's and exporter's
-//! results; gives them in the Prometheus text exposition format, served over HTTP at
-//! `/metrics` on `--metrics-listen`.
+//! histogram per protocol), the correlator's counters, the OTLP receiver's and exporter's
+//! results and the [`graph`] of the calls; gives them in the Prometheus text exposition format,
+//! served over HTTP at `/metrics` on `--metrics-listen`, and the graph as OTLP metrics
+//! ([`otlp`]).
+
+pub mod graph;
+pub mod otlp;
 
 use crate::otlp::export::ExportStats;
 use crate::otlp::receiver::ReceiverStats;
 use crate::span::{AttrValue, NetworkSpan};
 use crate::stats::Counters;
+use graph::{Histogram, ServiceGraph};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +32,7 @@ const PROTOCOLS: [&str; 7] = [
 ];
 const STATUSES: [&str; 3] = ["ok", "error", "incomplete"];
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 14] = [
+pub const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
@@ -93,6 +98,10 @@ pub struct Sources {
     pub spans: Arc<SpanMetrics>,
     pub receiver: Option<Arc<ReceiverStats>>,
     pub export: Option<Arc<ExportStats>>,
+    /// The calls, by edge and endpoint.
+    pub graph: Option<Arc<Mutex<ServiceGraph>>>,
+    /// What became of the OTLP metrics pushed.
+    pub metrics_export: Option<Arc<otlp::MetricsExportStats>>,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -267,7 +276,174 @@ pub fn render(sources: &Sources) -> String {
             [("all", load(&e.requests)), ("retry", load(&e.retries))],
         );
     }
+    if let Some(graph) = &sources.graph {
+        if let Ok(graph) = graph.lock() {
+            render_graph(&mut out, &graph);
+        }
+    }
+    if let Some(m) = &sources.metrics_export {
+        labelled(
+            &mut out,
+            "wirespan_export_metrics_requests_total",
+            "OTLP metrics pushes, by result.",
+            "result",
+            [("exported", load(&m.exported)), ("failed", load(&m.failed))],
+        );
+    }
     out
+}
+
+/// A label value as the exposition format quotes it.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A histogram's `_bucket`, `_sum` and `_count` lines; `labels` is `k="v",…` (escaped).
+fn histogram_lines(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for (le, n) in BUCKETS.iter().zip(&h.counts) {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_seconds);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+}
+
+/// How `replay --metrics-out` writes the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    /// One OTLP/JSON `ExportMetricsServiceRequest` line.
+    OtlpJson,
+    /// The Prometheus text exposition.
+    Prometheus,
+}
+
+/// The graph alone in the Prometheus text exposition.
+pub fn render_graph_text(g: &ServiceGraph) -> String {
+    let mut out = String::new();
+    render_graph(&mut out, g);
+    out
+}
+
+fn render_graph(out: &mut String, g: &ServiceGraph) {
+    let mut edges: Vec<_> = g.edges.iter().collect();
+    edges.sort_by(|a, b| a.0.cmp(b.0));
+    let labels: Vec<String> = edges
+        .iter()
+        .map(|((client, server, connection_type), _)| {
+            format!(
+                "client=\"{}\",server=\"{}\",connection_type=\"{connection_type}\"",
+                escape(client),
+                escape(server)
+            )
+        })
+        .collect();
+    family(
+        out,
+        "traces_service_graph_request_total",
+        "counter",
+        "Calls from client to server, each counted once however many capture points saw it.",
+    );
+    for (l, (_, e)) in labels.iter().zip(&edges) {
+        let _ = writeln!(
+            out,
+            "traces_service_graph_request_total{{{l}}} {}",
+            e.requests
+        );
+    }
+    family(
+        out,
+        "traces_service_graph_request_failed_total",
+        "counter",
+        "Calls from client to server that failed.",
+    );
+    for (l, (_, e)) in labels.iter().zip(&edges) {
+        let _ = writeln!(
+            out,
+            "traces_service_graph_request_failed_total{{{l}}} {}",
+            e.failed
+        );
+    }
+    for (name, help, server_side) in [
+        (
+            "traces_service_graph_request_server_seconds",
+            "Call time at the capture point nearest the server.",
+            true,
+        ),
+        (
+            "traces_service_graph_request_client_seconds",
+            "Call time at the capture point nearest the client.",
+            false,
+        ),
+    ] {
+        family(out, name, "histogram", help);
+        for (l, (_, e)) in labels.iter().zip(&edges) {
+            histogram_lines(
+                out,
+                name,
+                l,
+                if server_side { &e.server } else { &e.client },
+            );
+        }
+    }
+    let mut endpoints: Vec<_> = g.endpoints.iter().collect();
+    endpoints.sort_by(|a, b| a.0.cmp(b.0));
+    let labels: Vec<String> = endpoints
+        .iter()
+        .map(|((service, operation, status), _)| {
+            format!(
+                "service=\"{}\",span_name=\"{}\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"{status}\"",
+                escape(service),
+                escape(operation)
+            )
+        })
+        .collect();
+    family(
+        out,
+        "traces_spanmetrics_calls_total",
+        "counter",
+        "Calls each endpoint served, by operation and status, as the network saw them.",
+    );
+    for (l, (_, e)) in labels.iter().zip(&endpoints) {
+        let _ = writeln!(out, "traces_spanmetrics_calls_total{{{l}}} {}", e.calls);
+    }
+    family(
+        out,
+        "traces_spanmetrics_latency",
+        "histogram",
+        "Call time at the capture point nearest the server, by endpoint, operation and status.",
+    );
+    for (l, (_, e)) in labels.iter().zip(&endpoints) {
+        histogram_lines(out, "traces_spanmetrics_latency", l, &e.latency);
+    }
+    labelled(
+        out,
+        "wirespan_metrics_series_overflow_total",
+        "Calls summed into an `other` series because a label limit was reached, by limit.",
+        "limit",
+        [
+            ("edges", g.overflow.edges),
+            ("operations", g.overflow.operations),
+            ("endpoint_series", g.overflow.endpoint_series),
+        ],
+    );
+    family(
+        out,
+        "wirespan_metrics_series",
+        "gauge",
+        "Service-graph and endpoint series held.",
+    );
+    let _ = writeln!(out, "wirespan_metrics_series {}", g.series());
 }
 
 fn render_spans(out: &mut String, m: &SpanMetrics) {
