@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
@@ -111,7 +112,7 @@ fn live_load(name: &str, extra: &[(&str, &str)]) {
 
 #[test]
 fn every_request_is_one_trace_with_wirespan_as_the_agent_on_both_nodes() {
-    let Some((out, run)) = live_shop("live-shop", &[]) else {
+    let Some((out, run)) = live_shop("live-shop", &[("METRICS_COLLECTOR", "1")]) else {
         return;
     };
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -131,8 +132,51 @@ fn every_request_is_one_trace_with_wirespan_as_the_agent_on_both_nodes() {
                 .any(|s| attr_str(s, "wirespan.reparented_from").is_some()),
             "{node} re-parented app spans"
         );
+        check_pushed_graph(&out, node, &agent, &spans);
     }
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// What the node's agent pushed over OTLP/gRPC to its collector: the last push holds every
+/// call of the node's output on its edge, each once, cumulative since the agent started.
+fn check_pushed_graph(out: &std::path::Path, node: &str, agent: &str, spans: &[Value]) {
+    let pushes =
+        json_lines(&std::fs::read(out.join(format!("metrics-{node}.jsonl"))).unwrap_or_default());
+    assert!(pushes.len() >= 2, "{node}: {} pushes", pushes.len());
+    assert!(
+        agent.contains(&format!(
+            "metrics export: {} pushes, 0 failed",
+            pushes.len()
+        )),
+        "{node}: {agent}"
+    );
+    let last = pushes.last().expect("a push");
+    assert_eq!(last["transport"], "grpc");
+    assert_eq!(last["resource"]["host.name"], node);
+    let edges = service_graph_edges(spans);
+    assert!(edges.len() >= 3, "{node}: {edges:?}");
+    let totals: Vec<&Value> = last["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter(|p| p["metric"] == "traces_service_graph_request_total")
+        .collect();
+    assert_eq!(totals.len(), edges.len(), "{node}: {totals:?} vs {edges:?}");
+    for ((client, server, kind), calls) in &edges {
+        let point = totals
+            .iter()
+            .find(|p| {
+                p["labels"]["client"] == client.as_str()
+                    && p["labels"]["server"] == server.as_str()
+                    && p["labels"]["connection_type"] == kind.as_str()
+            })
+            .unwrap_or_else(|| panic!("{node}: no {client} → {server} in {totals:?}"));
+        assert_eq!(
+            point["value"],
+            calls.len() as u64,
+            "{node}: {client} → {server}"
+        );
+    }
 }
 
 /// The agents restart after a first checkout (LATE_JOIN=1): the load runs on a gRPC channel

@@ -8,46 +8,6 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// `(client, server, connection_type)` → per call its shortest and longest time (ns), failed.
-type Edges = BTreeMap<(String, String, String), BTreeMap<String, (u64, u64, bool)>>;
-
-/// The calls of the network spans in `spans`, by edge, worked out here from the spans alone.
-fn edges_of(spans: &[Value]) -> Edges {
-    let mut edges = Edges::new();
-    for s in spans {
-        if attr_str(s, "wirespan.capture.point").is_none() {
-            continue;
-        }
-        let client = attr_str(s, "wirespan.client.service.name")
-            .or_else(|| attr_str(s, "client.address"))
-            .expect("client");
-        let server = attr_str(s, "peer.service").unwrap_or_else(|| {
-            format!(
-                "{}:{}",
-                attr_str(s, "server.address").expect("server"),
-                attr_int(s, "server.port").expect("port")
-            )
-        });
-        let kind = if attr_str(s, "db.system").is_some() {
-            "database"
-        } else {
-            ""
-        };
-        let call = ["client.address", "client.port", "wirespan.tcp.req_seq"]
-            .map(|k| format!("{:?}", attr(s, k)))
-            .join(" ");
-        let took = ns(s, "endTimeUnixNano") - ns(s, "startTimeUnixNano");
-        let failed = s["status"]["code"] == 2;
-        let slot = edges
-            .entry((client, server, kind.to_owned()))
-            .or_default()
-            .entry(call)
-            .or_insert((u64::MAX, 0, false));
-        *slot = (slot.0.min(took), slot.1.max(took), slot.2 || failed);
-    }
-    edges
-}
-
 /// The shop demo replayed with its apps' spans; the metrics written in `format` to a file
 /// named after `test`.
 fn replay_shop(test: &str, format: &str) -> (Vec<Value>, std::path::PathBuf) {
@@ -82,7 +42,7 @@ fn replay_shop(test: &str, format: &str) -> (Vec<Value>, std::path::PathBuf) {
 #[test]
 fn the_prometheus_file_has_every_edge_of_the_shop_with_its_calls_and_times() {
     let (spans, path) = replay_shop("edges", "prometheus");
-    let edges = edges_of(&spans);
+    let edges = service_graph_edges(&spans);
     let samples = prometheus_samples(&path);
     let expected = read_json("pcaps/shop/shop.expected.json");
     let requests = expected["requests"].as_array().expect("requests").len() as f64;
@@ -151,8 +111,8 @@ fn the_prometheus_file_has_every_edge_of_the_shop_with_its_calls_and_times() {
         let within_1ms = calls.values().filter(|c| c.0 <= 1_000_000).count() as f64;
         assert_eq!(bucket("0.001"), within_1ms, "{labels:?}");
     }
-    // Per endpoint: each server's calls by operation.
-    let mut by_endpoint: BTreeMap<(String, String), f64> = BTreeMap::new();
+    // Per endpoint: each server's calls by operation (the spans of one call share its name).
+    let mut by_endpoint: BTreeMap<(String, String), BTreeMap<String, ()>> = BTreeMap::new();
     for s in spans
         .iter()
         .filter(|s| attr_str(s, "wirespan.capture.point").is_some())
@@ -164,38 +124,30 @@ fn the_prometheus_file_has_every_edge_of_the_shop_with_its_calls_and_times() {
                 attr_int(s, "server.port").unwrap_or_default()
             )
         });
+        let call = ["client.address", "client.port", "wirespan.tcp.req_seq"]
+            .map(|k| format!("{:?}", attr(s, k)))
+            .join(" ");
         by_endpoint
             .entry((server, s["name"].as_str().unwrap_or("").to_owned()))
-            .or_default();
+            .or_default()
+            .insert(call, ());
     }
-    for ((service, operation), n) in &mut by_endpoint {
-        *n = edges
-            .iter()
-            .filter(|((_, server, _), _)| server == service)
-            .flat_map(|(_, calls)| calls.keys())
-            .filter(|call| {
-                spans.iter().any(|s| {
-                    s["name"] == operation.as_str()
-                        && ["client.address", "client.port", "wirespan.tcp.req_seq"]
-                            .map(|k| format!("{:?}", attr(s, k)))
-                            .join(" ")
-                            == **call
-                })
-            })
-            .count() as f64;
+    assert!(by_endpoint.len() >= 5, "{by_endpoint:?}");
+    for ((service, operation), calls) in &by_endpoint {
         let labels = [
             ("service", service.as_str()),
             ("span_name", operation.as_str()),
             ("span_kind", "SPAN_KIND_SERVER"),
         ];
+        let n = calls.len() as f64;
         assert_eq!(
             sample_sum(&samples, "traces_spanmetrics_calls_total", &labels),
-            *n,
+            n,
             "{labels:?}"
         );
         assert_eq!(
             sample_sum(&samples, "traces_spanmetrics_latency_count", &labels),
-            *n
+            n
         );
     }
     assert_eq!(

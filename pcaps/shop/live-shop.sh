@@ -22,7 +22,9 @@
 # exit 0) and check that each agent received all of its node's app spans.
 #
 # With LATE_JOIN=1 the agents are restarted after a first checkout, so the load runs on
-# connections older than the agents (the first checkout is not in the outputs).
+# connections older than the agents (the first checkout is not in the outputs). With
+# METRICS_COLLECTOR=1 each agent also exports to an OTLP/gRPC collector on its node
+# (OUTDIR/metrics-node<n>.jsonl: the metrics pushes it received).
 #
 # Needs root, iproute2, python3 with the packages of README.md, curl and Debian's MariaDB
 # binaries. Namespaces: wsv-node1, wsv-node2, wsv-<pod> (gen-shop.sh uses wse-*, so both can
@@ -61,13 +63,31 @@ shop_probe_edges
 
 # --- one agent per node ------------------------------------------------------------------
 declare -A WS_PID
+EXPORT=()
+if [ -n "${METRICS_COLLECTOR:-}" ]; then
+    # An OTLP/gRPC collector on each node (tests/metrics/collector.py): the agent exports its
+    # spans and pushes its service-graph metrics there every second (OUTDIR/metrics-node<n>.jsonl).
+    EXPORT=(--export grpc://127.0.0.1:4317 --export-metrics-interval-s 1)
+    for n in 1 2; do
+        ip netns exec "$(node_ns $n)" "$PY" "$HERE/../../tests/metrics/collector.py" 4318 4317 \
+            "$OUTDIR/metrics-node$n.jsonl" >"$WORK/collector-node$n.out" 2>&1 &
+        PIDS+=($!)
+    done
+    for n in 1 2; do
+        for i in $(seq 1 50); do
+            ip netns exec "$(node_ns $n)" "$PY" -c "import socket; socket.create_connection(('127.0.0.1', 4317), 0.2)" 2>/dev/null && break
+            [ "$i" = 50 ] && { cat "$WORK/collector-node$n.out" >&2; die "the collector on node$n did not start"; }
+            sleep 0.2
+        done
+    done
+fi
 start_agents() {  # out-dir: each agent writes out-dir/node<n>.jsonl and .stderr
     local out="$1" n i
     for n in 1 2; do
         ip netns exec "$(node_ns $n)" "$WIRESPAN" capture -i any --otlp \
             --listen-deepflow "10.244.$n.1:$OTLP_PORT" --listen-http off --listen-grpc off \
             --correlation-window-ms "$WINDOW_MS" --host-name "node$n" \
-            --duration "$MAX_SECONDS" -o "$out/node$n.jsonl" --stats "$FILTER" \
+            --duration "$MAX_SECONDS" -o "$out/node$n.jsonl" --stats "${EXPORT[@]}" "$FILTER" \
             >"$WORK/wirespan-node$n.stdout" 2>"$out/node$n.stderr" &
         WS_PID[$n]=$!
         PIDS+=($!)

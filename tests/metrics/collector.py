@@ -1,6 +1,7 @@
 """An OTLP collector for the metrics tests, decoding with the opentelemetry-proto package
 (independent of wirespan's encoder): OTLP/HTTP on HTTP_PORT (`/v1/traces` accepted and
-dropped, `/v1/metrics` recorded) and, when GRPC_PORT is not 0, the gRPC MetricsService.
+dropped, `/v1/metrics` recorded) and, when GRPC_PORT is not 0, the same over gRPC
+(TraceService and MetricsService).
 
     python3 collector.py HTTP_PORT GRPC_PORT OUT_JSONL
 
@@ -60,14 +61,20 @@ if grpc_port:
 
     import grpc
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
     class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         def Export(self, request, context):
             record(request, "grpc")
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):
+            return trace_service_pb2.ExportTraceServiceResponse()
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
     server.add_insecure_port(f"127.0.0.1:{grpc_port}")
     server.start()
 
