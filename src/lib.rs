@@ -29,6 +29,7 @@ pub mod decode;
 pub mod flow;
 pub mod fuzz;
 pub mod hash;
+pub mod host;
 pub mod job;
 pub mod latency;
 pub mod metrics;

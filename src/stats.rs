@@ -338,6 +338,31 @@ counters! {
     correlation_app_spans_reparented,
     /// Times the correlation window was full and released spans before their time.
     correlation_released_early,
+    /// Live: lookups of a call's socket owners in the host's socket tables (per call, cached).
+    process_lookups,
+    /// Live: client ends whose owning process was found on this host.
+    process_client_found,
+    /// Live: server ends whose owning process was found on this host.
+    process_server_found,
+    /// Live: call ends no local process was found for (a remote end, a socket already closed).
+    process_not_found,
+    /// Live: call ends several processes or network namespaces could own: named neither.
+    process_ambiguous,
+    /// Live: times /proc was read again on a miss (the namespaces, and the sockets and their
+    /// owners of the namespaces the missed addresses are local to).
+    process_rebuilds,
+    /// Live: reads of /proc refused (another user's process without the capability).
+    process_permission_denied,
+    /// Live: processes that exited while /proc was read.
+    process_gone,
+    /// Live: other failed reads of /proc and lines that could not be parsed.
+    process_unreadable,
+    /// Live: reads of /proc that stopped at a cap on processes, descriptors or sockets.
+    process_scan_truncated,
+    /// Live: spans whose socket owners came from the per-call cache.
+    process_cache_hits,
+    /// Live: per-call cache entries dropped to stay within its bound.
+    process_cache_evictions,
 }
 
 impl fmt::Display for Counters {
