@@ -1,20 +1,22 @@
 //! Traces for people: a waterfall per trace, in the terminal.
 //!
-//! Takes OTLP resource spans (the apps' and wirespan's, as `replay`/`capture` write them) and a
-//! [`Filter`]; gives text: per trace, each span on its own line under its parent, with when it
-//! started (relative to the trace), how long it took, who made it (the app's service, or the
-//! capture point for a network span), the tunnel it crossed, and a bar to scale in time. App
-//! spans are drawn `█`, network spans `▒`, errors marked (red on a colour terminal). Under an
-//! app's CLIENT span whose call wirespan followed to the callee, one line splits its time
-//! ([`crate::latency`]). [`html`] draws the same as a page for a browser; [`map`] sums the
+//! Takes OTLP resource spans (the apps' and wirespan's, as `replay`/`capture` write them), a
+//! [`Filter`] and a [`Style`]; gives text: per trace, each span on its own line under its
+//! parent, with when it started (relative to the trace), how long it took, who made it (the
+//! app's service, or the capture point for a network span), for a network span the call's two
+//! ends (by name where any span names them, see [`Names`]; by address on demand, [`Ends`]), the
+//! tunnel it crossed, and a bar to scale in time. App spans are drawn `█`, network spans `▒`,
+//! errors marked (red on a colour terminal). Under an app's CLIENT span whose call wirespan
+//! followed to the callee, one line splits its time ([`crate::latency`]). [`html`] draws the
+//! same as a page for a browser, with the service map beside the traces; [`map`] sums the
 //! network spans into a service map.
 
 pub mod html;
 pub mod map;
 
 use crate::latency;
-use crate::otlp::{attr_int, attr_str, ResourceSpans, Span};
-use hashbrown::HashMap;
+use crate::otlp::{attr_int, attr_str, KeyValue, ResourceSpans, Span};
+use hashbrown::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 const KIND_SERVER: i32 = 2;
@@ -42,6 +44,8 @@ pub struct Style {
     pub bar_width: usize,
     /// ANSI colours.
     pub color: bool,
+    /// How the ends of a network call are told.
+    pub ends: Ends,
 }
 
 impl Default for Style {
@@ -49,6 +53,212 @@ impl Default for Style {
         Style {
             bar_width: 40,
             color: false,
+            ends: Ends::Names,
+        }
+    }
+}
+
+/// How the two ends of a network call are told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ends {
+    /// By name where known ([`Names`]), else by address: `frontend → cart`,
+    /// `10.244.1.20 → frontend`, `cart → 10.244.2.30:3306`.
+    #[default]
+    Names,
+    /// By address and port, always: `10.244.1.10:41234 → 10.244.2.10:50051`.
+    Addresses,
+}
+
+const PEER_SERVICE: &str = "peer.service";
+const CLIENT_SERVICE: &str = "wirespan.client.service.name";
+const SERVER_PROCESS: &str = "wirespan.server.process.executable.name";
+const CLIENT_PROCESS: &str = "wirespan.client.process.executable.name";
+
+/// The names of the ends of network calls, learned from every network span given (so several
+/// agents' outputs name each other's ends), by the rule the service map ([`map::edges`])
+/// follows: the server is its span's `peer.service`, else the name another span gave its
+/// address and port, else the process that owns its socket
+/// (`wirespan.server.process.executable.name`, from this span or another of the same
+/// connection: only the capture point on the server's host sees it), else its address and
+/// port; the client likewise (`wirespan.client.service.name`, the name another span gave its
+/// address, `wirespan.client.process.executable.name`), else its address without the port (a
+/// client's port names a connection, not a program).
+#[derive(Default)]
+pub struct Names<'a> {
+    servers: HashMap<(&'a str, i64), &'a str>,
+    clients: HashMap<&'a str, &'a str>,
+    /// Processes by connection (client address and port, server address and port): the
+    /// server's, the client's.
+    processes_by_connection: HashMap<Connection<'a>, (Option<&'a str>, Option<&'a str>)>,
+    services: HashSet<&'a str>,
+    processes: HashSet<&'a str>,
+}
+
+type Connection<'a> = (&'a str, i64, &'a str, i64);
+
+fn connection(a: &[KeyValue]) -> Option<Connection<'_>> {
+    Some((
+        attr_str(a, "client.address")?,
+        attr_int(a, "client.port")?,
+        attr_str(a, "server.address")?,
+        attr_int(a, "server.port")?,
+    ))
+}
+
+/// What a name given to an end is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndKind {
+    /// A service's `service.name`.
+    Service,
+    /// The executable that owns the socket.
+    Process,
+    /// Nothing better is known.
+    Address,
+}
+
+impl EndKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndKind::Service => "service",
+            EndKind::Process => "process",
+            EndKind::Address => "address",
+        }
+    }
+}
+
+/// `addr:port`, with an IPv6 address in brackets.
+fn endpoint(addr: &str, port: Option<i64>) -> String {
+    match port {
+        Some(port) if addr.contains(':') => format!("[{addr}]:{port}"),
+        Some(port) => format!("{addr}:{port}"),
+        None => addr.to_owned(),
+    }
+}
+
+impl<'a> Names<'a> {
+    /// Learns from the network spans (those a capture point saw) of `groups`.
+    pub fn learn(groups: &'a [ResourceSpans]) -> Self {
+        let mut names = Names::default();
+        let network = groups
+            .iter()
+            .flat_map(|g| &g.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| &s.attributes[..])
+            .filter(|a| attr_str(a, "wirespan.capture.point").is_some());
+        for a in network {
+            let server = (attr_str(a, "server.address"), attr_int(a, "server.port"));
+            if let Some(name) = attr_str(a, PEER_SERVICE) {
+                names.services.insert(name);
+                if let (Some(addr), Some(port)) = server {
+                    names.servers.insert((addr, port), name);
+                }
+            }
+            if let Some(name) = attr_str(a, CLIENT_SERVICE) {
+                names.services.insert(name);
+                if let Some(addr) = attr_str(a, "client.address") {
+                    names.clients.insert(addr, name);
+                }
+            }
+            let server_process = attr_str(a, SERVER_PROCESS);
+            let client_process = attr_str(a, CLIENT_PROCESS);
+            if server_process.is_some() || client_process.is_some() {
+                names.processes.extend(server_process);
+                names.processes.extend(client_process);
+                if let Some(conn) = connection(a) {
+                    let known = names.processes_by_connection.entry(conn).or_default();
+                    known.0 = server_process.or(known.0);
+                    known.1 = client_process.or(known.1);
+                }
+            }
+        }
+        names
+    }
+
+    /// The processes another span of the same connection named: the server's, the client's.
+    fn processes(&self, a: &[KeyValue]) -> (Option<&'a str>, Option<&'a str>) {
+        connection(a)
+            .and_then(|conn| self.processes_by_connection.get(&conn).copied())
+            .unwrap_or_default()
+    }
+
+    /// The caller of the network span with attributes `a`; `None` when it says nothing of it.
+    pub fn client(&self, a: &'a [KeyValue]) -> Option<String> {
+        let addr = attr_str(a, "client.address");
+        attr_str(a, CLIENT_SERVICE)
+            .or_else(|| addr.and_then(|addr| self.clients.get(addr).copied()))
+            .or_else(|| attr_str(a, CLIENT_PROCESS))
+            .or_else(|| self.processes(a).1)
+            .or(addr)
+            .map(str::to_owned)
+    }
+
+    /// The server of the network span with attributes `a`; `None` when it says nothing of it.
+    pub fn server(&self, a: &'a [KeyValue]) -> Option<String> {
+        let addr = attr_str(a, "server.address");
+        let port = attr_int(a, "server.port");
+        let learned = addr
+            .zip(port)
+            .and_then(|end| self.servers.get(&end).copied());
+        attr_str(a, PEER_SERVICE)
+            .or(learned)
+            .or_else(|| attr_str(a, SERVER_PROCESS))
+            .or_else(|| self.processes(a).0)
+            .map(str::to_owned)
+            .or_else(|| addr.map(|addr| endpoint(addr, port)))
+    }
+
+    /// What `name`, an end as [`Names::client`] or [`Names::server`] gave it, is.
+    pub fn kind(&self, name: &str) -> EndKind {
+        if self.services.contains(name) {
+            EndKind::Service
+        } else if self.processes.contains(name) {
+            EndKind::Process
+        } else {
+            EndKind::Address
+        }
+    }
+
+    /// `client → server` of the network span with attributes `a`, told as `ends` says; `None`
+    /// when the span names neither end.
+    pub fn call(&self, a: &'a [KeyValue], ends: Ends) -> Option<String> {
+        let (client, server) = match ends {
+            Ends::Names => (self.client(a), self.server(a)),
+            Ends::Addresses => (
+                attr_str(a, "client.address")
+                    .map(|addr| endpoint(addr, attr_int(a, "client.port"))),
+                attr_str(a, "server.address")
+                    .map(|addr| endpoint(addr, attr_int(a, "server.port"))),
+            ),
+        };
+        if client.is_none() && server.is_none() {
+            return None;
+        }
+        Some(format!(
+            "{} → {}",
+            client.as_deref().unwrap_or("?"),
+            server.as_deref().unwrap_or("?")
+        ))
+    }
+}
+
+/// The service map of `groups` ([`map::edges`]), its ends told as `ends` says: by address, the
+/// map is drawn from a copy of the spans without the attributes that name ends.
+pub fn map_edges(groups: &[ResourceSpans], ends: Ends) -> Vec<map::Edge> {
+    match ends {
+        Ends::Names => map::edges(groups),
+        Ends::Addresses => {
+            let mut bare = groups.to_vec();
+            for span in bare
+                .iter_mut()
+                .flat_map(|g| &mut g.scope_spans)
+                .flat_map(|ss| &mut ss.spans)
+            {
+                span.attributes.retain(|kv| {
+                    ![PEER_SERVICE, CLIENT_SERVICE, SERVER_PROCESS, CLIENT_PROCESS]
+                        .contains(&kv.key.as_str())
+                });
+            }
+            map::edges(&bare)
         }
     }
 }
@@ -59,9 +269,12 @@ pub struct Node<'a> {
     pub service: &'a str,
     /// The capture point, for a network span.
     pub point: Option<&'a str>,
+    /// For a network span, its call's ends: `frontend → cart` ([`Names::call`]).
+    pub call: Option<String>,
 }
 
 impl Node<'_> {
+    /// Who saw the span: the app's service, or `net` and the capture point.
     pub fn who(&self) -> String {
         match self.point {
             Some(point) => format!("net {point}"),
@@ -132,8 +345,10 @@ impl Trace<'_> {
     }
 }
 
-/// Every trace in `groups`, in order of first appearance.
-pub fn traces(groups: &[ResourceSpans]) -> Vec<Trace<'_>> {
+/// Every trace in `groups`, in order of first appearance, its network calls' ends told as
+/// `ends` says.
+pub fn traces(groups: &[ResourceSpans], ends: Ends) -> Vec<Trace<'_>> {
+    let names = Names::learn(groups);
     let mut order: Vec<Vec<u8>> = Vec::new();
     let mut by_trace: HashMap<Vec<u8>, Vec<Node<'_>>> = HashMap::new();
     for rs in groups {
@@ -148,10 +363,12 @@ pub fn traces(groups: &[ResourceSpans]) -> Vec<Trace<'_>> {
             if entry.is_empty() {
                 order.push(span.trace_id.clone());
             }
+            let call = point.and_then(|_| names.call(&span.attributes, ends));
             entry.push(Node {
                 span,
                 service,
                 point,
+                call,
             });
         }
     }
@@ -285,7 +502,10 @@ const RESET: &str = "\x1b[0m";
 pub fn render(groups: &[ResourceSpans], filter: &Filter, style: Style) -> String {
     let mut out = String::new();
     let paint = |code: &'static str| if style.color { code } else { "" };
-    for trace in traces(groups).iter().filter(|t| t.matches(filter)) {
+    for trace in traces(groups, style.ends)
+        .iter()
+        .filter(|t| t.matches(filter))
+    {
         let walk = trace.walk();
         let errors = trace.nodes.iter().filter(|n| n.failed()).count();
         let _ = writeln!(
@@ -323,12 +543,13 @@ pub fn render(groups: &[ResourceSpans], filter: &Filter, style: Style) -> String
                 Some((
                     i,
                     format!(
-                        "{:>9.3} ms {:>9.3} ms {}{} {} ({}){extra}",
+                        "{:>9.3} ms {:>9.3} ms {}{} {}{} ({}){extra}",
                         ms(s.start_time_unix_nano.saturating_sub(trace.start)),
                         ms(s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano)),
                         "  ".repeat(depth + 1),
                         s.name,
                         kind(s.kind),
+                        n.call.as_ref().map(|c| format!(" {c}")).unwrap_or_default(),
                         n.who()
                     ),
                 ))
