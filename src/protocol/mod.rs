@@ -41,6 +41,7 @@ pub mod http2;
 pub mod mysql;
 pub mod pgsql;
 pub mod redis;
+pub mod tls;
 pub mod trace_context;
 
 use crate::attribute::Attribute;
