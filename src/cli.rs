@@ -125,13 +125,17 @@ pub struct ShowArgs {
     /// Colours: auto (when standard output is a terminal), always or never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
-    /// Also write the traces as one self-contained HTML page (zoomable, details on click).
+    /// Also write the traces and the service map as one self-contained HTML page (zoomable,
+    /// details on click; `FILE#map` opens the map).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Print the service map instead of the traces: one line per caller → server and
     /// protocol, with calls, errors and server-side p50/p95/p99 latency.
     #[arg(long)]
     pub map: bool,
+    /// Tell the ends of network calls by address and port, not by service or process name.
+    #[arg(long)]
+    pub addresses: bool,
 }
 
 #[derive(Args, Debug)]
@@ -221,8 +225,10 @@ pub struct CaptureArgs {
     /// Ring blocks per socket.
     #[arg(long, default_value_t = 64)]
     pub block_count: u32,
-    /// Milliseconds after which the kernel hands over a block that is not full.
-    #[arg(long, default_value_t = 50)]
+    /// Milliseconds after which the kernel hands over a block that is not full: at low rates
+    /// how late a packet is seen (the owner of a short connection's socket is looked up when
+    /// its SYN is seen, while the socket still exists); at high rates blocks fill first.
+    #[arg(long, default_value_t = 10)]
     pub block_timeout_ms: u32,
     /// The `host.name` resource attribute (default: this machine's hostname).
     #[arg(long)]
@@ -262,6 +268,13 @@ pub struct CaptureArgs {
     /// 0 for none.
     #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     pub export_metrics_interval_s: f64,
+    /// Do not name the processes that own the calls' sockets on this host
+    /// (`wirespan.{client,server}.process.*`). Naming holds spans in the correlation window while
+    /// the lookups run (a thread of its own keeps CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE to read
+    /// /proc/<pid>/fd); without it, and without --otlp, --export or --metrics-listen, spans are
+    /// written as they are made.
+    #[arg(long)]
+    pub no_process_names: bool,
 }
 
 #[derive(Args, Debug)]
@@ -468,6 +481,7 @@ impl CaptureArgs {
             metrics_listen: self.metrics_listen,
             metrics_push_interval: (self.export_metrics_interval_s > 0.0)
                 .then(|| Duration::from_secs_f64(self.export_metrics_interval_s)),
+            process_names: !self.no_process_names,
         })
     }
 }
@@ -635,7 +649,13 @@ fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {
         min_duration_ns: (args.min_duration_ms * 1e6) as u64,
         errors_only: args.errors,
     };
+    let ends = if args.addresses {
+        show::Ends::Addresses
+    } else {
+        show::Ends::Names
+    };
     let style = show::Style {
+        ends,
         bar_width: args.bar_width.clamp(1, 1000),
         color: match args.color.as_str() {
             "always" => true,
@@ -644,11 +664,11 @@ fn show_traces(args: &ShowArgs) -> anyhow::Result<i32> {
         },
     };
     if let Some(path) = &args.html {
-        std::fs::write(path, show::html::page(&groups, &filter))
+        std::fs::write(path, show::html::page(&groups, &filter, ends))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     let text = if args.map {
-        let edges = show::map::edges(&groups);
+        let edges = show::map_edges(&groups, ends);
         if edges.is_empty() {
             String::new()
         } else {

@@ -51,7 +51,11 @@ pub fn edges(groups: &[ResourceSpans]) -> Vec<Edge> {
     let mut edges: BTreeMap<(String, String, String), Edge> = BTreeMap::new();
     for (_, call) in calls::calls(spans) {
         let edge = edges
-            .entry((call.client.clone(), call.server.clone(), call.protocol.clone()))
+            .entry((
+                call.client.clone(),
+                call.server.clone(),
+                call.protocol.clone(),
+            ))
             .or_insert_with(|| Edge {
                 client: call.client,
                 server: call.server,
