@@ -7,6 +7,7 @@
 //! releasing everything still in the window.
 
 use crate::correlate::{CorrelationConfig, Window};
+use crate::host::namer::Namer;
 use crate::metrics::graph::ServiceGraph;
 use crate::metrics::otlp::{self as metrics_otlp, MetricsEndpoint, MetricsExportStats};
 use crate::otlp::export::{self, ExportStats, ExporterConfig};
@@ -33,6 +34,9 @@ pub struct AgentConfig {
     pub graph: Option<Arc<Mutex<ServiceGraph>>>,
     /// Push the graph as OTLP metrics there, this often.
     pub metrics_push: Option<(MetricsEndpoint, Duration)>,
+    /// Asked who owns each network span's sockets as it arrives; its answers are on the span
+    /// when it leaves the window.
+    pub namer: Option<Namer>,
 }
 
 /// What the agent did, once it has finished.
@@ -70,15 +74,20 @@ fn realtime_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Sends what leaves the window to the metrics (if any), the exporter (if any) and the writer.
+/// Names the processes of what leaves the window (if asked), then sends it to the metrics (if
+/// any), the exporter (if any) and the writer.
 fn release<W: Write>(
+    namer: Option<&Namer>,
     graph: Option<&Mutex<ServiceGraph>>,
     exporter: Option<&export::Exporter>,
     host: &str,
     apps: Vec<ResourceSpans>,
-    network: Vec<Span>,
+    mut network: Vec<Span>,
     writer: &mut OtlpJsonWriter<W>,
 ) -> std::io::Result<()> {
+    if let Some(namer) = namer {
+        network.iter_mut().for_each(|s| namer.annotate(s));
+    }
     if let Some(graph) = graph {
         if let Ok(mut g) = graph.lock() {
             g.observe(&network);
@@ -172,6 +181,7 @@ pub fn start<W: Write + Send + 'static>(
         _ => None,
     };
     let graph = cfg.graph.clone();
+    let namer = cfg.namer.clone();
     let report_metrics = metrics_export.clone();
     let thread = std::thread::spawn(move || -> anyhow::Result<AgentReport> {
         let mut stats = Counters::default();
@@ -189,7 +199,13 @@ pub fn start<W: Write + Send + 'static>(
             while network_open {
                 tokio::select! {
                     span = net_rx.recv() => match span {
-                        Some(span) => window.add_network(otlp::to_proto(&span)),
+                        Some(span) => {
+                            let span = otlp::to_proto(&span);
+                            if let Some(n) = &namer {
+                                n.request_span(&span);
+                            }
+                            window.add_network(span);
+                        }
                         None => network_open = false,
                     },
                     groups = app_rx.recv(), if apps_open => match groups {
@@ -198,9 +214,12 @@ pub fn start<W: Write + Send + 'static>(
                     },
                     _ = tick.tick() => {
                         let (apps, network) = window.tick(realtime_ns(), false, &mut stats);
-                        release(graph.as_deref(), exporter.as_ref(), &host, apps, network, &mut writer)?;
+                        release(namer.as_ref(), graph.as_deref(), exporter.as_ref(), &host, apps, network, &mut writer)?;
                         if let Ok(mut c) = published.lock() {
                             c.clone_from(&stats);
+                            if let Some(n) = &namer {
+                                n.add_counters_to(&mut c);
+                            }
                         }
                     }
                 }
@@ -214,7 +233,7 @@ pub fn start<W: Write + Send + 'static>(
                 window.add_apps(groups, &mut stats);
             }
             let (apps, network) = window.tick(realtime_ns(), true, &mut stats);
-            release(graph.as_deref(), exporter.as_ref(), &host, apps, network, &mut writer)?;
+            release(namer.as_ref(), graph.as_deref(), exporter.as_ref(), &host, apps, network, &mut writer)?;
             drop(exporter);
             let _ = stop_push_tx.send(());
             if let Some(task) = push_task {

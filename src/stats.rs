@@ -363,6 +363,8 @@ counters! {
     process_cache_hits,
     /// Live: per-call cache entries dropped to stay within its bound.
     process_cache_evictions,
+    /// Live: lookups of socket owners dropped because the namer thread was behind.
+    process_requests_dropped,
 }
 
 impl fmt::Display for Counters {

@@ -70,10 +70,15 @@ fn accepts(args: &[&str], what: &str) {
 fn the_daemonset_config_map_is_the_config_file() {
     let manifest = read("deploy/kubernetes/wirespan.yaml");
     assert_eq!(config_map_file(&manifest), read("deploy/wirespan.toml"));
-    // Only the two capabilities capture needs, on the host's network.
+    // Only the capabilities capture needs (the two of the sockets, the two of the namer), on
+    // the host's network.
     assert!(manifest.contains("hostNetwork: true"));
     assert!(manifest.contains("drop: [\"ALL\"]"));
-    assert!(manifest.contains("add: [\"NET_RAW\", \"NET_ADMIN\"]"));
+    assert!(
+        manifest.contains("add: [\"NET_RAW\", \"NET_ADMIN\", \"SYS_PTRACE\", \"DAC_READ_SEARCH\"]")
+    );
+    // The host's processes, for the names of the calls' ends.
+    assert!(manifest.contains("hostPID: true"));
     for port in ["38086", "4318", "4317"] {
         assert!(
             manifest.contains(&format!("port: {port}, targetPort: {port}")),
@@ -99,5 +104,7 @@ fn the_daemonset_and_the_systemd_unit_run_as_written() {
         .expect("ExecStart");
     let words: Vec<&str> = exec.split_whitespace().skip(1).collect();
     accepts(&words, "the systemd unit");
-    assert!(unit.contains("AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN"));
+    assert!(unit.contains(
+        "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH"
+    ));
 }

@@ -98,11 +98,34 @@ fn comparable(s: &Value) -> Vec<String> {
         s["status"].to_string(),
     ];
     for a in s["attributes"].as_array().into_iter().flatten() {
-        if a["key"] != "wirespan.capture.point" && a["key"] != "wirespan.tap_side" {
+        let key = a["key"].as_str().unwrap_or("");
+        // Where it was seen, and who owns the sockets (only a live capture can tell).
+        if key != "wirespan.capture.point"
+            && key != "wirespan.tap_side"
+            && !key.contains(".process.")
+        {
             v.push(a.to_string());
         }
     }
     v
+}
+
+/// Every live span names both processes of its call: the client script and the server
+/// (nginx's worker, or Python's http.server where nginx is missing), each in its own network
+/// namespace.
+fn check_process_names(live: &LiveRun, spans: &[Value]) {
+    let server = match std::fs::read_to_string(live.dir.join("server")).as_deref() {
+        Ok("nginx\n") => "nginx",
+        _ => "python3",
+    };
+    for s in spans {
+        let name = |end: &str| attr_str(s, &format!("wirespan.{end}.process.executable.name"));
+        let pid = |end: &str| attr_int(s, &format!("wirespan.{end}.process.pid"));
+        assert_eq!(name("client").as_deref(), Some("python3"), "{s}");
+        assert_eq!(name("server").as_deref(), Some(server), "{s}");
+        assert!(pid("client").is_some_and(|p| p > 1) && pid("server").is_some_and(|p| p > 1));
+        assert_ne!(pid("client"), pid("server"));
+    }
 }
 
 /// The tap side of both spans agrees. Between two namespaces on this host both TTLs are
@@ -158,6 +181,7 @@ fn check_live_equals_replay(name: &str, ws_args: &str, iface: Option<&str>) -> S
         (&live.vx, "pcap:vx.pcap#0", overlay_calls),
     ] {
         let ours = at_point(&live_spans, point);
+        check_process_names(&live, &ours);
         let reference = at_point(&replay_spans, pcap);
         assert_eq!(
             ours.len(),
@@ -385,12 +409,21 @@ fn live_capture_joins_the_apps_otlp_spans() {
     );
     check_metrics(&live, &spans, calls.len());
     check_service_graph(&live, &spans, calls.len());
-    // Once its sockets and listeners were open it kept no capability, in any thread.
+    // Once its sockets and listeners were open it kept no capability, in any thread, but
+    // for the namer's two that read other processes' descriptors (DAC_READ_SEARCH, SYS_PTRACE).
     let caps = std::fs::read_to_string(live.dir.join("capeff")).unwrap_or_default();
     assert!(caps.lines().count() >= 3, "threads seen: {caps}");
-    assert!(
-        caps.lines()
-            .all(|l| l.trim() == "CapEff:\t0000000000000000"),
+    for line in caps.lines() {
+        let want = if line.starts_with("namer ") {
+            "CapEff:\t0000000000080004"
+        } else {
+            "CapEff:\t0000000000000000"
+        };
+        assert!(line.ends_with(want), "{line}\n{caps}");
+    }
+    assert_eq!(
+        caps.lines().filter(|l| l.starts_with("namer ")).count(),
+        1,
         "{caps}"
     );
     let by_id: std::collections::HashMap<(String, String), &Value> = spans

@@ -47,7 +47,7 @@ impl Default for RingConfig {
             block_size: 1 << 20,
             block_count: 64,
             frame_size: 2048,
-            block_timeout_ms: 50,
+            block_timeout_ms: 10,
         }
     }
 }

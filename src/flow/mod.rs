@@ -21,7 +21,7 @@ use crate::stats::Counters;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use reassembly::{HalfStream, StreamEvent};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Where the flow table hands each completed exchange, with what its flow knows.
@@ -44,6 +44,10 @@ pub struct FlowLimits {
     pub max_detect_bytes: u64,
     /// What the parsers keep.
     pub parsers: protocol::ParserOptions,
+    /// Keep the ends of every connection whose opening SYN is seen, for the caller to take
+    /// ([`FlowTable::take_new_connections`]): live, the namer looks up their sockets' owners
+    /// while a short-lived client still holds its socket.
+    pub note_new_connections: bool,
 }
 
 impl Default for FlowLimits {
@@ -55,6 +59,7 @@ impl Default for FlowLimits {
             max_ooo_bytes: 256 * 1024,
             max_detect_bytes: 64 * 1024,
             parsers: protocol::ParserOptions::default(),
+            note_new_connections: false,
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct FlowTable {
     exchanges: Vec<Exchange>,
     events: Vec<StreamEvent>,
     described: DescribedEncaps,
+    /// (client, server) of connections opened since the caller last took them.
+    new_connections: Vec<(SocketAddr, SocketAddr)>,
 }
 
 /// Encapsulations described as text, shared by the flows that came in them: an overlay's
@@ -237,7 +244,14 @@ impl FlowTable {
             exchanges: Vec::new(),
             events: Vec::new(),
             described: DescribedEncaps::default(),
+            new_connections: Vec::new(),
         }
+    }
+
+    /// The (client, server) ends of the connections opened since the last call (kept only
+    /// with `note_new_connections`).
+    pub fn take_new_connections(&mut self) -> std::vec::Drain<'_, (SocketAddr, SocketAddr)> {
+        self.new_connections.drain(..)
     }
 
     pub fn len(&self) -> usize {
@@ -288,6 +302,12 @@ impl FlowTable {
                     return;
                 }
                 stats.flows_created += 1;
+                if new_syn && self.limits.note_new_connections {
+                    self.new_connections.push((
+                        SocketAddr::new(seg.src, seg.src_port),
+                        SocketAddr::new(seg.dst, seg.dst_port),
+                    ));
+                }
                 self.next_id += 1;
                 let flow = new_flow(self.next_id, point, seg, ts_ns);
                 let hasher = &self.hasher;

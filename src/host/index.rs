@@ -282,7 +282,9 @@ impl ProcessIndex {
         let mut owners = self.resolve(call);
         let missed: Vec<IpAddr> = [(&owners.client, call.client), (&owners.server, call.server)]
             .into_iter()
-            .filter(|(end, _)| **end == EndOwner::NotFound)
+            // An ambiguous end may be a listener shared by several processes standing in for
+            // a connection accepted since the tables were read: worth reading again.
+            .filter(|(end, _)| !matches!(end, EndOwner::Found(_)))
             .map(|(_, addr)| addr.ip())
             .collect();
         if !missed.is_empty() && self.refresh(Some(&missed), now) {

@@ -24,6 +24,7 @@
 
 pub mod annotate;
 mod index;
+pub mod namer;
 mod parse;
 pub mod procfs;
 
@@ -201,6 +202,8 @@ mod tests {
                 ("process_scan_truncated", 16),
                 ("process_cache_hits", 18),
                 ("process_cache_evictions", 20),
+                // The namer's own, not the index's.
+                ("process_requests_dropped", 0),
             ]
         );
     }

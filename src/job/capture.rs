@@ -11,6 +11,7 @@ use crate::capture::bpf::{self, Filter};
 use crate::capture::privileges;
 use crate::capture::ring::RingConfig;
 use crate::correlate::CorrelationConfig;
+use crate::host::namer::{self, NamerConfig};
 use crate::metrics;
 use crate::metrics::graph::{GraphLimits, ServiceGraph};
 use crate::metrics::otlp::{MetricsEndpoint, MetricsExportStats};
@@ -57,6 +58,9 @@ pub struct CaptureJob {
     pub metrics_listen: Option<SocketAddr>,
     /// Push the service-graph metrics to the export endpoint this often (`None`: never).
     pub metrics_push_interval: Option<Duration>,
+    /// Name the processes that own the calls' sockets on this host (spans then go through
+    /// the agent, which holds them while the lookups run).
+    pub process_names: bool,
 }
 
 /// What a capture tells while it runs. Every method has a default that says nothing.
@@ -111,7 +115,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Result<CaptureReport> {
-    let cfg = LiveConfig {
+    let mut cfg = LiveConfig {
         interfaces: job.interfaces.clone(),
         threads: job.threads.max(1),
         cpus: job.cpus.clone(),
@@ -121,7 +125,9 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         queue_frames: 16_384,
         queue_spans: 65_536,
         pipeline: job.pipeline.clone(),
+        namer: None,
     };
+    cfg.pipeline.flows.note_new_connections = job.process_names;
     let rings = live::open_rings(&cfg).map_err(|e| anyhow::anyhow!(e))?;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
@@ -151,6 +157,13 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         ),
         None => None,
     };
+    // The namer's thread starts before the rest give up their privileges: it keeps the two
+    // that read other processes' descriptors, and nothing else.
+    let namer = match job.process_names {
+        true => Some(namer::start(NamerConfig::default())?),
+        false => None,
+    };
+    cfg.namer = namer.as_ref().map(|(n, _)| n.clone());
     privileges::drop_privileges(job.user.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
     // Calls are counted for the metrics once the correlator has named their ends.
     let graph = (job.metrics_listen.is_some() || job.export.is_some())
@@ -164,7 +177,7 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
     };
     // With app spans to join, an endpoint to feed or metrics to serve, spans go through the
     // agent.
-    let (agent, direct) = if job.receiver.is_some() || graph.is_some() {
+    let (agent, direct) = if job.receiver.is_some() || graph.is_some() || namer.is_some() {
         let agent = agent::start(
             AgentConfig {
                 receiver: bound,
@@ -175,6 +188,7 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
                 host_name: job.host_name.clone(),
                 graph: graph.clone(),
                 metrics_push,
+                namer: cfg.namer.clone(),
             },
             writer,
         )?;
@@ -256,6 +270,13 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         receiver = report.receiver;
         export = report.export;
         metrics_export = report.metrics_export;
+    }
+    if let Some((namer, thread)) = namer {
+        namer.add_counters_to(&mut stats);
+        drop(namer);
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the namer thread panicked"))?;
     }
     Ok(CaptureReport {
         stats,

@@ -31,6 +31,10 @@ pub fn kv_str(key: &str, value: &str) -> KeyValue {
     }
 }
 
+pub fn kv_int(key: &str, value: i64) -> KeyValue {
+    kv(key, any_value::Value::IntValue(value))
+}
+
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.to_owned(),

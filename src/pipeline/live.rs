@@ -13,6 +13,8 @@ use super::{flow_hash, Pipeline, PipelineConfig};
 use crate::capture::ring::{Ring, RingConfig, RingError, SockFilter};
 use crate::capture::LinkType;
 use crate::decode::Encap;
+use crate::host::namer::Namer;
+use crate::host::{CallEnds, Transport};
 use crate::span::NetworkSpan;
 use crate::stats::Counters;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -38,6 +40,9 @@ pub struct LiveConfig {
     /// Spans queued for the writer before new ones are dropped.
     pub queue_spans: usize,
     pub pipeline: PipelineConfig,
+    /// Asked for the owners of every new connection's sockets (with
+    /// `pipeline.flows.note_new_connections`).
+    pub namer: Option<Namer>,
 }
 
 /// A frame copied out of the ring for another thread's worker.
@@ -116,7 +121,10 @@ pub fn run(
             for w in 0..threads {
                 let (tx, rx) = bounded::<OwnedFrame>(cfg.queue_frames);
                 work_tx.push(tx);
-                let span_tx = span_tx.clone();
+                let span_tx = Outbox {
+                    spans: span_tx.clone(),
+                    namer: cfg.namer.clone(),
+                };
                 let free_tx = free_tx.clone();
                 let shared = Arc::clone(&shared);
                 let pcfg = cfg.pipeline.clone();
@@ -132,7 +140,10 @@ pub fn run(
         }
         let mut readers = Vec::new();
         for (t, thread_rings) in rings.into_iter().enumerate() {
-            let span_tx = span_tx.clone();
+            let span_tx = Outbox {
+                spans: span_tx.clone(),
+                namer: cfg.namer.clone(),
+            };
             let work_tx = work_tx.clone();
             let free_rx = free_rx.clone();
             let shared = Arc::clone(&shared);
@@ -184,14 +195,30 @@ fn publish(shared: &SharedCounters, slot: usize, c: &Counters) {
     }
 }
 
-fn send_spans(pipeline: &mut Pipeline, span_tx: &Sender<NetworkSpan>) {
+/// Where a reader's or worker's results go: spans to the writer, new connections' ends to
+/// the namer.
+struct Outbox {
+    spans: Sender<NetworkSpan>,
+    namer: Option<Namer>,
+}
+
+fn send_spans(pipeline: &mut Pipeline, out: &Outbox) {
     let mut dropped = 0;
     for span in pipeline.take_spans() {
-        if let Err(TrySendError::Full(_)) = span_tx.try_send(span) {
+        if let Err(TrySendError::Full(_)) = out.spans.try_send(span) {
             dropped += 1;
         }
     }
     pipeline.stats.spans_dropped_queue_full += dropped;
+    if let Some(namer) = &out.namer {
+        for (client, server) in pipeline.take_new_connections() {
+            namer.request(CallEnds {
+                transport: Transport::Tcp,
+                client,
+                server,
+            });
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -201,7 +228,7 @@ fn reader(
     stop: &AtomicBool,
     work_tx: Vec<Sender<OwnedFrame>>,
     free_rx: Receiver<Vec<u8>>,
-    span_tx: Sender<NetworkSpan>,
+    span_tx: Outbox,
     shared: SharedCounters,
     pcfg: PipelineConfig,
     cpu: Option<usize>,
@@ -353,7 +380,7 @@ fn worker(
     readers: usize,
     reorder_ns: u64,
     rx: Receiver<OwnedFrame>,
-    span_tx: Sender<NetworkSpan>,
+    span_tx: Outbox,
     free_tx: Sender<Vec<u8>>,
     shared: SharedCounters,
     pcfg: PipelineConfig,

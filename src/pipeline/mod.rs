@@ -76,6 +76,14 @@ impl Pipeline {
         }
     }
 
+    /// The (client, server) ends of TCP connections opened since the last call (kept with
+    /// `flows.note_new_connections`).
+    pub fn take_new_connections(
+        &mut self,
+    ) -> std::vec::Drain<'_, (std::net::SocketAddr, std::net::SocketAddr)> {
+        self.flows.take_new_connections()
+    }
+
     /// Spans completed so far, in the order their exchanges completed.
     pub fn take_spans(&mut self) -> std::vec::Drain<'_, NetworkSpan> {
         self.spans.drain(..)

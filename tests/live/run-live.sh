@@ -97,6 +97,9 @@ for conn_no in range(4):
         calls.append({"method": method, "path": path, "status": r.status, "response_body_size": len(data),
                       "request_body_size": len(body or b""), "client_port": c.sock.getsockname()[1],
                       "server_address": server, "traceparent": traceparent, "start_ns": start, "end_ns": end})
+    # Held a moment, as a client's pool holds its connections: long enough for the owner of
+    # its socket to be looked up (a connection of a few milliseconds is gone before that).
+    time.sleep(0.2)
     c.close()
     time.sleep(0.05)
 json.dump({"calls": calls}, open(sys.argv[1], "w"), indent=2, sort_keys=True)
@@ -164,7 +167,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 # The capture's effective capabilities, every thread, once it runs (it drops them all).
-for t in /proc/"$WS"/task/*; do grep CapEff "$t/status"; done > "$OUT/capeff" 2>/dev/null || true
+for t in /proc/"$WS"/task/*; do echo "$(cat "$t/comm") $(grep CapEff "$t/status")"; done > "$OUT/capeff" 2>/dev/null || true
 ip netns exec "$NS_A" python3 "$OUT/client.py" "$OUT/client.json"
 if [ -n "${WS_APP_SPANS:-}" ]; then
   # The apps' spans, as their SDKs would export them, to wirespan's receiver.

@@ -1,0 +1,360 @@
+//! The namer: a thread of its own that looks up who owns the calls' sockets, off the capture's
+//! path, holding only the two capabilities reading other users' descriptors takes.
+//!
+//! Takes the ends of new connections (from the flow workers, at their SYN, while a short-lived
+//! client still holds its socket) and of network spans (from the correlator, as they arrive);
+//! gives, when the correlator releases a span seconds later, the owners found in the meantime
+//! as the `wirespan.{client,server}.process.*` attributes. A request that finds an end
+//! unnamed is tried again a few times (the socket may be younger than the tables last read).
+//! Requests beyond a bound are dropped and counted; the answers are kept per call, bounded and
+//! aged out.
+
+use super::annotate::{
+    CLIENT_CONTAINER, CLIENT_EXECUTABLE, CLIENT_PID, CLIENT_POD, SERVER_CONTAINER,
+    SERVER_EXECUTABLE, SERVER_PID, SERVER_POD,
+};
+use super::{
+    AnnotatorConfig, CallEnds, CallOwners, EndOwner, HostCounters, IndexConfig, ProcessAnnotator,
+    ProcessIndex, ProcessInfo, Transport,
+};
+use crate::otlp::{attr_int, attr_str, KeyValue, Span};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use hashbrown::HashMap;
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: what `ss -p` needs to read `/proc/<pid>/fd` of
+/// processes of other users.
+const READ_CAPS: u32 = (1 << 2) | (1 << 19);
+
+#[derive(Debug, Clone)]
+pub struct NamerConfig {
+    pub index: IndexConfig,
+    /// Requests waiting for the thread; more are dropped and counted.
+    pub max_waiting: usize,
+    /// Calls whose answer is kept for the correlator; the oldest go first.
+    pub max_answers: usize,
+    /// How often, and how many times, an end not found is looked up again.
+    pub retry_after: Duration,
+    pub retries: u8,
+}
+
+impl Default for NamerConfig {
+    fn default() -> Self {
+        NamerConfig {
+            // The thread is off the capture's path and a connection may last only a moment:
+            // its reads may come often, up to a quarter of the thread.
+            index: IndexConfig {
+                min_rebuild_interval: Duration::from_millis(20),
+                idle_factor: 3,
+                ..IndexConfig::default()
+            },
+            max_waiting: 16_384,
+            max_answers: 65_536,
+            retry_after: Duration::from_millis(50),
+            retries: 6,
+        }
+    }
+}
+
+/// What the thread found, shared with the correlator.
+#[derive(Default)]
+struct Answers {
+    owners: HashMap<CallEnds, CallOwners>,
+    order: VecDeque<CallEnds>,
+    counters: HostCounters,
+    /// Requests dropped because the thread was behind.
+    requests_dropped: u64,
+}
+
+/// The handle the capture's threads keep: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Namer {
+    requests: Sender<CallEnds>,
+    answers: Arc<Mutex<Answers>>,
+}
+
+impl std::fmt::Debug for Namer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Namer")
+    }
+}
+
+impl Namer {
+    /// Asks for the owners of a call's ends; a full queue drops the request (counted).
+    pub fn request(&self, call: CallEnds) {
+        if let Err(TrySendError::Full(_)) = self.requests.try_send(call) {
+            if let Ok(mut a) = self.answers.lock() {
+                a.requests_dropped += 1;
+            }
+        }
+    }
+
+    /// Asks for the owners of a network span's ends (see [`Namer::request`]).
+    pub fn request_span(&self, span: &Span) {
+        if let Some(call) = call_of(span) {
+            self.request(call);
+        }
+    }
+
+    /// Adds the owners found for the span's ends, if any, to its attributes.
+    pub fn annotate(&self, span: &mut Span) {
+        let Some(call) = call_of(span) else {
+            return;
+        };
+        let owners = match self.answers.lock() {
+            Ok(a) => a.owners.get(&call).cloned(),
+            Err(_) => None,
+        };
+        let Some(owners) = owners else {
+            return;
+        };
+        for (end, keys) in [
+            (
+                &owners.client,
+                [CLIENT_PID, CLIENT_EXECUTABLE, CLIENT_CONTAINER, CLIENT_POD],
+            ),
+            (
+                &owners.server,
+                [SERVER_PID, SERVER_EXECUTABLE, SERVER_CONTAINER, SERVER_POD],
+            ),
+        ] {
+            if let Some(p) = end.process() {
+                push(&mut span.attributes, p, keys);
+            }
+        }
+    }
+
+    /// The lookups' counters so far, added to `c` (`process_*`), and the dropped requests.
+    pub fn add_counters_to(&self, c: &mut crate::stats::Counters) {
+        if let Ok(a) = self.answers.lock() {
+            a.counters.add_to(c);
+            c.process_requests_dropped += a.requests_dropped;
+        }
+    }
+}
+
+fn push(attributes: &mut Vec<KeyValue>, p: &ProcessInfo, [pid, exe, container, pod]: [&str; 4]) {
+    attributes.push(crate::otlp::kv_int(pid, i64::from(p.pid)));
+    attributes.push(crate::otlp::kv_str(exe, &p.executable_name));
+    if let Some(id) = &p.container_id {
+        attributes.push(crate::otlp::kv_str(container, id));
+    }
+    if let Some(uid) = &p.pod_uid {
+        attributes.push(crate::otlp::kv_str(pod, uid));
+    }
+}
+
+/// The call an OTLP network span describes.
+fn call_of(span: &Span) -> Option<CallEnds> {
+    let a = &span.attributes;
+    let transport = match attr_str(a, "network.transport")? {
+        "tcp" => Transport::Tcp,
+        "udp" => Transport::Udp,
+        _ => return None,
+    };
+    let end = |address: &str, port: &str| -> Option<SocketAddr> {
+        let ip: IpAddr = attr_str(a, address)?.parse().ok()?;
+        Some(SocketAddr::new(
+            ip.to_canonical(),
+            u16::try_from(attr_int(a, port)?).ok()?,
+        ))
+    };
+    Some(CallEnds {
+        transport,
+        client: end("client.address", "client.port")?,
+        server: end("server.address", "server.port")?,
+    })
+}
+
+/// Keeps only the capabilities that read other processes' descriptors, in this thread.
+fn keep_read_capabilities() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget/capset read and write the two structs given, for this thread (pid 0).
+    unsafe {
+        if libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut Header,
+            data.as_mut_ptr(),
+        ) == 0
+        {
+            let keep = data[0].permitted & READ_CAPS;
+            data = [
+                Data {
+                    effective: keep,
+                    permitted: keep,
+                    inheritable: 0,
+                },
+                Data::default(),
+            ];
+            libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr());
+        }
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    }
+}
+
+/// Starts the namer's thread. Call it before the process gives up its privileges: the thread
+/// keeps CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (when it has them) and nothing else. It ends
+/// when every [`Namer`] is dropped.
+pub fn start(cfg: NamerConfig) -> std::io::Result<(Namer, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = bounded(cfg.max_waiting);
+    let answers = Arc::new(Mutex::new(Answers::default()));
+    let shared = Arc::clone(&answers);
+    let thread = std::thread::Builder::new()
+        .name("namer".into())
+        .spawn(move || {
+            keep_read_capabilities();
+            run(cfg, rx, &shared);
+        })?;
+    Ok((
+        Namer {
+            requests: tx,
+            answers,
+        },
+        thread,
+    ))
+}
+
+fn named(o: &CallOwners) -> bool {
+    matches!(o.client, EndOwner::Found(_)) && matches!(o.server, EndOwner::Found(_))
+}
+
+fn run(cfg: NamerConfig, rx: Receiver<CallEnds>, answers: &Mutex<Answers>) {
+    let mut annotator = ProcessAnnotator::new(
+        ProcessIndex::new(cfg.index.clone()),
+        AnnotatorConfig {
+            capacity: cfg.max_answers,
+            miss_ttl: cfg.retry_after,
+            ..AnnotatorConfig::default()
+        },
+    );
+    // Calls with an end still unnamed: when to try again, and how many tries are left.
+    let mut retries: VecDeque<(Instant, CallEnds, u8)> = VecDeque::new();
+    loop {
+        let wait = retries
+            .front()
+            .map_or(Duration::from_millis(200), |(at, _, _)| {
+                at.saturating_duration_since(Instant::now())
+            });
+        let (call, left) = match rx.recv_timeout(wait) {
+            Ok(call) => (call, cfg.retries),
+            Err(RecvTimeoutError::Timeout) => match retries.front() {
+                Some((at, _, _)) if *at <= Instant::now() => match retries.pop_front() {
+                    Some((_, call, left)) => (call, left),
+                    None => continue,
+                },
+                _ => continue,
+            },
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if let Ok(a) = answers.lock() {
+            if a.owners.get(&call).is_some_and(named) {
+                continue;
+            }
+        }
+        let now = Instant::now();
+        let owners = annotator.owners_at(&call, now);
+        if !named(&owners) && left > 0 {
+            retries.push_back((now + cfg.retry_after, call, left - 1));
+        }
+        let counters = annotator.take_counters();
+        if let Ok(mut a) = answers.lock() {
+            a.counters.merge(&counters);
+            let merged = match a.owners.get(&call) {
+                // An end once found stays named.
+                Some(before) => CallOwners {
+                    client: keep_found(&before.client, owners.client),
+                    server: keep_found(&before.server, owners.server),
+                },
+                None => {
+                    if a.order.len() >= cfg.max_answers {
+                        if let Some(old) = a.order.pop_front() {
+                            a.owners.remove(&old);
+                        }
+                    }
+                    a.order.push_back(call);
+                    owners
+                }
+            };
+            a.owners.insert(call, merged);
+        }
+    }
+}
+
+fn keep_found(before: &EndOwner, now: EndOwner) -> EndOwner {
+    match before {
+        EndOwner::Found(_) => before.clone(),
+        _ => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call this test process makes to itself is named on the span once the namer has
+    /// answered the request, and only then.
+    #[test]
+    fn a_requested_call_is_named_on_its_span() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let server = listener.local_addr().expect("addr");
+        let client = std::net::TcpStream::connect(server).expect("connect");
+        let (_accepted, _) = listener.accept().expect("accept");
+        let client_addr = client.local_addr().expect("addr");
+        let (namer, thread) = start(NamerConfig::default()).expect("start");
+        let mut span = Span {
+            attributes: vec![
+                crate::otlp::kv_str("network.transport", "tcp"),
+                crate::otlp::kv_str("client.address", "127.0.0.1"),
+                crate::otlp::kv_int("client.port", i64::from(client_addr.port())),
+                crate::otlp::kv_str("server.address", "127.0.0.1"),
+                crate::otlp::kv_int("server.port", i64::from(server.port())),
+            ],
+            ..Default::default()
+        };
+        let unnamed = span.clone();
+        namer.annotate(&mut span);
+        assert_eq!(span, unnamed, "nothing asked, nothing known");
+        namer.request_span(&span);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while attr_int(&span.attributes, SERVER_PID).is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            span = unnamed.clone();
+            namer.annotate(&mut span);
+        }
+        let me = i64::from(std::process::id());
+        assert_eq!(attr_int(&span.attributes, SERVER_PID), Some(me));
+        assert_eq!(attr_int(&span.attributes, CLIENT_PID), Some(me));
+        let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+        assert_eq!(
+            attr_str(&span.attributes, CLIENT_EXECUTABLE),
+            Some(comm.trim())
+        );
+        let mut c = crate::stats::Counters::default();
+        namer.add_counters_to(&mut c);
+        assert!(
+            c.process_lookups >= 1 && c.process_server_found >= 1,
+            "{c:?}"
+        );
+        drop(namer);
+        thread.join().expect("the thread ends with its handles");
+    }
+}
