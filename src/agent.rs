@@ -32,8 +32,8 @@ pub struct AgentConfig {
     pub host_name: String,
     /// Where released calls are counted for the metrics, if anyone reads them.
     pub graph: Option<Arc<Mutex<ServiceGraph>>>,
-    /// Push the graph as OTLP metrics there, this often.
-    pub metrics_push: Option<(MetricsEndpoint, Duration)>,
+    /// Push the graph as OTLP metrics there, this often, each push taking at most this long.
+    pub metrics_push: Option<(MetricsEndpoint, Duration, Duration)>,
     /// Asked who owns each network span's sockets as it arrives; its answers are on the span
     /// when it leaves the window.
     pub namer: Option<Namer>,
@@ -163,12 +163,14 @@ pub fn start<W: Write + Send + 'static>(
         .as_ref()
         .map(|_| Arc::new(MetricsExportStats::default()));
     let push_task = match (&cfg.metrics_push, &cfg.graph, &metrics_export) {
-        (Some((endpoint, interval)), Some(graph), Some(stats)) => {
+        (Some((endpoint, interval, timeout)), Some(graph), Some(stats)) => {
             Some(runtime.spawn(metrics_otlp::push(
                 metrics_otlp::Push {
                     graph: Arc::clone(graph),
                     endpoint: endpoint.clone(),
                     interval: *interval,
+                    timeout: *timeout,
+                    grace: cfg.export_grace,
                     host_name: cfg.host_name.clone(),
                     start_ns: realtime_ns(),
                     stats: Arc::clone(stats),

@@ -528,7 +528,7 @@ fn capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         say!("wirespan: OTLP in: {}", r.summary());
     }
     if let Some(m) = &report.metrics_export {
-        say!("wirespan: metrics export: {}", m.summary());
+        say!("wirespan: metrics push: {}", m.summary());
     }
     if let Some(e) = &report.export {
         say!("wirespan: export: {}", e.summary());

@@ -559,10 +559,9 @@ fn check_service_graph(live: &LiveRun, spans: &[Value], calls: usize) {
         &std::fs::read(live.dir.join("collector.jsonl")).expect("the collector got metrics"),
     );
     assert!(pushed.len() >= 2, "pushes: {}", pushed.len());
-    assert!(live.stderr.contains(&format!(
-        "metrics export: {} pushes, 0 failed",
-        pushed.len()
-    )));
+    assert!(live
+        .stderr
+        .contains(&format!("metrics push: {} sent, 0 failed", pushed.len())));
     let last = pushed.last().expect("a push");
     assert_eq!(last["transport"], "http");
     assert_eq!(last["resource"]["service.name"], "wirespan");

@@ -198,10 +198,7 @@ fn check_pushed_graph(out: &std::path::Path, node: &str, agent: &str, spans: &[V
         json_lines(&std::fs::read(out.join(format!("metrics-{node}.jsonl"))).unwrap_or_default());
     assert!(pushes.len() >= 2, "{node}: {} pushes", pushes.len());
     assert!(
-        agent.contains(&format!(
-            "metrics export: {} pushes, 0 failed",
-            pushes.len()
-        )),
+        agent.contains(&format!("metrics push: {} sent, 0 failed", pushes.len())),
         "{node}: {agent}"
     );
     let last = pushes.last().expect("a push");

@@ -172,6 +172,7 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         (Some(export), Some(every)) => Some((
             MetricsEndpoint::beside(&export.exporter.endpoint).map_err(|e| anyhow::anyhow!(e))?,
             every,
+            export.exporter.timeout,
         )),
         _ => None,
     };

@@ -176,7 +176,7 @@ pub struct MetricsExportStats {
 impl MetricsExportStats {
     pub fn summary(&self) -> String {
         format!(
-            "{} pushes, {} failed",
+            "{} sent, {} failed",
             self.exported.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed)
         )
@@ -258,6 +258,10 @@ pub struct Push {
     pub graph: Arc<Mutex<ServiceGraph>>,
     pub endpoint: MetricsEndpoint,
     pub interval: Duration,
+    /// How long one push may take.
+    pub timeout: Duration,
+    /// How long the last push may take, once the capture is over.
+    pub grace: Duration,
     pub host_name: String,
     pub start_ns: u64,
     pub stats: Arc<MetricsExportStats>,
@@ -270,7 +274,7 @@ fn now_ns() -> u64 {
 }
 
 impl Push {
-    async fn once(&self, http: &reqwest::Client) {
+    async fn once(&self, http: &reqwest::Client, timeout: Duration) {
         let req = match self.graph.lock() {
             Ok(g) => request(
                 &g,
@@ -282,14 +286,7 @@ impl Push {
             ),
             Err(_) => return,
         };
-        match send_once(
-            &self.endpoint,
-            http,
-            req,
-            self.interval.max(Duration::from_secs(1)),
-        )
-        .await
-        {
+        match send_once(&self.endpoint, http, req, timeout).await {
             Ok(()) => {
                 self.stats.exported.fetch_add(1, Ordering::Relaxed);
             }
@@ -315,11 +312,17 @@ pub async fn push(p: Push, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tick.tick() => p.once(&http).await,
+            _ = tick.tick() => {
+                // A push that hangs must not hold up the end: the last push follows.
+                tokio::select! {
+                    () = p.once(&http, p.timeout.min(p.interval)) => {}
+                    () = &mut stop => break,
+                }
+            }
             () = &mut stop => break,
         }
     }
-    p.once(&http).await;
+    p.once(&http, p.timeout.min(p.grace)).await;
 }
 
 #[cfg(test)]
