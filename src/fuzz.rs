@@ -373,6 +373,71 @@ pub fn otlp_body(data: &[u8]) {
     std::hint::black_box(crate::show::trees(&apps));
 }
 
+/// The TLS wire reader alone: records one after another (or, when the bytes are not records,
+/// the bytes themselves as handshake data), every handshake message read as what its type
+/// says (hellos, certificate chains of both shapes and the first certificate's X.509, a
+/// ServerHello also as a resumption of the ClientHello), alerts.
+fn tls_wire(data: &[u8]) {
+    use crate::protocol::tls::wire::{
+        handshake_messages, handshake_type, looks_like_tls, read_certificate, Alert, Certificates,
+        ClientHello, ContentType, Record, ServerHello,
+    };
+    std::hint::black_box(looks_like_tls(data));
+    let mut handshake = Vec::new();
+    let mut rest = data;
+    while let Ok((record, after)) = Record::read(rest) {
+        match record.header.content_type {
+            ContentType::Handshake => handshake.extend_from_slice(record.payload),
+            ContentType::Alert => {
+                std::hint::black_box(
+                    Alert::parse(record.payload).map(|a| (a.name(), a.is_error())),
+                );
+            }
+            _ => {}
+        }
+        rest = after;
+    }
+    if handshake.is_empty() {
+        handshake.extend_from_slice(data);
+    }
+    let mut client = None;
+    for m in handshake_messages(&handshake) {
+        match m.msg_type {
+            handshake_type::CLIENT_HELLO => {
+                if let Ok(c) = ClientHello::parse(m.body) {
+                    std::hint::black_box((
+                        c.cipher_suites().count(),
+                        c.alpn_protocols().count(),
+                        c.max_version(),
+                        c.key_share_groups().count(),
+                        c.offers_ticket(),
+                    ));
+                    client = Some(c);
+                }
+            }
+            handshake_type::SERVER_HELLO => {
+                if let Ok(s) = ServerHello::parse(m.body) {
+                    std::hint::black_box((s.negotiated_version(), s.alpn_str()));
+                    if let Some(c) = &client {
+                        std::hint::black_box(s.resumes(c));
+                    }
+                }
+            }
+            handshake_type::CERTIFICATE => {
+                for tls13 in [false, true] {
+                    if let Ok(chain) = Certificates::parse(m.body, tls13) {
+                        std::hint::black_box(chain.iter().count());
+                        if let Some(der) = chain.first() {
+                            std::hint::black_box(read_certificate(der).ok());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A fuzz entry point: takes any bytes, panics only on a bug.
 pub type Entry = fn(&[u8]);
 
@@ -388,6 +453,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("hpack", hpack),
     ("otlp_body", otlp_body),
     ("dns_udp", dns_udp),
+    ("tls_wire", tls_wire),
 ];
 
 /// Every target's name: those of [`TARGETS`], then one per protocol of the registry.

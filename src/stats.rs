@@ -365,6 +365,21 @@ counters! {
     process_cache_evictions,
     /// Live: lookups of socket owners dropped because the namer thread was behind.
     process_requests_dropped,
+    /// TLS handshakes read (one per connection that sent a ClientHello).
+    tls_handshakes,
+    /// TLS handshakes that did not go on encrypted (an alert, or the connection ended).
+    tls_handshakes_failed,
+    /// TLS alerts in the clear that ended a handshake.
+    tls_alerts,
+    /// TLS records or handshake messages that could not be read: the connection's records are
+    /// no longer followed.
+    tls_parse_errors,
+    /// TLS handshake messages longer than the 64 KiB kept: not read.
+    tls_handshake_too_large,
+    /// Server certificates (TLS 1.2 and below) that could not be read.
+    tls_certificates_unreadable,
+    /// Holes in a TLS connection outside an encrypted record: its records are lost from there.
+    tls_gaps,
 }
 
 impl fmt::Display for Counters {

@@ -21,13 +21,14 @@ use std::sync::{Arc, Mutex};
 
 /// The protocol labels; `other` for a span of a protocol not named here, so that a new
 /// protocol is never counted as another.
-const PROTOCOLS: [&str; 7] = [
+const PROTOCOLS: [&str; 8] = [
     "http",
     "grpc",
     "mysql",
     "postgresql",
     "redis",
     "dns",
+    "tls",
     "other",
 ];
 const STATUSES: [&str; 3] = ["ok", "error", "incomplete"];
@@ -61,8 +62,10 @@ impl SpanMetrics {
             4
         } else if is("network.protocol.name", "dns") {
             5
-        } else {
+        } else if is("network.protocol.name", "tls") {
             6
+        } else {
+            7
         };
         let status = if span.attr("wirespan.incomplete").is_some() {
             2

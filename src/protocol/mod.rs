@@ -145,6 +145,7 @@ pub enum ExchangeDetail {
     Pgsql(Box<pgsql::PgsqlExchange>),
     Redis(Box<redis::RedisExchange>),
     Dns(Box<dns::DnsExchange>),
+    Tls(Box<tls::TlsExchange>),
 }
 
 impl ExchangeDetail {
@@ -157,6 +158,7 @@ impl ExchangeDetail {
             ExchangeDetail::Pgsql(p) => p.describe(attrs),
             ExchangeDetail::Redis(r) => r.describe(attrs),
             ExchangeDetail::Dns(d) => d.describe(attrs),
+            ExchangeDetail::Tls(t) => t.describe(attrs),
         }
     }
 }
@@ -342,6 +344,7 @@ protocols! {
     Mysql(mysql::MysqlParser) = mysql,
     Http2(http2::Http2Parser) = http2,
     Redis(redis::RedisParser) = redis,
+    Tls(tls::TlsParser) = tls,
     // Last: a length-prefixed query is the loosest shape of all.
     Dns(dns::DnsParser) = dns,
 }

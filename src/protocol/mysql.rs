@@ -308,6 +308,8 @@ pub struct MysqlParser {
     login_resp: Option<u32>,
     /// Chosen by a greeting that the handshake then showed was not MySQL's.
     not_mysql: bool,
+    /// The client's SSLRequest ended here in the data just read: TLS from there on.
+    tls_at: Option<usize>,
 }
 
 impl MysqlParser {
@@ -332,6 +334,7 @@ impl MysqlParser {
             login_start: None,
             not_mysql: false,
             login_resp: None,
+            tls_at: None,
         }
     }
 
@@ -436,6 +439,10 @@ impl ConnectionParser for MysqlParser {
             if whole {
                 r.whole = true;
                 self.packet_done(d, meta.ts_ns, out, stats);
+                if self.phase == Phase::Opaque && self.tls_at == Some(usize::MAX) {
+                    self.tls_at = Some(data.len() - rest.len());
+                    return;
+                }
             }
         }
         if let Some(c) = &mut self.current {
@@ -474,6 +481,18 @@ impl ConnectionParser for MysqlParser {
             let end = c.last_ns;
             out.push(self.exchange(c, end, Some(incomplete)));
         }
+    }
+
+    fn successor(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        meta: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> Option<super::AppParser> {
+        let at = self.tls_at.take()?;
+        Some(super::tls::after_upgrade(dir, data, at, meta, out, stats))
     }
 
     /// Whether the connection turned out not to be MySQL (see [`AppParser::gave_up`]).
@@ -555,9 +574,10 @@ impl MysqlParser {
             };
         self.capabilities = caps;
         if caps & CLIENT_SSL != 0 && p.len <= 32 {
-            // SSLRequest: the rest of the connection is TLS.
+            // SSLRequest: the rest of the connection is TLS, read by its own parser.
             stats.mysql_tls_connections += 1;
             self.phase = Phase::Opaque;
+            self.tls_at = Some(usize::MAX);
             return;
         }
         self.login_start = Some(p.start);
@@ -1320,6 +1340,52 @@ mod tests {
         );
         assert_eq!(stats.mysql_tls_connections, 1);
         assert!(out.is_empty());
+    }
+
+    /// After the SSLRequest, the TLS parser takes the connection over, from the byte after the
+    /// request on (here in the same segment): the handshake is read as on any TLS port.
+    #[test]
+    fn the_tls_upgrade_hands_the_connection_to_the_tls_parser() {
+        let mut app = super::super::AppParser::Mysql(Box::new(MysqlParser::new(true)));
+        let (mut out, mut stats) = (Vec::new(), Counters::default());
+        let meta = |ts, seq| SegmentMeta {
+            ts_ns: ts,
+            seq,
+            ack: 0,
+        };
+        let g = greeting_packet();
+        app.on_data(Direction::ToClient, &g, meta(1, 500), &mut out, &mut stats);
+        let caps = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_SSL;
+        let mut ssl = caps.to_le_bytes().to_vec();
+        ssl.extend_from_slice(&[0; 28]);
+        let request = packet(1, &ssl);
+        let mut chunk = request.clone();
+        chunk.extend_from_slice(include_bytes!("tls/testdata/openssl_client_hello.bin"));
+        app.on_data(
+            Direction::ToServer,
+            &chunk,
+            meta(2, 100),
+            &mut out,
+            &mut stats,
+        );
+        assert!(matches!(app, super::super::AppParser::Tls(_)));
+        let flight = include_bytes!("tls/testdata/openssl_tls12_server_flight.bin");
+        let seq = 500 + g.len() as u32;
+        app.on_data(
+            Direction::ToClient,
+            flight,
+            meta(3, seq),
+            &mut out,
+            &mut stats,
+        );
+        app.on_close(&mut out, &mut stats);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].req_seq, Some(100 + request.len() as u32));
+        let super::super::ExchangeDetail::Tls(t) = &out[0].detail else {
+            panic!("{:?}", out[0]);
+        };
+        assert_eq!(t.version, Some(0x0303));
+        assert_eq!(stats.mysql_tls_connections, 1);
     }
 
     #[test]

@@ -224,6 +224,8 @@ pub struct PgsqlParser {
     pending: VecDeque<Pending>,
     /// After a hole: each direction waits for a segment that starts a message.
     resync: [bool; 2],
+    /// The server's `S` ended here in the data just read: TLS from there on.
+    tls_at: Option<usize>,
 }
 
 impl PgsqlParser {
@@ -246,6 +248,7 @@ impl PgsqlParser {
             unnamed: None,
             pending: VecDeque::new(),
             resync: [false; 2],
+            tls_at: None,
         }
     }
 
@@ -580,10 +583,10 @@ impl ConnectionParser for PgsqlParser {
         if d == 1 && self.ssl_answer {
             self.ssl_answer = false;
             match rest.split_first() {
-                Some((b'S', tail)) => {
+                Some((b'S', _)) => {
                     stats.pgsql_tls_connections += 1;
                     self.client = Client::Opaque;
-                    let _ = tail;
+                    self.tls_at = Some(1);
                     return;
                 }
                 Some((b'N', tail)) => {
@@ -676,6 +679,18 @@ impl ConnectionParser for PgsqlParser {
         for p in self.pending.iter_mut() {
             p.gap = true;
         }
+    }
+
+    fn successor(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        meta: SegmentMeta,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> Option<super::AppParser> {
+        let at = self.tls_at.take()?;
+        Some(super::tls::after_upgrade(dir, data, at, meta, out, stats))
     }
 
     fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {

@@ -939,12 +939,78 @@ pub fn read_certificate(der: &[u8]) -> Result<CertificateInfo, WireError> {
     };
     let validity = cert.validity();
     Ok(CertificateInfo {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: rfc4514(cert.subject()),
+        issuer: rfc4514(cert.issuer()),
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
         dns_names,
     })
+}
+
+/// A distinguished name as RFC 4514 writes it (and OTel's `tls.server.subject` shows it):
+/// the most specific RDN first, `CN=web.example,O=Example`, special characters escaped;
+/// attributes without a short name by their OID, values that are not strings as `#hex`.
+fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let mut out = String::new();
+    for (i, rdn) in name
+        .iter_rdn()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, attr) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let oid = attr.attr_type().to_id_string();
+            let key = match oid.as_str() {
+                "2.5.4.3" => "CN",
+                "2.5.4.6" => "C",
+                "2.5.4.7" => "L",
+                "2.5.4.8" => "ST",
+                "2.5.4.9" => "STREET",
+                "2.5.4.10" => "O",
+                "2.5.4.11" => "OU",
+                "0.9.2342.19200300.100.1.1" => "UID",
+                "0.9.2342.19200300.100.1.25" => "DC",
+                other => other,
+            };
+            out.push_str(key);
+            out.push('=');
+            match attr.as_str() {
+                Ok(value) => escape_dn_value(&mut out, value),
+                Err(_) => {
+                    out.push('#');
+                    for b in attr.attr_value().data.iter() {
+                        out.push_str(&format!("{b:02x}"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// RFC 4514 section 2.4: `"+,;<>\` escaped anywhere, `#` and space first, space last.
+fn escape_dn_value(out: &mut String, value: &str) {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, '"' | '+' | ',' | ';' | '<' | '>' | '\\')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        if c == '\0' {
+            out.push_str("\\00");
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
