@@ -12,6 +12,7 @@
 
 use super::BUCKETS;
 use crate::calls::{self, Call, CallKey};
+use crate::hash::StableHasher;
 use crate::otlp::Span;
 use hashbrown::{HashMap, HashSet};
 use std::collections::VecDeque;
@@ -104,8 +105,10 @@ pub struct ServiceGraph {
     pub endpoints: HashMap<EndpointKey, EndpointSeries>,
     operations: HashSet<(String, String)>,
     operations_per_service: HashMap<String, usize>,
-    recent: HashSet<CallKey>,
-    recent_order: VecDeque<CallKey>,
+    /// The calls counted lately, by a 64-bit hash of their key (24 bytes each, not the key's
+    /// strings: two calls sharing a hash, about 2^-64 a pair, would count as one).
+    recent: HashSet<u64>,
+    recent_order: VecDeque<u64>,
     pub overflow: GraphOverflow,
 }
 
@@ -132,6 +135,14 @@ impl ServiceGraph {
 
     /// False when the call was counted already.
     fn remember(&mut self, key: CallKey) -> bool {
+        let mut h = StableHasher::new();
+        for (address, port) in [(&key.0, key.1), (&key.2, key.3)] {
+            h.write_u64(address.len() as u64);
+            h.write(address.as_bytes());
+            h.write_u64(port as u64);
+        }
+        h.write_u64(key.4 as u64);
+        let key = h.finish();
         if self.recent.contains(&key) {
             return false;
         }
@@ -140,7 +151,7 @@ impl ServiceGraph {
                 self.recent.remove(&old);
             }
         }
-        self.recent.insert(key.clone());
+        self.recent.insert(key);
         self.recent_order.push_back(key);
         true
     }
