@@ -357,4 +357,40 @@ mod tests {
         drop(namer);
         thread.join().expect("the thread ends with its handles");
     }
+
+    /// A flood of calls keeps at most `max_answers` answers (the oldest go), and a full
+    /// request queue drops and counts instead of waiting.
+    #[test]
+    fn answers_and_requests_are_bounded() {
+        let (namer, thread) = start(NamerConfig {
+            max_answers: 3,
+            max_waiting: 4,
+            retries: 0,
+            ..NamerConfig::default()
+        })
+        .expect("start");
+        for port in 1..=200u16 {
+            namer.request(CallEnds {
+                transport: Transport::Tcp,
+                client: SocketAddr::from(([203, 0, 113, 1], port)),
+                server: SocketAddr::from(([203, 0, 113, 2], 80)),
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !namer.requests.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let (kept, dropped) = {
+            let a = namer.answers.lock().expect("lock");
+            (a.owners.len(), a.requests_dropped)
+        };
+        assert!(kept <= 3, "{kept} answers kept");
+        assert!(dropped > 0, "a queue of 4 took 200 requests");
+        let mut c = crate::stats::Counters::default();
+        namer.add_counters_to(&mut c);
+        assert_eq!(c.process_requests_dropped, dropped);
+        drop(namer);
+        thread.join().expect("the thread ends");
+    }
 }
