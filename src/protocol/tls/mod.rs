@@ -6,6 +6,8 @@
 //! alerts, and what decryption will need to know of a cipher suite.
 
 pub mod connection;
+pub mod decrypt;
+pub mod keylog;
 pub mod names;
 pub mod wire;
 
