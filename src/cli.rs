@@ -275,6 +275,10 @@ pub struct CaptureArgs {
     /// written as they are made.
     #[arg(long)]
     pub no_process_names: bool,
+    /// A TLS key log (NSS format, as SSLKEYLOGFILE writes it), followed as it grows: the
+    /// calls inside TLS connections whose secrets it has are read like cleartext ones.
+    #[arg(long, value_name = "FILE")]
+    pub tls_keylog: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -338,6 +342,11 @@ pub struct ReplayArgs {
     /// `prometheus` (the text exposition).
     #[arg(long, value_enum, default_value_t = MetricsFormatArg::OtlpJson)]
     pub metrics_format: MetricsFormatArg,
+    /// A TLS key log (NSS format, as SSLKEYLOGFILE writes it): the calls inside TLS
+    /// connections whose secrets it has are read like cleartext ones (a pcapng file's own
+    /// Decryption Secrets Blocks are read without it).
+    #[arg(long, value_name = "FILE")]
+    pub tls_keylog: Option<PathBuf>,
     #[command(flatten)]
     pub export: ExportArgs,
 }
@@ -482,6 +491,7 @@ impl CaptureArgs {
             metrics_push_interval: (self.export_metrics_interval_s > 0.0)
                 .then(|| Duration::from_secs_f64(self.export_metrics_interval_s)),
             process_names: !self.no_process_names,
+            tls_keylog: self.tls_keylog.clone(),
         })
     }
 }
@@ -714,6 +724,7 @@ impl ReplayArgs {
                 };
                 (path, format)
             }),
+            tls_keylog: self.tls_keylog.clone(),
         }
     }
 }

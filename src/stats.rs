@@ -380,6 +380,29 @@ counters! {
     tls_certificates_unreadable,
     /// Holes in a TLS connection outside an encrypted record: its records are lost from there.
     tls_gaps,
+    /// TLS connections whose records were decrypted with the key log.
+    tls_connections_decrypted,
+    /// TLS connections that went encrypted while a key log was given but never found their
+    /// secrets in it (missing, late past the wait, or for another connection).
+    tls_connections_without_keys,
+    /// TLS records decrypted and authenticated.
+    tls_records_decrypted,
+    /// TLS records that failed authentication (wrong or corrupted secrets, a lost record):
+    /// never parsed; the connection is read no further.
+    tls_records_unauthenticated,
+    /// Encrypted TLS records dropped while waiting for their keys (256 KiB or 10 s of capture
+    /// time per connection at most).
+    tls_records_dropped_waiting_for_keys,
+    /// TLS 1.3 connections whose application secrets the key log lacked after a Finished.
+    tls_decrypt_missing_secrets,
+    /// TLS connections with secrets whose cipher suite cannot be decrypted here (not AEAD).
+    tls_decrypt_unsupported,
+    /// Decrypted plaintext no parser recognised.
+    tls_plaintext_unrecognised,
+    /// Key log lines that are not key log lines (never quoted: they may hold secrets).
+    tls_keylog_malformed,
+    /// Secrets read from key logs (files and pcapng Decryption Secrets Blocks).
+    tls_keylog_secrets,
 }
 
 impl fmt::Display for Counters {

@@ -326,3 +326,332 @@ fn the_pcapng_with_secrets_gives_the_same_spans_and_no_secret() {
     assert!(!String::from_utf8_lossy(&run.stdout).contains(secret));
     assert!(!run.stderr.contains(secret));
 }
+
+/// The spans of a replay with `extra` arguments, by client port: (TLS handshake spans, the
+/// calls read inside).
+fn replay_with(file: &str, extra: &[&str]) -> (Run, HashMap<i64, Vec<Value>>) {
+    let run = replay(&[repo(file)], extra);
+    let mut inside: HashMap<i64, Vec<Value>> = HashMap::new();
+    for s in run.spans() {
+        if attr_str(&s, "network.protocol.name").as_deref() != Some("tls") {
+            let port = attr_int(&s, "client.port").expect("client port");
+            inside.entry(port).or_default().push(s);
+        }
+    }
+    (run, inside)
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// With the clients' key log, every request each client made is a span of its own inside its
+/// connection (HTTP/1.1, HTTP/2 streams, MariaDB statements), with what the client sent and
+/// got, the connection's TLS facts and `wirespan.tls.decrypted`.
+#[test]
+fn with_the_key_log_every_call_inside_is_read() {
+    let keys = repo("pcaps/tls/tls.keys");
+    let (run, inside) = replay_with(
+        "pcaps/tls/tls.pcap",
+        &["--tls-keylog", &keys.to_string_lossy()],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let exp = expected();
+    let mut calls = 0;
+    for c in exp["connections"].as_array().expect("connections") {
+        let id = c["id"].as_str().unwrap_or("?");
+        let port = c["client_port"].as_i64().expect("port");
+        let spans = inside.get(&port).cloned().unwrap_or_default();
+        for s in &spans {
+            assert_eq!(
+                bool_of(s, "wirespan.tls.decrypted"),
+                Some(true),
+                "{id}: {s}"
+            );
+            assert_eq!(
+                attr_str(s, "tls.protocol.version").as_deref(),
+                c["tls_version"].as_str()
+            );
+            assert_eq!(
+                attr_str(s, "tls.cipher").as_deref(),
+                c["cipher"].as_str(),
+                "{id}"
+            );
+            assert_eq!(
+                attr_str(s, "tls.server_name").as_deref(),
+                c["sni"].as_str(),
+                "{id}"
+            );
+        }
+        if let Some(requests) = c["requests"].as_array() {
+            // HTTP/2 streams run at once: compare each connection's calls as sets. An HTTP/2
+            // server may answer and reset a stream before the request's body has come (nginx
+            // did so to curl's POST here): its span, given at the response's end, counts the
+            // body seen by then, so HTTP/2 request bodies are left out of the comparison.
+            let h2 = c["alpn"] == "h2";
+            let want = sorted(
+                requests
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} {} {} {}",
+                            r["method"].as_str().unwrap_or(""),
+                            r["path"].as_str().unwrap_or(""),
+                            r["status"],
+                            if h2 {
+                                -1
+                            } else {
+                                r["request_body_size"].as_i64().unwrap_or(0)
+                            },
+                            r["response_body_size"]
+                        )
+                    })
+                    .collect(),
+            );
+            let got = sorted(
+                spans
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {} {} {} {}",
+                            attr_str(s, "http.request.method").unwrap_or_default(),
+                            attr_str(s, "url.path").unwrap_or_default()
+                                + &attr_str(s, "url.query")
+                                    .map(|q| format!("?{q}"))
+                                    .unwrap_or_default(),
+                            attr_int(s, "http.response.status_code").unwrap_or(0),
+                            if h2 {
+                                -1
+                            } else {
+                                attr_int(s, "http.request.body.size").unwrap_or(0)
+                            },
+                            attr_int(s, "http.response.body.size").unwrap_or(0)
+                        )
+                    })
+                    .collect(),
+            );
+            assert_eq!(got, want, "{id}");
+            // Each call inside the client's own account of it (curl's clock is off by the
+            // constant measured for the handshakes: spans are compared by order only there).
+            if c["client"] != "curl" {
+                for r in requests {
+                    let path = r["path"].as_str().unwrap_or("");
+                    let s = spans
+                        .iter()
+                        .find(|s| path.starts_with(&attr_str(s, "url.path").unwrap_or_default()))
+                        .expect("span");
+                    let (from, to) = (
+                        r["start_ns"].as_u64().unwrap_or(0),
+                        r["end_ns"].as_u64().unwrap_or(0),
+                    );
+                    assert!(
+                        ns(s, "startTimeUnixNano") >= from
+                            && ns(s, "endTimeUnixNano") <= to + 1_000_000,
+                        "{id} {path}"
+                    );
+                }
+            }
+            calls += requests.len();
+        }
+        if let Some(queries) = c["queries"].as_array() {
+            let statements: Vec<&Value> = spans
+                .iter()
+                .filter(|s| attr_str(s, "db.query.text").is_some_and(|q| !q.is_empty()))
+                .collect();
+            assert_eq!(statements.len(), queries.len(), "{id}");
+            for (s, q) in statements.iter().zip(queries) {
+                assert_eq!(
+                    attr_str(s, "db.query.text").as_deref(),
+                    q["statement"].as_str()
+                );
+                if let Some(rows) = q["rows"].as_i64() {
+                    assert_eq!(attr_int(s, "db.response.returned_rows"), Some(rows), "{id}");
+                }
+                if let Some(code) = q["error_code"].as_i64() {
+                    assert_eq!(attr_int(s, "db.response.status_code"), Some(code), "{id}");
+                }
+            }
+            calls += queries.len();
+        }
+        if c["outcome"] != "established" {
+            assert!(spans.is_empty(), "{id}: nothing inside a refused handshake");
+        }
+    }
+    assert!(calls >= 50, "{calls} calls");
+    // TLS 1.3 sends ALPN and the certificate encrypted: with the keys they are on the span.
+    let (_, handshakes) = spans_by_client_port_with(
+        "pcaps/tls/tls.pcap",
+        &["--tls-keylog", &keys.to_string_lossy()],
+    );
+    for c in exp["connections"].as_array().expect("connections") {
+        if c["tls_version"] == "1.3" && c["outcome"] == "established" && !c["alpn"].is_null() {
+            let s = &handshakes[&c["client_port"].as_i64().expect("port")];
+            assert_eq!(
+                attr_str(s, "tls.next_protocol").as_deref(),
+                c["alpn"].as_str()
+            );
+        }
+    }
+    assert_eq!(counter(&run.stderr, "tls_records_unauthenticated"), 0);
+    assert!(counter(&run.stderr, "tls_connections_decrypted") >= 24);
+    // No secret reaches the output.
+    let keys = std::fs::read_to_string(keys).expect("keys");
+    for secret in keys.lines().filter_map(|l| l.split_whitespace().nth(2)) {
+        assert!(!String::from_utf8_lossy(&run.stdout).contains(secret));
+    }
+}
+
+/// The spans of a replay with `extra`, handshake spans by client port.
+fn spans_by_client_port_with(file: &str, extra: &[&str]) -> (Run, HashMap<i64, Value>) {
+    let run = replay(&[repo(file)], extra);
+    let mut by_port = HashMap::new();
+    for s in run.spans() {
+        if attr_str(&s, "network.protocol.name").as_deref() == Some("tls") {
+            by_port.insert(attr_int(&s, "client.port").expect("port"), s);
+        }
+    }
+    (run, by_port)
+}
+
+/// The requests tshark decrypts with the same key log are the spans read inside.
+#[test]
+fn the_calls_inside_agree_with_tsharks_decryption() {
+    let Some(_) = tshark() else {
+        return;
+    };
+    let keys = repo("pcaps/tls/tls.keys");
+    let (_, inside) = replay_with(
+        "pcaps/tls/tls.pcap",
+        &["--tls-keylog", &keys.to_string_lossy()],
+    );
+    let file = repo("pcaps/tls/tls.pcap");
+    let opt = format!("tls.keylog_file:{}", keys.display());
+    let rows = tshark_fields(
+        &file,
+        Some("http.request || http2.headers.method"),
+        &[
+            "tcp.srcport",
+            "http.request.method",
+            "http.request.uri",
+            "http2.headers.method",
+            "http2.headers.path",
+        ],
+        &["-o", &opt],
+    );
+    let mut want: Vec<String> = Vec::new();
+    for r in &rows {
+        if !r[1].is_empty() {
+            want.push(format!("{} {} {}", r[0], r[1], r[2]));
+        }
+        // One frame may carry several HTTP/2 streams' headers.
+        for (m, p) in r[3].split(',').zip(r[4].split(',')) {
+            if !m.is_empty() {
+                want.push(format!("{} {m} {p}", r[0]));
+            }
+        }
+    }
+    let got: Vec<String> = inside
+        .iter()
+        .flat_map(|(port, spans)| {
+            spans
+                .iter()
+                .filter(|s| attr_str(s, "http.request.method").is_some())
+                .map(move |s| {
+                    let path = attr_str(s, "url.path").unwrap_or_default();
+                    let query = attr_str(s, "url.query")
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default();
+                    format!(
+                        "{port} {} {path}{query}",
+                        attr_str(s, "http.request.method").unwrap_or_default()
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(sorted(got), sorted(want));
+}
+
+/// The pcapng's own Decryption Secrets Block unlocks the same calls, with no key log given.
+#[test]
+fn the_pcapngs_secrets_unlock_the_same_calls() {
+    let keys = repo("pcaps/tls/tls.keys");
+    let (_, with_file) = replay_with(
+        "pcaps/tls/tls.pcap",
+        &["--tls-keylog", &keys.to_string_lossy()],
+    );
+    let (run, with_dsb) = replay_with("pcaps/tls/tls-dsb.pcapng", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let count = |m: &HashMap<i64, Vec<Value>>| m.values().map(Vec::len).sum::<usize>();
+    assert_eq!(count(&with_dsb), count(&with_file));
+    assert!(count(&with_dsb) >= 50);
+}
+
+/// Without the key log, with half of it, or with its secrets damaged: the handshake spans stay,
+/// the calls inside are read only where the right secrets are, and the counters say why.
+#[test]
+fn missing_partial_or_corrupted_keys_cost_only_the_calls_they_hid() {
+    let missing = replay(
+        &[repo("pcaps/tls/tls.pcap")],
+        &["--tls-keylog", "/nonexistent/keys.log"],
+    );
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read the TLS key log /nonexistent/keys.log"),
+        "{}",
+        missing.stderr
+    );
+
+    let text = std::fs::read_to_string(repo("pcaps/tls/tls.keys")).expect("keys");
+    let lines: Vec<&str> = text.lines().collect();
+    let half = tmp("half.keys");
+    std::fs::write(&half, lines[..lines.len() / 2].join("\n")).expect("write");
+    let (run, inside) = replay_with(
+        "pcaps/tls/tls.pcap",
+        &["--tls-keylog", &half.to_string_lossy()],
+    );
+    let decrypted = counter(&run.stderr, "tls_connections_decrypted");
+    let without = counter(&run.stderr, "tls_connections_without_keys");
+    assert!(decrypted > 0 && without > 0, "{}", run.stderr);
+    assert!(!inside.is_empty());
+    assert_eq!(counter(&run.stderr, "tls_handshakes"), 30);
+
+    // Every secret's last hex digit changed: the right connections, the wrong keys.
+    let corrupted = tmp("corrupted.keys");
+    let damaged: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let mut s = l.to_string();
+            if let Some(last) = s.pop() {
+                s.push(if last == '0' { '1' } else { '0' });
+            }
+            s
+        })
+        .collect();
+    std::fs::write(&corrupted, damaged.join("\n")).expect("write");
+    let (run, inside) = replay_with(
+        "pcaps/tls/tls.pcap",
+        &["--tls-keylog", &corrupted.to_string_lossy()],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        inside.is_empty(),
+        "nothing unauthenticated is parsed: {inside:?}"
+    );
+    assert!(
+        counter(&run.stderr, "tls_records_unauthenticated") >= 20,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(counter(&run.stderr, "tls_handshakes"), 30);
+    for line in damaged {
+        if let Some(secret) = line.split_whitespace().nth(2) {
+            assert!(
+                !run.stderr.contains(secret)
+                    && !String::from_utf8_lossy(&run.stdout).contains(secret)
+            );
+        }
+    }
+}

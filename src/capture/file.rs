@@ -44,6 +44,19 @@ impl CaptureFile {
         })
     }
 
+    /// The bodies of a pcapng file's Decryption Secrets Blocks (none for pcap), read as far
+    /// as the file reads: the key material it carries for its packets.
+    pub fn decryption_secrets(&self) -> Vec<Vec<u8>> {
+        let bytes = self.bytes();
+        if bytes.get(..4) != Some(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+            return Vec::new();
+        }
+        let mut points = CapturePoints::default();
+        let mut reader = PcapngReader::new(bytes, &self.name, &self.path);
+        while let Ok(Some(_)) = reader.next_packet(&mut points) {}
+        reader.secrets().iter().map(|s| s.to_vec()).collect()
+    }
+
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }

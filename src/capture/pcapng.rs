@@ -14,6 +14,8 @@ const IDB: u32 = 0x0000_0001;
 const OPB: u32 = 0x0000_0002;
 const SPB: u32 = 0x0000_0003;
 const EPB: u32 = 0x0000_0006;
+/// Decryption Secrets Block: key material (a TLS key log) for the packets that follow.
+const DSB: u32 = 0x0000_000a;
 const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const OPT_IF_NAME: u16 = 2;
 const OPT_IF_TSRESOL: u16 = 9;
@@ -39,9 +41,17 @@ pub struct PcapngReader<'a> {
     section: u32,
     name: String,
     path: String,
+    /// The bodies of the Decryption Secrets Blocks read so far.
+    secrets: Vec<&'a [u8]>,
 }
 
 impl<'a> PcapngReader<'a> {
+    /// The bodies of the Decryption Secrets Blocks read so far (their secrets type and
+    /// data; the protocol that uses them reads them).
+    pub fn secrets(&self) -> &[&'a [u8]] {
+        &self.secrets
+    }
+
     pub fn new(data: &'a [u8], name: &str, path: &str) -> PcapngReader<'a> {
         PcapngReader {
             data,
@@ -51,6 +61,7 @@ impl<'a> PcapngReader<'a> {
             section: 0,
             name: name.to_owned(),
             path: path.to_owned(),
+            secrets: Vec::new(),
         }
     }
 
@@ -121,6 +132,10 @@ impl<'a> PcapngReader<'a> {
                 EPB => Some(self.read_epb(body)?),
                 SPB => Some(self.read_spb(body)?),
                 OPB => Some(self.read_opb(body)?),
+                DSB => {
+                    self.secrets.push(body);
+                    None
+                }
                 // Section headers were handled above; name resolution, statistics and custom
                 // blocks carry nothing a span needs.
                 _ => None,

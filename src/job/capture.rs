@@ -61,6 +61,8 @@ pub struct CaptureJob {
     /// Name the processes that own the calls' sockets on this host (spans then go through
     /// the agent, which holds them while the lookups run).
     pub process_names: bool,
+    /// A TLS key log followed as it grows: the calls inside TLS connections are read with it.
+    pub tls_keylog: Option<std::path::PathBuf>,
 }
 
 /// What a capture tells while it runs. Every method has a default that says nothing.
@@ -210,6 +212,10 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         };
         metrics::serve(listener, sources)?;
     }
+    let keylog = match &job.tls_keylog {
+        Some(path) => Some(super::follow_tls_keylog(path.clone(), &STOP)?),
+        None => None,
+    };
     let to_agent = agent.as_ref().map(|a| a.network.clone());
     let run_shared = Arc::clone(&shared);
     let worker = std::thread::spawn(move || -> anyhow::Result<(Counters, u64)> {
@@ -271,6 +277,10 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         receiver = report.receiver;
         export = report.export;
         metrics_export = report.metrics_export;
+    }
+    if let Some(thread) = keylog {
+        let _ = thread.join();
+        super::add_tls_keylog_counts(&mut stats);
     }
     if let Some((namer, thread)) = namer {
         namer.add_counters_to(&mut stats);

@@ -60,6 +60,65 @@ pub struct ExportJob {
     pub grace: Duration,
 }
 
+/// Reads a TLS key log file into the process's key log (and says keys are expected, so TLS
+/// parsers keep encrypted records for them). A file that cannot be read is an error that names
+/// it; its lines are never quoted.
+pub fn load_tls_keylog(path: &std::path::Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the TLS key log {}: {e}", path.display()))?;
+    crate::protocol::tls::keylog::expect_keys();
+    if let Ok(mut log) = crate::protocol::tls::keylog::shared().write() {
+        log.add_bytes(&bytes);
+        log.finish();
+    }
+    Ok(())
+}
+
+/// The key log's counts, into a run's counters.
+pub fn add_tls_keylog_counts(stats: &mut crate::stats::Counters) {
+    if let Ok(log) = crate::protocol::tls::keylog::shared().read() {
+        let s = log.stats();
+        stats.tls_keylog_secrets = s.secrets;
+        stats.tls_keylog_malformed = s.malformed;
+    }
+}
+
+/// Follows a TLS key log file as it grows (clients append a connection's secrets as they make
+/// it), from its start: secrets written before the capture began
+/// unlock connections older than it. Reads every 100 ms until `stop`; a file that does not
+/// exist yet is waited for.
+pub fn follow_tls_keylog(
+    path: std::path::PathBuf,
+    stop: &'static std::sync::atomic::AtomicBool,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use std::io::Read;
+    crate::protocol::tls::keylog::expect_keys();
+    std::thread::Builder::new()
+        .name("tls-keylog".into())
+        .spawn(move || {
+            let mut file: Option<std::fs::File> = None;
+            let mut buf = vec![0u8; 64 * 1024];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if file.is_none() {
+                    file = std::fs::File::open(&path).ok();
+                }
+                if let Some(f) = &mut file {
+                    while let Ok(n) = f.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if let (Ok(mut log), Some(chunk)) =
+                            (crate::protocol::tls::keylog::shared().write(), buf.get(..n))
+                        {
+                            log.add_bytes(chunk);
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+}
+
 /// This machine's name, for the `host.name` resource attribute.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

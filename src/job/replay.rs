@@ -38,6 +38,9 @@ pub struct ReplayJob {
     pub export: Option<ExportJob>,
     /// Write the service-graph metrics of the run here.
     pub metrics_out: Option<(PathBuf, MetricsFormat)>,
+    /// A TLS key log: the calls inside TLS connections are read with it (pcapng files' own
+    /// Decryption Secrets Blocks are read in any case).
+    pub tls_keylog: Option<PathBuf>,
 }
 
 /// What a replay tells while it runs. Every method has a default that says nothing.
@@ -95,6 +98,24 @@ pub fn run(job: &ReplayJob, observer: &mut dyn ReplayObserver) -> anyhow::Result
         host_name: job.host_name.clone(),
     };
     let mut writer = OtlpJsonWriter::new(BufWriter::with_capacity(1 << 16, sink), resource);
+    if let Some(path) = &job.tls_keylog {
+        super::load_tls_keylog(path)?;
+    }
+    for path in &job.files {
+        // Secrets inside a pcapng file come before the packets they unlock.
+        if let Ok(file) = crate::capture::CaptureFile::open(path) {
+            let secrets = file.decryption_secrets();
+            if !secrets.is_empty() {
+                crate::protocol::tls::keylog::expect_keys();
+            }
+            if let Ok(mut log) = crate::protocol::tls::keylog::shared().write() {
+                for body in secrets {
+                    // A block of another kind of secrets is not a TLS key log: left.
+                    let _ = log.add_dsb(&body);
+                }
+            }
+        }
+    }
     let mut pipeline = Pipeline::new(job.pipeline.clone());
     pipeline.replay_workers = job.workers;
     let correlating = !job.otel.is_empty();
@@ -194,6 +215,7 @@ pub fn run(job: &ReplayJob, observer: &mut dyn ReplayObserver) -> anyhow::Result
         }
     }
     writer.flush()?;
+    super::add_tls_keylog_counts(&mut pipeline.stats);
     let written = if job.output.is_none() {
         pipeline.stats.spans
     } else {

@@ -146,6 +146,8 @@ pub enum ExchangeDetail {
     Redis(Box<redis::RedisExchange>),
     Dns(Box<dns::DnsExchange>),
     Tls(Box<tls::TlsExchange>),
+    /// A call read inside a TLS connection through the key log.
+    Decrypted(Box<tls::connection::Decrypted>),
 }
 
 impl ExchangeDetail {
@@ -159,6 +161,7 @@ impl ExchangeDetail {
             ExchangeDetail::Redis(r) => r.describe(attrs),
             ExchangeDetail::Dns(d) => d.describe(attrs),
             ExchangeDetail::Tls(t) => t.describe(attrs),
+            ExchangeDetail::Decrypted(d) => d.describe(attrs),
         }
     }
 }

@@ -310,6 +310,9 @@ pub struct MysqlParser {
     not_mysql: bool,
     /// The client's SSLRequest ended here in the data just read: TLS from there on.
     tls_at: Option<usize>,
+    /// Reading the plaintext inside TLS: the handshake response is packet 2 (the SSLRequest
+    /// was 1).
+    inside_tls: bool,
 }
 
 impl MysqlParser {
@@ -335,6 +338,7 @@ impl MysqlParser {
             not_mysql: false,
             login_resp: None,
             tls_at: None,
+            inside_tls: false,
         }
     }
 
@@ -492,7 +496,18 @@ impl ConnectionParser for MysqlParser {
         stats: &mut Counters,
     ) -> Option<super::AppParser> {
         let at = self.tls_at.take()?;
-        Some(super::tls::after_upgrade(dir, data, at, meta, out, stats))
+        // Inside TLS the client's handshake response comes next, as after a greeting.
+        let plaintext = MysqlParser {
+            phase: Phase::Greeted,
+            server_caps: self.server_caps,
+            server_version: self.server_version.take(),
+            inside_tls: true,
+            ..MysqlParser::new(false)
+        };
+        let plaintext = super::AppParser::Mysql(Box::new(plaintext));
+        Some(super::tls::after_upgrade(
+            dir, data, at, meta, plaintext, out, stats,
+        ))
     }
 
     /// Whether the connection turned out not to be MySQL (see [`AppParser::gave_up`]).
@@ -559,9 +574,10 @@ impl MysqlParser {
         // After a greeting the client answers with packet 1: a handshake response of the 4.1
         // protocol (every client since MySQL 4.1) of at least 32 bytes, or a 32-byte SSL
         // request. Anything else means the "greeting" was some other protocol's bytes.
-        let Some(caps) =
-            le32(b, 0).filter(|&c| p.seq == 1 && p.len >= 32 && c & CLIENT_PROTOCOL_41 != 0)
-        else {
+        let Some(caps) = le32(b, 0).filter(|&c| {
+            let seq = if self.inside_tls { 2 } else { 1 };
+            p.seq == seq && p.len >= 32 && c & CLIENT_PROTOCOL_41 != 0
+        }) else {
             stats.mysql_parse_errors += 1;
             self.not_mysql = true;
             return;

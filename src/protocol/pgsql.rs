@@ -690,7 +690,11 @@ impl ConnectionParser for PgsqlParser {
         stats: &mut Counters,
     ) -> Option<super::AppParser> {
         let at = self.tls_at.take()?;
-        Some(super::tls::after_upgrade(dir, data, at, meta, out, stats))
+        // Inside TLS the client starts again with its StartupMessage.
+        let plaintext = super::AppParser::Pgsql(Box::new(PgsqlParser::new(true)));
+        Some(super::tls::after_upgrade(
+            dir, data, at, meta, plaintext, out, stats,
+        ))
     }
 
     fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {

@@ -6,8 +6,12 @@
 //! it travels in the clear (TLS 1.2 and below), and how the handshake ended: established (both
 //! sides have sent encrypted records), refused by an alert in the clear, or cut off. The
 //! exchange runs from the ClientHello's first byte to the last side's first encrypted record.
-//! Records after the handshake are skipped whole (reading them needs keys).
+//! With a key log ([`super::keylog`]), the encrypted records go to [`super::inside`], whose
+//! exchanges (the calls inside) carry the connection's facts; without one they are skipped
+//! whole.
 
+use super::inside::{Inside, Learned};
+use super::keylog;
 use super::names::{cipher_suite_name, group_name, version_name};
 use super::wire::{
     handshake_type, Alert, Certificates, ClientHello, ContentType, HandshakeMessage, RecordHeader,
@@ -16,10 +20,11 @@ use super::wire::{
 use crate::attribute::{bool_attr, int_attr, str_attr, Attribute};
 use crate::protocol::frame::{FrameReader, Read};
 use crate::protocol::{
-    side, ConnectionParser, Description, Direction, Exchange, ExchangeDetail, Incomplete,
-    SegmentMeta, TraceContext,
+    side, AppParser, ConnectionParser, Description, Direction, Exchange, ExchangeDetail,
+    Incomplete, SegmentMeta, TraceContext,
 };
 use crate::stats::Counters;
+use std::sync::Arc;
 
 /// Handshake bytes kept per direction while messages are incomplete: a certificate chain
 /// is a few KiB, a hello well under one.
@@ -82,10 +87,14 @@ struct Side {
     encrypted_at: Option<u64>,
     /// The framing was lost (a hole, or bytes that are not records).
     lost: bool,
+    /// The encrypted record being read, kept whole for decryption (with a key log only).
+    sealed: Vec<u8>,
+    /// Capture time and sequence number of the record's first byte.
+    record_start: (u64, u32),
 }
 
 /// The connection parser: see the module's doc.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TlsParser {
     sides: [Side; 2],
     found: TlsExchange,
@@ -103,9 +112,120 @@ pub struct TlsParser {
     done: bool,
     /// The first bytes were not TLS records after all.
     not_tls: bool,
+    client_random: [u8; 32],
+    /// Decryption, once the hellos are in and a key log is given.
+    inside: Option<Inside>,
+    /// The parser an upgrade hands over for the plaintext (MySQL, PostgreSQL).
+    upgraded_from: Option<AppParser>,
+    /// What the exchanges inside carry of the connection, once the handshake is given.
+    facts: Option<Arc<TlsExchange>>,
+    learned: Learned,
+}
+
+impl std::fmt::Debug for TlsParser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsParser")
+            .field("found", &self.found)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A call read inside a TLS connection: its own detail, and the connection's TLS facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decrypted {
+    pub inner: ExchangeDetail,
+    pub tls: Arc<TlsExchange>,
+}
+
+impl Decrypted {
+    /// The call's attributes, then its connection's `tls.*` and `wirespan.tls.decrypted`.
+    pub fn describe(self, attrs: &mut Vec<Attribute>) -> Description {
+        let d = self.inner.describe(attrs);
+        self.tls.tls_attributes(attrs);
+        attrs.push(bool_attr("wirespan.tls.decrypted", true));
+        d
+    }
 }
 
 impl TlsParser {
+    /// A parser for a connection that switched to TLS inside another protocol, whose parser
+    /// reads the plaintext.
+    pub fn upgraded(plaintext: Option<AppParser>) -> TlsParser {
+        TlsParser {
+            upgraded_from: plaintext,
+            ..Default::default()
+        }
+    }
+
+    /// Hands a whole encrypted record to decryption; wraps what comes out.
+    fn decrypt(
+        &mut self,
+        d: usize,
+        header: RecordHeader,
+        ts: u64,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        let Some(inside) = &mut self.inside else {
+            return;
+        };
+        let s = side(&mut self.sides, d);
+        let payload = std::mem::take(&mut s.sealed);
+        let meta = SegmentMeta {
+            ts_ns: ts,
+            seq: s.record_start.1,
+            ack: 0,
+        };
+        let mut inner = Vec::new();
+        inside.record(
+            Direction::of_index(d),
+            header.bytes(),
+            &payload,
+            meta,
+            &mut self.learned,
+            &mut inner,
+            stats,
+        );
+        let s = side(&mut self.sides, d);
+        s.sealed = payload;
+        s.sealed.clear();
+        if !self.done {
+            if let Some(alpn) = self.learned.alpn.clone() {
+                self.found.alpn.get_or_insert(alpn);
+            }
+            if let Some(der) = self.learned.certificate.take() {
+                if let Ok(c) = super::wire::read_certificate(&der) {
+                    self.found.certificate.get_or_insert(ServerCertificate {
+                        subject: c.subject,
+                        issuer: c.issuer,
+                        not_before: c.not_before,
+                        not_after: c.not_after,
+                    });
+                }
+            }
+        }
+        self.wrap(inner, out);
+    }
+
+    /// The exchanges read inside, with the connection's facts.
+    fn wrap(&mut self, inner: Vec<Exchange>, out: &mut Vec<Exchange>) {
+        if inner.is_empty() {
+            return;
+        }
+        let tls = match &self.facts {
+            Some(f) => Arc::clone(f),
+            None => Arc::new(self.found.clone()),
+        };
+        out.extend(inner.into_iter().map(|mut e| {
+            e.detail = ExchangeDetail::Decrypted(Box::new(Decrypted {
+                inner: e.detail,
+                tls: Arc::clone(&tls),
+            }));
+            e
+        }));
+    }
+
     /// Reads what one record's payload completed.
     fn record_done(
         &mut self,
@@ -150,6 +270,9 @@ impl TlsParser {
                 }
                 s.alert.clear();
                 s.handshake.clear();
+                if self.server_hello {
+                    self.decrypt(d, header, ts, out, stats);
+                }
                 let both = self.sides.iter().all(|s| s.encrypted_at.is_some());
                 if both && !self.done {
                     self.found.established = true;
@@ -197,6 +320,7 @@ impl TlsParser {
                         f.alpn_offered = (!offered.is_empty()).then(|| offered.join(","));
                         f.client_version = Some(hello.max_version());
                         self.client_session_id = hello.session_id.to_vec();
+                        self.client_random = *hello.random;
                     }
                     Err(_) => stats.tls_parse_errors += 1,
                 }
@@ -219,6 +343,15 @@ impl TlsParser {
                             !self.client_session_id.is_empty()
                                 && hello.session_id == self.client_session_id.as_slice()
                         };
+                        if keylog::keys_expected() {
+                            self.inside = Some(Inside::new(
+                                self.client_random,
+                                *hello.random,
+                                hello.cipher_suite,
+                                self.tls13,
+                                self.upgraded_from.take(),
+                            ));
+                        }
                     }
                     Err(_) => stats.tls_parse_errors += 1,
                 }
@@ -267,6 +400,7 @@ impl TlsParser {
             stats.tls_handshakes_failed += 1;
         }
         let start_ns = self.started.map_or(ts, |s| s.0);
+        self.facts = Some(Arc::new(self.found.clone()));
         out.push(Exchange {
             start_ns,
             end_ns: ts.max(start_ns),
@@ -312,8 +446,10 @@ impl ConnectionParser for TlsParser {
                         return;
                     };
                     let start = s.frames.start();
-                    let whole = !s.frames.begin(u32::from(header.length));
+                    let whole = s.frames.begin(u32::from(header.length));
                     s.record = Some(header);
+                    s.record_start = start;
+                    s.sealed.clear();
                     if d == 0 {
                         self.started.get_or_insert(start);
                     } else {
@@ -341,6 +477,12 @@ impl ConnectionParser for TlsParser {
                         ContentType::Alert if clear && s.alert.len() < 2 => {
                             s.alert.extend_from_slice(bytes);
                         }
+                        kind if (!clear || kind == ContentType::ApplicationData)
+                            && self.inside.is_some()
+                            && s.sealed.len() + bytes.len() <= super::wire::MAX_RECORD_LEN =>
+                        {
+                            s.sealed.extend_from_slice(bytes);
+                        }
                         _ => {}
                     }
                     if last {
@@ -364,7 +506,31 @@ impl ConnectionParser for TlsParser {
         }
     }
 
+    fn on_fin(
+        &mut self,
+        dir: Direction,
+        ts_ns: u64,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) {
+        if let Some(inside) = &mut self.inside {
+            let mut inner = Vec::new();
+            inside.fin(dir, ts_ns, &mut inner, stats);
+            self.wrap(inner, out);
+        }
+    }
+
     fn on_close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        if let Some(mut inside) = self.inside.take() {
+            let mut inner = Vec::new();
+            inside.close(&mut inner, stats);
+            if inside.decrypted > 0 {
+                stats.tls_connections_decrypted += 1;
+            } else if inside.without_keys() && self.sides.iter().any(|s| s.encrypted_at.is_some()) {
+                stats.tls_connections_without_keys += 1;
+            }
+            self.wrap(inner, out);
+        }
         let incomplete = if !self.server_hello {
             Some(Incomplete::NoResponse)
         } else if self.sides.iter().any(|s| s.lost) {
@@ -408,9 +574,9 @@ pub fn rfc3339(unix: i64) -> String {
 }
 
 impl TlsExchange {
-    /// The span's attributes (OTel's `tls.*` keys), name and error.
-    pub fn describe(self, attrs: &mut Vec<Attribute>) -> Description {
-        attrs.push(str_attr("network.protocol.name", "tls"));
+    /// The connection's `tls.*` attributes: what a handshake span and every call read inside
+    /// the connection carry.
+    pub fn tls_attributes(&self, attrs: &mut Vec<Attribute>) {
         attrs.push(str_attr("tls.protocol.name", "tls"));
         if let Some(v) = self.version {
             let text = version_name(v).map_or_else(|| format!("0x{v:04X}"), str::to_owned);
@@ -422,11 +588,11 @@ impl TlsExchange {
         if let Some(name) = &self.server_name {
             attrs.push(str_attr("tls.server_name", name.clone()));
         }
-        if let Some(p) = self.alpn {
-            attrs.push(str_attr("tls.next_protocol", p));
+        if let Some(p) = &self.alpn {
+            attrs.push(str_attr("tls.next_protocol", p.clone()));
         }
-        if let Some(p) = self.alpn_offered {
-            attrs.push(str_attr("wirespan.tls.alpn_offered", p));
+        if let Some(p) = &self.alpn_offered {
+            attrs.push(str_attr("wirespan.tls.alpn_offered", p.clone()));
         }
         if let Some(g) = self.group {
             let text = group_name(g).map_or_else(|| format!("0x{g:04X}"), str::to_owned);
@@ -442,12 +608,18 @@ impl TlsExchange {
                 attrs.push(str_attr("wirespan.tls.client_version", text));
             }
         }
-        if let Some(c) = self.certificate {
-            attrs.push(str_attr("tls.server.subject", c.subject));
-            attrs.push(str_attr("tls.server.issuer", c.issuer));
+        if let Some(c) = &self.certificate {
+            attrs.push(str_attr("tls.server.subject", c.subject.clone()));
+            attrs.push(str_attr("tls.server.issuer", c.issuer.clone()));
             attrs.push(str_attr("tls.server.not_before", rfc3339(c.not_before)));
             attrs.push(str_attr("tls.server.not_after", rfc3339(c.not_after)));
         }
+    }
+
+    /// The handshake span's attributes (OTel's `tls.*` keys), name and error.
+    pub fn describe(self, attrs: &mut Vec<Attribute>) -> Description {
+        attrs.push(str_attr("network.protocol.name", "tls"));
+        self.tls_attributes(attrs);
         let error = match self.alert {
             Some((description, sender)) => {
                 let name = super::names::alert_name(description)
@@ -674,6 +846,67 @@ mod tests {
         }
         assert_eq!(stats.tls_handshake_too_large, 1);
         assert!(p.sides[1].handshake.capacity() <= 2 * MAX_HANDSHAKE_BYTES);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// A TLS 1.3 connection's records come before their keys (a key log read late): they are
+    /// held, and read once the keys arrive, through the parser of the plaintext.
+    #[test]
+    fn records_wait_for_keys_that_come_late() {
+        let records = include_str!("testdata/tls13_aes256gcm.records");
+        let recs: Vec<(Direction, Vec<u8>)> = records
+            .lines()
+            .filter(|l| l.starts_with("C ") || l.starts_with("S "))
+            .map(|l| {
+                let dir = if l.starts_with('C') {
+                    Direction::ToServer
+                } else {
+                    Direction::ToClient
+                };
+                (dir, hex(&l[2..]))
+            })
+            .collect();
+        assert_eq!(recs.len(), 5);
+        keylog::expect_keys();
+        let mut p = TlsParser::default();
+        let (mut out, mut stats) = (Vec::new(), Counters::default());
+        for (i, (dir, bytes)) in recs.iter().enumerate() {
+            if i == 4 {
+                // The keys come just before the client's first application data.
+                let keys = include_str!("testdata/tls13_aes256gcm.keys");
+                keylog::shared().write().expect("lock").add_text(keys);
+            }
+            let meta = SegmentMeta {
+                ts_ns: 1_000 * (i as u64 + 1),
+                seq: 100 * i as u32,
+                ack: 0,
+            };
+            p.on_data(*dir, bytes, meta, &mut out, &mut stats);
+            if i == 3 {
+                assert!(p.inside.as_ref().is_some_and(|x| x.without_keys()));
+            }
+        }
+        p.on_close(&mut out, &mut stats);
+        let inner: Vec<&Exchange> = out
+            .iter()
+            .filter(|e| matches!(e.detail, ExchangeDetail::Decrypted(_)))
+            .collect();
+        assert_eq!(inner.len(), 1, "{out:?}");
+        let ExchangeDetail::Decrypted(d) = &inner[0].detail else {
+            unreachable!();
+        };
+        let ExchangeDetail::Http(h) = &d.inner else {
+            panic!("{d:?}");
+        };
+        assert_eq!(h.path, "/index.html");
+        assert!(d.tls.established);
+        assert_eq!(stats.tls_records_decrypted, 3);
+        assert_eq!(stats.tls_records_unauthenticated, 0);
     }
 
     #[test]

@@ -588,6 +588,29 @@ pub fn dsb_key_log(body: &[u8]) -> Result<&[u8], DsbError> {
         .ok_or(DsbError::Truncated)
 }
 
+/// The process's key log: what `--tls-keylog` files and pcapng Decryption Secrets Blocks
+/// give, read by every TLS connection parser (once per connection, when its hellos are in).
+static SHARED: std::sync::OnceLock<std::sync::RwLock<KeyLog>> = std::sync::OnceLock::new();
+/// Whether any key source is configured: without one, encrypted records are skipped, never
+/// buffered.
+static IN_USE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The process's key log (empty until a source adds to it).
+pub fn shared() -> &'static std::sync::RwLock<KeyLog> {
+    SHARED.get_or_init(|| std::sync::RwLock::new(KeyLog::default()))
+}
+
+/// Says that keys will come (a key log file, a Decryption Secrets Block): TLS parsers keep
+/// encrypted records from now on.
+pub fn expect_keys() {
+    IN_USE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether keys may come (see [`expect_keys`]).
+pub fn keys_expected() -> bool {
+    IN_USE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

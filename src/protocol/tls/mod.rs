@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod decrypt;
+pub mod inside;
 pub mod keylog;
 pub mod names;
 pub mod wire;
@@ -15,17 +16,19 @@ use super::{AppParser, Protocol, Role};
 pub use connection::{TlsExchange, TlsParser};
 
 /// The parser that takes a connection over where a protocol switched to TLS in the middle of
-/// `data` (MySQL's SSLRequest, PostgreSQL's `S`), fed the rest of `data` from `offset` on.
+/// `data` (MySQL's SSLRequest, PostgreSQL's `S`), fed the rest of `data` from `offset` on;
+/// `plaintext` reads what the key log lets it decrypt.
 pub fn after_upgrade(
     dir: super::Direction,
     data: &[u8],
     offset: usize,
     meta: super::SegmentMeta,
+    plaintext: AppParser,
     out: &mut Vec<super::Exchange>,
     stats: &mut crate::stats::Counters,
 ) -> AppParser {
     use super::ConnectionParser;
-    let mut tls = TlsParser::default();
+    let mut tls = TlsParser::upgraded(Some(plaintext));
     if let Some(rest) = data.get(offset..).filter(|r| !r.is_empty()) {
         let meta = super::SegmentMeta {
             seq: meta.seq.wrapping_add(offset as u32),

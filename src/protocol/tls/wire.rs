@@ -173,6 +173,13 @@ impl RecordHeader {
         })
     }
 
+    /// The five bytes of the header, as sent (the additional data of TLS 1.3's AEAD).
+    pub fn bytes(&self) -> [u8; RECORD_HEADER_LEN] {
+        let [v0, v1] = self.version.to_be_bytes();
+        let [l0, l1] = self.length.to_be_bytes();
+        [self.content_type as u8, v0, v1, l0, l1]
+    }
+
     /// Bytes of the whole record, header and payload.
     pub fn record_len(&self) -> usize {
         RECORD_HEADER_LEN + usize::from(self.length)
@@ -401,6 +408,17 @@ impl<'a> Iterator for Extensions<'a> {
         self.0 = c;
         Some(Extension { ext_type, data })
     }
+}
+
+/// The protocol a TLS 1.3 server chose, from its EncryptedExtensions' body (read once
+/// decrypted): the ALPN extension's one name; `None` when absent or malformed.
+pub fn encrypted_extensions_alpn(body: &[u8]) -> Option<String> {
+    let mut c = Cursor(body);
+    let block = c.vec16().ok()?;
+    let alpn = Extensions(Cursor(block)).find(|e| e.ext_type == ext::ALPN)?;
+    let mut list = Cursor(Cursor(alpn.data).vec16().ok()?);
+    let name = list.vec8().ok()?;
+    std::str::from_utf8(name).ok().map(str::to_owned)
 }
 
 /// Checks that an extension block (without its length) is whole extensions end to end.
