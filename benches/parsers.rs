@@ -151,6 +151,84 @@ fn bench_dns_datagrams(c: &mut Criterion, file: &str) {
     g.finish();
 }
 
+/// TLS records through the key log's decryption: 16 KiB TLS 1.3 application-data records (the
+/// largest a sender makes, so the AEAD's cost dominates) opened one after another as one
+/// direction of a connection reads them, per AEAD suite. The records are sealed here with the
+/// same RustCrypto ciphers; bytes/s is plaintext.
+fn bench_tls_decrypt(c: &mut Criterion) {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    use wirespan::protocol::tls::decrypt::{tls13_traffic_keys, RecordDecryptor};
+    use wirespan::protocol::tls::names::{Aead, Hash};
+    const RECORD: usize = 16 * 1024;
+    const RECORDS: u64 = 64;
+    let mut g = c.benchmark_group("parse/tls-decrypt");
+    g.throughput(Throughput::Bytes(RECORD as u64 * RECORDS));
+    for (name, aead, suite, hash) in [
+        ("aes-128-gcm", Aead::Aes128Gcm, 0x1301, Hash::Sha256),
+        ("aes-256-gcm", Aead::Aes256Gcm, 0x1302, Hash::Sha384),
+        (
+            "chacha20-poly1305",
+            Aead::Chacha20Poly1305,
+            0x1303,
+            Hash::Sha256,
+        ),
+    ] {
+        let secret = vec![0x11u8; hash.output_len()];
+        let Ok(keys) = tls13_traffic_keys(aead, hash, &secret) else {
+            panic!("traffic keys");
+        };
+        let mut inner = vec![0xabu8; RECORD];
+        inner.push(23);
+        let records: Vec<Vec<u8>> = (0..RECORDS)
+            .map(|seq| {
+                let len = inner.len() + 16;
+                let mut record = vec![23, 3, 3, (len >> 8) as u8, len as u8];
+                let mut nonce = [0u8; 12];
+                nonce.copy_from_slice(keys.iv());
+                for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+                    *n ^= s;
+                }
+                let mut buf = inner.clone();
+                let aad = record.clone();
+                let nonce = nonce.into();
+                let tag = match aead {
+                    Aead::Aes128Gcm => aes_gcm::Aes128Gcm::new_from_slice(keys.key())
+                        .expect("key")
+                        .encrypt_inout_detached(&nonce, &aad, buf.as_mut_slice().into()),
+                    Aead::Aes256Gcm => aes_gcm::Aes256Gcm::new_from_slice(keys.key())
+                        .expect("key")
+                        .encrypt_inout_detached(&nonce, &aad, buf.as_mut_slice().into()),
+                    Aead::Chacha20Poly1305 => {
+                        chacha20poly1305::ChaCha20Poly1305::new_from_slice(keys.key())
+                            .expect("key")
+                            .encrypt_inout_detached(&nonce, &aad, buf.as_mut_slice().into())
+                    }
+                }
+                .expect("seal");
+                record.extend_from_slice(&buf);
+                record.extend_from_slice(&tag);
+                record
+            })
+            .collect();
+        let mut out = Vec::with_capacity(RECORD + 64);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let Ok(mut d) = RecordDecryptor::tls13(suite, &secret) else {
+                    panic!("decryptor");
+                };
+                for r in &records {
+                    out.clear();
+                    let mut header = [0u8; 5];
+                    header.copy_from_slice(&r[..5]);
+                    d.open(&header, &r[5..], &mut out).expect("open");
+                }
+                out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn parsers(c: &mut Criterion) {
     bench_protocol(c, "http1", "pcaps/http/client-veth.pcap", 80);
     bench_protocol(c, "http2-grpc", "pcaps/grpc/client-veth.pcap", 50051);
@@ -159,6 +237,8 @@ fn parsers(c: &mut Criterion) {
     bench_protocol(c, "redis", "pcaps/redis/redis.pcap", 6379);
     bench_protocol(c, "dns-tcp", "pcaps/dns/dns.pcap", 53);
     bench_dns_datagrams(c, "pcaps/dns/dns.pcap");
+    bench_protocol(c, "tls-handshake", "pcaps/tls/tls.pcap", 8443);
+    bench_tls_decrypt(c);
 }
 
 criterion_group!(benches, parsers);
