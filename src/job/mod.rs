@@ -85,36 +85,20 @@ pub fn add_tls_keylog_counts(stats: &mut crate::stats::Counters) {
 
 /// Follows a TLS key log file as it grows (clients append a connection's secrets as they make
 /// it), from its start: secrets written before the capture began
-/// unlock connections older than it. Reads every 100 ms until `stop`; a file that does not
+/// unlock connections older than it. Reads every 10 ms (a connection's records wait for its
+/// keys; a short one may end soon after its handshake) until `stop`; a file that does not
 /// exist yet is waited for.
 pub fn follow_tls_keylog(
     path: std::path::PathBuf,
     stop: &'static std::sync::atomic::AtomicBool,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    use std::io::Read;
-    crate::protocol::tls::keylog::expect_keys();
+    crate::protocol::tls::keylog::follow(path);
     std::thread::Builder::new()
         .name("tls-keylog".into())
         .spawn(move || {
-            let mut file: Option<std::fs::File> = None;
-            let mut buf = vec![0u8; 64 * 1024];
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if file.is_none() {
-                    file = std::fs::File::open(&path).ok();
-                }
-                if let Some(f) = &mut file {
-                    while let Ok(n) = f.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        if let (Ok(mut log), Some(chunk)) =
-                            (crate::protocol::tls::keylog::shared().write(), buf.get(..n))
-                        {
-                            log.add_bytes(chunk);
-                        }
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                crate::protocol::tls::keylog::refresh();
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
         })
 }

@@ -62,6 +62,8 @@ pub struct Inside {
     stopped: bool,
     /// Records decrypted, for the caller to say the connection was read.
     pub decrypted: u64,
+    /// TLS 1.3: this side sent its Finished; its application secret is still to be taken.
+    switch_pending: [bool; 2],
 }
 
 impl Inside {
@@ -87,6 +89,7 @@ impl Inside {
             plain: Vec::new(),
             stopped: false,
             decrypted: 0,
+            switch_pending: [false; 2],
         }
     }
 
@@ -130,7 +133,84 @@ impl Inside {
         }
     }
 
-    /// Takes one whole encrypted record; decrypts it (and any held before it) when the keys
+    /// Whether records of `dir` can be opened now: the connection's secrets are known and, in
+    /// TLS 1.3, the application secrets that side moved to after its Finished are too. A
+    /// client writes a secret just before it needs it, so the key log is read again first.
+    fn ready(&mut self, dir: Direction, stats: &mut Counters) -> bool {
+        if !self.find_keys(stats) {
+            if self.stopped {
+                return false;
+            }
+            keylog::refresh();
+            if !self.find_keys(stats) {
+                return false;
+            }
+        }
+        let d = dir.index();
+        if !*crate::protocol::side(&mut self.switch_pending, d) {
+            return true;
+        }
+        for attempt in 0..2 {
+            if attempt == 1 {
+                keylog::refresh();
+            }
+            let switched = match (&mut self.keys, keylog::shared().read()) {
+                (Some(Keys::Tls13(k)), Ok(log)) => log
+                    .lookup(&self.client_random)
+                    .is_some_and(|s: &Secrets| k.switch_to_application(dir, s).is_ok()),
+                _ => false,
+            };
+            if switched {
+                *crate::protocol::side(&mut self.switch_pending, d) = false;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn hold(&mut self, h: Held, stats: &mut Counters) {
+        let since = *self.held_since.get_or_insert(h.meta.ts_ns);
+        if self.held_bytes + h.payload.len() > MAX_HELD_BYTES
+            || h.meta.ts_ns.saturating_sub(since) > MAX_HELD_NS
+        {
+            stats.tls_records_dropped_waiting_for_keys += self.held.len() as u64 + 1;
+            self.held = Vec::new();
+            self.held_bytes = 0;
+            self.stopped = true;
+            return;
+        }
+        self.held_bytes += h.payload.len();
+        self.held.push(h);
+    }
+
+    /// Opens the held records in order as far as their keys allow; false when some still wait.
+    fn drain(
+        &mut self,
+        learned: &mut Learned,
+        out: &mut Vec<Exchange>,
+        stats: &mut Counters,
+    ) -> bool {
+        let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        self.held_since = None;
+        let mut rest = held.into_iter();
+        while let Some(h) = rest.next() {
+            if self.stopped {
+                return true;
+            }
+            if !self.ready(h.dir, stats) {
+                self.hold(h, stats);
+                for later in rest {
+                    self.hold(later, stats);
+                }
+                return false;
+            }
+            self.open(h.dir, h.header, &h.payload, h.meta, learned, out, stats);
+        }
+        true
+    }
+
+    /// Takes one whole encrypted record; decrypts it (and any held before it) when its keys
     /// are there, else holds it.
     #[allow(clippy::too_many_arguments)]
     pub fn record(
@@ -146,33 +226,19 @@ impl Inside {
         if self.stopped {
             return;
         }
-        if !self.find_keys(stats) {
-            if self.stopped {
-                return;
+        let waiting = !self.held.is_empty() && !self.drain(learned, out, stats);
+        if waiting || !self.ready(dir, stats) {
+            if !self.stopped {
+                let h = Held {
+                    dir,
+                    header,
+                    payload: payload.to_vec(),
+                    meta,
+                };
+                self.hold(h, stats);
             }
-            let since = *self.held_since.get_or_insert(meta.ts_ns);
-            if self.held_bytes + payload.len() > MAX_HELD_BYTES
-                || meta.ts_ns.saturating_sub(since) > MAX_HELD_NS
-            {
-                stats.tls_records_dropped_waiting_for_keys += self.held.len() as u64 + 1;
-                self.held = Vec::new();
-                self.held_bytes = 0;
-                self.stopped = true;
-                return;
-            }
-            self.held_bytes += payload.len();
-            self.held.push(Held {
-                dir,
-                header,
-                payload: payload.to_vec(),
-                meta,
-            });
             return;
         }
-        for h in std::mem::take(&mut self.held) {
-            self.open(h.dir, h.header, &h.payload, h.meta, learned, out, stats);
-        }
-        self.held_bytes = 0;
         self.open(dir, header, payload, meta, learned, out, stats);
     }
 
@@ -270,16 +336,10 @@ impl Inside {
         let rest = messages.rest().to_vec();
         *crate::protocol::side(&mut self.handshake, d) = rest;
         if finished {
-            let switched = match (&mut self.keys, keylog::shared().read()) {
-                (Some(Keys::Tls13(k)), Ok(log)) => log
-                    .lookup(&self.client_random)
-                    .map(|s: &Secrets| k.switch_to_application(dir, s).is_ok()),
-                _ => None,
-            };
-            if switched != Some(true) {
-                stats.tls_decrypt_missing_secrets += 1;
-                self.stopped = true;
-            }
+            // The side's next records are under its application secret, which its client may
+            // log a moment later: the switch happens when the next record needs it.
+            *crate::protocol::side(&mut self.switch_pending, d) = true;
+            let _ = self.ready(dir, stats);
         }
     }
 
@@ -317,11 +377,20 @@ impl Inside {
         }
     }
 
-    /// The connection ended: what the inner parser still holds, and what never got its keys.
+    /// The connection ended: its held records get a last look for their keys (live, a
+    /// short connection can end before the key log is read again), then what the inner parser
+    /// still holds is given, and what never got its keys is counted.
     pub fn close(&mut self, out: &mut Vec<Exchange>, stats: &mut Counters) {
+        if !self.held.is_empty() && !self.stopped {
+            let mut learned = Learned::default();
+            self.drain(&mut learned, out, stats);
+        }
         if !self.held.is_empty() {
             stats.tls_records_dropped_waiting_for_keys += self.held.len() as u64;
             self.held.clear();
+        }
+        if self.switch_pending.iter().any(|&p| p) && self.keys.is_some() {
+            stats.tls_decrypt_missing_secrets += 1;
         }
         if let Some(inner) = &mut self.inner {
             inner.on_close(out, stats);

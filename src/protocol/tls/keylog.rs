@@ -611,6 +611,51 @@ pub fn keys_expected() -> bool {
     IN_USE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The key log file being followed, and how far it has been read.
+struct Followed {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+}
+
+static FOLLOWED: std::sync::Mutex<Option<Followed>> = std::sync::Mutex::new(None);
+
+/// Follows the key log file at `path` from its start: [`refresh`] reads what was appended.
+pub fn follow(path: std::path::PathBuf) {
+    expect_keys();
+    if let Ok(mut f) = FOLLOWED.lock() {
+        *f = Some(Followed { path, file: None });
+    }
+}
+
+/// Reads what the followed key log file gained since the last read (a file that does not exist
+/// yet is tried again next time). The follower calls this often; a TLS connection whose
+/// records wait for their keys calls it too, so that a connection that ends soon after its
+/// handshake still finds the secrets its client wrote just before.
+pub fn refresh() {
+    use std::io::Read;
+    let Ok(mut guard) = FOLLOWED.lock() else {
+        return;
+    };
+    let Some(f) = guard.as_mut() else {
+        return;
+    };
+    if f.file.is_none() {
+        f.file = std::fs::File::open(&f.path).ok();
+    }
+    let Some(file) = f.file.as_mut() else {
+        return;
+    };
+    let mut buf = [0u8; 16 * 1024];
+    while let Ok(n) = file.read(&mut buf) {
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        if let Ok(mut log) = shared().write() {
+            log.add_bytes(chunk);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
