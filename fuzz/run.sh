@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frames capture pcap pcapng reassembly stream http1 http2 mysql pgsql redis dns dns_udp tls tls_wire grpc hpack otlp_body)
+[ ${#targets[@]} -gt 0 ] || targets=(frames capture pcap pcapng reassembly stream http1 http2 mysql pgsql redis dns dns_udp tls tls_wire tls_decrypt grpc hpack otlp_body)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 max=${MAX_BYTES:-600}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frames capture pcap pcapng reassembly stream http1 http2 mysql pgsql redis dns dns_udp tls tls_wire grpc hpack otlp_body)
+[ ${#targets[@]} -gt 0 ] || targets=(frames capture pcap pcapng reassembly stream http1 http2 mysql pgsql redis dns dns_udp tls tls_wire tls_decrypt grpc hpack otlp_body)
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
 for t in "${targets[@]}"; do
     small=$(mktemp -d)

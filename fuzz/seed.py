@@ -76,6 +76,7 @@ for path in ['pcaps/http/client-veth.pcap', 'pcaps/grpc/client-veth.pcap',
         put(target, name, (b'\x00' if proto == 'pgsql' else b'\x01') + body)
         if proto == 'tls':
             # Each side's bytes alone are record streams for the wire reader.
+            put('tls_decrypt', name, b'\x01' + body)
             for side in (True, False):
                 put('tls_wire', f'{name}-{int(side)}', b''.join(p for s, p in segs if s == side))
         if proto == 'grpc':

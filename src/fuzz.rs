@@ -438,6 +438,22 @@ fn tls_wire(data: &[u8]) {
     }
 }
 
+/// Both streams of a connection through the TLS parser with the key log of `pcaps/tls` loaded,
+/// so that records of the captured connections (mutated) are decrypted, authenticated or
+/// refused, held for keys, and their plaintext parsed. Input as for [`stream`].
+fn tls_decrypt(data: &[u8]) {
+    static LOADED: std::sync::Once = std::sync::Once::new();
+    LOADED.call_once(|| {
+        crate::protocol::tls::keylog::expect_keys();
+        if let Ok(mut log) = crate::protocol::tls::keylog::shared().write() {
+            log.add_text(include_str!("../pcaps/tls/tls.keys"));
+        }
+    });
+    if let Some(&p) = REGISTRY.iter().find(|p| p.name == "tls") {
+        stream(StreamParser::Protocol(p), data);
+    }
+}
+
 /// A fuzz entry point: takes any bytes, panics only on a bug.
 pub type Entry = fn(&[u8]);
 
@@ -454,6 +470,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("otlp_body", otlp_body),
     ("dns_udp", dns_udp),
     ("tls_wire", tls_wire),
+    ("tls_decrypt", tls_decrypt),
 ];
 
 /// Every target's name: those of [`TARGETS`], then one per protocol of the registry.
