@@ -315,39 +315,6 @@ fn show_says_what_is_wrong_with_its_input() {
     assert!(stderr.contains("standard input: line 2"), "{stderr}");
 }
 
-fn chromium() -> Option<&'static str> {
-    let found = ["chromium", "chromium-browser"].into_iter().find(|c| {
-        Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs chromium for the HTML view's test (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: no chromium for the HTML view");
-    }
-    found
-}
-
-fn headless(browser: &str, profile: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("timeout")
-        .arg("120")
-        .arg(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("run chromium")
-}
-
 /// `show --html`: one page with no outside assets, drawn by headless Chromium: every span a
 /// row with a bar, the first span's details open, and in the screenshot both kinds of bar.
 #[test]

@@ -557,39 +557,6 @@ fn two_hundred() -> Topology {
 // ---------------------------------------------------------------------------------------------
 // Headless Chromium and the DOM it gives
 
-fn chromium() -> Option<&'static str> {
-    let found = ["chromium", "chromium-browser"].into_iter().find(|c| {
-        Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs chromium for the HTML view's test (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: no chromium for the HTML map");
-    }
-    found
-}
-
-fn headless(browser: &str, profile: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("timeout")
-        .arg("120")
-        .arg(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("run chromium")
-}
-
 /// One start tag of the DOM, with the text that follows it up to the next tag (start or end).
 struct Tag {
     name: String,

@@ -393,3 +393,37 @@ pub fn service_graph_edges(spans: &[Value]) -> GraphEdges {
     }
     edges
 }
+
+/// Headless Chromium, for the HTML pages' tests; `None` (said) where it is missing, never on CI.
+pub fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs chromium for the HTML pages' tests (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: no chromium for the HTML pages' tests");
+    }
+    found
+}
+
+pub fn headless(browser: &str, profile: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("timeout")
+        .arg("120")
+        .arg(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("run chromium")
+}
