@@ -17,6 +17,7 @@ APP="$HERE/app"
 REQUESTS=${REQUESTS:-5}
 CONCURRENCY=${CONCURRENCY:-1}    # checkouts at once: the load generator sends in rounds of this many
 CATALOG_PREFORK=${CATALOG_PREFORK:-0}   # >0: the catalog runs under gunicorn with this many workers
+SHOP_TLS=${SHOP_TLS:-0}   # 1: the catalog serves HTTPS; the frontend logs its TLS keys to $SHOP_KEYLOG
 SPANS_PER_REQUEST=6
 DB_USER=shop
 DB_PASS=shop-secret-1
@@ -255,6 +256,19 @@ SQL
 collector() { echo "http://10.244.$1.1:$OTLP_PORT$OTLP_PATH"; }
 
 shop_start_services() {  # each exports to its node's collector: collector 1 / collector 2
+    local catalog_url="http://$CATALOG_IP:9090" catalog_tls=() frontend_env=()
+    if [ "$SHOP_TLS" = 1 ]; then
+        # A throwaway certificate for the catalog's address; the frontend trusts it and, like
+        # any Python client through urllib3, writes its TLS secrets where SSLKEYLOGFILE says.
+        SHOP_KEYLOG="$WORK/tls-keys.log"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=catalog.shop.test" -addext "subjectAltName=IP:$CATALOG_IP" \
+            -keyout "$WORK/catalog-key.pem" -out "$WORK/catalog-cert.pem" 2>/dev/null
+        chmod 644 "$WORK/catalog-key.pem"
+        catalog_url="https://$CATALOG_IP:9090"
+        catalog_tls=(--tls-cert "$WORK/catalog-cert.pem" --tls-key "$WORK/catalog-key.pem")
+        frontend_env=(REQUESTS_CA_BUNDLE="$WORK/catalog-cert.pem" SSLKEYLOGFILE="$SHOP_KEYLOG")
+    fi
     GEN="$WORK/gen"
     mkdir -p "$GEN"
     "$PY" -m grpc_tools.protoc -I "$APP" --python_out="$GEN" --grpc_python_out="$GEN" \
@@ -267,11 +281,11 @@ shop_start_services() {  # each exports to its node's collector: collector 1 / c
     ip netns exec "$(pod_ns catalog)" "$PY" "$APP/catalog.py" --bind "$CATALOG_IP" \
         --db "$DB_IP" --user "$DB_USER" --password "$DB_PASS" \
         --collector "$(collector 2)" --pod catalog --node node2 --max-seconds "$MAX_SECONDS" \
-        --records "$WORK/catalog-records.jsonl" --prefork "$CATALOG_PREFORK" \
+        --records "$WORK/catalog-records.jsonl" --prefork "$CATALOG_PREFORK" "${catalog_tls[@]}" \
         >"$WORK/catalog.out" 2>&1 &
     CATALOG_PID=$!; PIDS+=($CATALOG_PID)
-    ip netns exec "$(pod_ns frontend)" "$PY" "$APP/frontend.py" --gen "$GEN" \
-        --bind "$FRONTEND_IP" --cart "$CART_IP:50051" --catalog "http://$CATALOG_IP:9090" \
+    ip netns exec "$(pod_ns frontend)" env "${frontend_env[@]}" "$PY" "$APP/frontend.py" --gen "$GEN" \
+        --bind "$FRONTEND_IP" --cart "$CART_IP:50051" --catalog "$catalog_url" \
         --collector "$(collector 1)" --pod frontend --node node1 --max-seconds "$MAX_SECONDS" \
         >"$WORK/frontend.out" 2>&1 &
     FRONTEND_PID=$!; PIDS+=($FRONTEND_PID)

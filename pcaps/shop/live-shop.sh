@@ -63,6 +63,11 @@ shop_probe_edges
 
 # --- one agent per node ------------------------------------------------------------------
 declare -A WS_PID
+KEYLOG=()
+if [ "$SHOP_TLS" = 1 ]; then
+    # The frontend's key log, followed by both agents (the file appears with the first call).
+    KEYLOG=(--tls-keylog "$SHOP_KEYLOG")
+fi
 EXPORT=()
 if [ -n "${METRICS_COLLECTOR:-}" ]; then
     # An OTLP/gRPC collector on each node (tests/metrics/collector.py): the agent exports its
@@ -87,7 +92,7 @@ start_agents() {  # out-dir: each agent writes out-dir/node<n>.jsonl and .stderr
         ip netns exec "$(node_ns $n)" "$WIRESPAN" capture -i any --otlp \
             --listen-deepflow "10.244.$n.1:$OTLP_PORT" --listen-http off --listen-grpc off \
             --correlation-window-ms "$WINDOW_MS" --host-name "node$n" \
-            --duration "$MAX_SECONDS" -o "$out/node$n.jsonl" --stats "${EXPORT[@]}" "$FILTER" \
+            --duration "$MAX_SECONDS" -o "$out/node$n.jsonl" --stats "${EXPORT[@]}" "${KEYLOG[@]}" "$FILTER" \
             >"$WORK/wirespan-node$n.stdout" 2>"$out/node$n.stderr" &
         WS_PID[$n]=$!
         PIDS+=($!)

@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--records", help="append a JSON line per call served to this file")
     ap.add_argument("--prefork", type=int, default=0,
                     help="serve with gunicorn and this many sync worker processes")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="and this key (PEM)")
     a = ap.parse_args()
     records = otel_common.Records(a.records)
 
@@ -89,7 +91,9 @@ def main():
     if a.prefork:
         serve_prefork(app, a, setup_telemetry)
     else:
-        app.run(host=a.bind, port=a.port, threaded=True, debug=False, use_reloader=False)
+        tls = (a.tls_cert, a.tls_key) if a.tls_cert else None
+        app.run(host=a.bind, port=a.port, threaded=True, debug=False, use_reloader=False,
+                ssl_context=tls)
 
 
 def serve_prefork(app, a, setup_telemetry):
@@ -108,6 +112,9 @@ def serve_prefork(app, a, setup_telemetry):
             self.cfg.set("timeout", 30)
             self.cfg.set("post_fork", lambda server, worker: setup_telemetry())
             self.cfg.set("worker_exit", lambda server, worker: otel_common.flush())
+            if a.tls_cert:
+                self.cfg.set("certfile", a.tls_cert)
+                self.cfg.set("keyfile", a.tls_key)
 
         def load(self):
             return app
