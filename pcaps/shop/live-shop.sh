@@ -21,6 +21,8 @@
 # wait 1 s so the connections' ends are captured, SIGTERM both agents (they drain; each must
 # exit 0) and check that each agent received all of its node's app spans.
 #
+# With SHOP_TLS=1 the catalog serves HTTPS, the frontend writes its TLS key log (SSLKEYLOGFILE)
+# and both agents follow it (--tls-keylog): the frontend->catalog calls are read inside TLS.
 # With LATE_JOIN=1 the agents are restarted after a first checkout, so the load runs on
 # connections older than the agents (the first checkout is not in the outputs). With
 # METRICS_COLLECTOR=1 each agent also exports to an OTLP/gRPC collector on its node
