@@ -232,69 +232,6 @@ fn check_pushed_graph(out: &std::path::Path, node: &str, agent: &str, spans: &[V
     }
 }
 
-/// The frontend calls the catalog over HTTPS (SHOP_TLS=1), writing its TLS key log as Python
-/// clients do (SSLKEYLOGFILE through urllib3); both agents follow that file
-/// (`capture --tls-keylog`). check_live.py still finds every request one trace with the
-/// frontend→catalog call in it, read inside TLS; the handshakes are spans of their own.
-#[test]
-fn with_tls_between_frontend_and_catalog_every_request_is_still_one_trace() {
-    let Some((out, run)) = live_shop("live-tls", &[("SHOP_TLS", "1")]) else {
-        return;
-    };
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "live shop over TLS failed:\n{stdout}\n{stderr}"
-    );
-    let loadgen: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("loadgen.json")).expect("loadgen.json"),
-    )
-    .expect("json");
-    let requests = loadgen["requests"].as_array().map_or(0, Vec::len);
-    assert!(requests > 0);
-    for node in ["node1", "node2"] {
-        let agent = std::fs::read_to_string(out.join(format!("{node}.stderr"))).unwrap_or_default();
-        assert_eq!(
-            counter(&agent, "tls_records_unauthenticated"),
-            0,
-            "{node}: {agent}"
-        );
-        let spans = spans_of(&std::fs::read(out.join(format!("{node}.jsonl"))).unwrap_or_default());
-        let catalog: Vec<&Value> = spans
-            .iter()
-            .filter(|s| {
-                attr_str(s, "wirespan.capture.point").is_some()
-                    && attr_str(s, "server.address").as_deref() == Some("10.244.2.20")
-            })
-            .collect();
-        let handshakes = catalog
-            .iter()
-            .filter(|s| attr_str(s, "network.protocol.name").as_deref() == Some("tls"))
-            .count();
-        let inside: Vec<&&Value> = catalog
-            .iter()
-            .filter(|s| attr(s, "wirespan.tls.decrypted").and_then(|v| v.as_bool()) == Some(true))
-            .collect();
-        assert!(handshakes > 0, "{node}: no TLS handshake to the catalog");
-        for s in &inside {
-            assert_eq!(
-                attr_str(s, "url.path").as_deref(),
-                Some("/items"),
-                "{node}: {s}"
-            );
-            assert_eq!(attr_str(s, "tls.protocol.version").as_deref(), Some("1.3"));
-        }
-        // Every checkout's catalog call, read inside TLS, at each capture point of this node.
-        let calls: std::collections::HashSet<String> = inside
-            .iter()
-            .filter_map(|s| attr_str(s, "url.query"))
-            .collect();
-        assert_eq!(calls.len(), requests, "{node}: {calls:?}");
-    }
-    let _ = std::fs::remove_dir_all(&out);
-}
-
 /// The agents restart after a first checkout (LATE_JOIN=1): the load runs on a gRPC channel
 /// and DB connections older than the agents. check_live.py still finds every request one
 /// trace, and every gRPC network span names its service and method, learned from the app
