@@ -12,22 +12,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// The demo, correlated, as OTLP/JSON lines in a file.
-fn shop_output() -> std::path::PathBuf {
-    let files: Vec<_> = std::fs::read_dir(repo("pcaps/shop"))
-        .expect("pcaps/shop")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
-        .collect();
-    let otel = repo("pcaps/shop/otlp");
-    let run = replay(&files, &["--otel", &otel.to_string_lossy()]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let path = tmp(&format!("shop-{:?}.jsonl", std::thread::current().id()));
-    std::fs::write(&path, &run.stdout).expect("write the output");
-    path
-}
-
 /// Every span with its resource's service name.
 fn spans_with_service(path: &Path) -> Vec<(String, Value)> {
     let mut out = Vec::new();

@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 // ---------------------------------------------------------------------------------------------
@@ -35,22 +35,6 @@ fn show(args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-/// The demo, correlated, as OTLP/JSON lines in a file.
-fn shop_output() -> PathBuf {
-    let files: Vec<_> = std::fs::read_dir(repo("pcaps/shop"))
-        .expect("pcaps/shop")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
-        .collect();
-    let otel = repo("pcaps/shop/otlp");
-    let run = replay(&files, &["--otel", &otel.to_string_lossy()]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let path = tmp("shop-names.jsonl");
-    std::fs::write(&path, &run.stdout).expect("write the output");
-    path
 }
 
 /// The network-span lines of a waterfall: those that name a capture point.

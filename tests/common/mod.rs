@@ -427,3 +427,20 @@ pub fn headless(browser: &str, profile: &Path, args: &[&str]) -> std::process::O
         .output()
         .expect("run chromium")
 }
+
+/// The shop demo replayed with its apps' spans (correlated), as OTLP/JSON lines in a file of
+/// the calling test thread's own.
+pub fn shop_output() -> PathBuf {
+    let files: Vec<_> = std::fs::read_dir(repo("pcaps/shop"))
+        .expect("pcaps/shop")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    let otel = repo("pcaps/shop/otlp");
+    let run = replay(&files, &["--otel", &otel.to_string_lossy()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let path = tmp(&format!("shop-{:?}.jsonl", std::thread::current().id()));
+    std::fs::write(&path, &run.stdout).expect("write the output");
+    path
+}
