@@ -365,6 +365,8 @@ counters! {
     process_cache_evictions,
     /// Live: lookups of socket owners dropped because the namer thread was behind.
     process_requests_dropped,
+    /// Live: the namer's answers dropped, oldest first, to keep within its bound (65 536 calls).
+    process_answers_evicted,
     /// TLS handshakes read (one per connection that sent a ClientHello).
     tls_handshakes,
     /// TLS handshakes that did not go on encrypted (an alert, or the connection ended).
@@ -403,6 +405,9 @@ counters! {
     tls_keylog_malformed,
     /// Secrets read from key logs (files and pcapng Decryption Secrets Blocks).
     tls_keylog_secrets,
+    /// Connections whose secrets the key log dropped, oldest first, to keep within its bound
+    /// (16 384 connections).
+    tls_keylog_evicted,
 }
 
 impl fmt::Display for Counters {

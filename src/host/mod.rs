@@ -204,6 +204,7 @@ mod tests {
                 ("process_cache_evictions", 20),
                 // The namer's own, not the index's.
                 ("process_requests_dropped", 0),
+                ("process_answers_evicted", 0),
             ]
         );
     }

@@ -67,6 +67,8 @@ struct Answers {
     counters: HostCounters,
     /// Requests dropped because the thread was behind.
     requests_dropped: u64,
+    /// Answers dropped, oldest first, to keep within `max_answers`.
+    answers_evicted: u64,
 }
 
 /// The handle the capture's threads keep: cheap to clone, never blocks.
@@ -132,6 +134,7 @@ impl Namer {
         if let Ok(a) = self.answers.lock() {
             a.counters.add_to(c);
             c.process_requests_dropped += a.requests_dropped;
+            c.process_answers_evicted += a.answers_evicted;
         }
     }
 }
@@ -288,6 +291,7 @@ fn run(cfg: NamerConfig, rx: Receiver<CallEnds>, answers: &Mutex<Answers>) {
                     if a.order.len() >= cfg.max_answers {
                         if let Some(old) = a.order.pop_front() {
                             a.owners.remove(&old);
+                            a.answers_evicted += 1;
                         }
                     }
                     a.order.push_back(call);
@@ -381,15 +385,21 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         std::thread::sleep(Duration::from_millis(100));
-        let (kept, dropped) = {
+        let (kept, dropped, evicted) = {
             let a = namer.answers.lock().expect("lock");
-            (a.owners.len(), a.requests_dropped)
+            (a.owners.len(), a.requests_dropped, a.answers_evicted)
         };
         assert!(kept <= 3, "{kept} answers kept");
         assert!(dropped > 0, "a queue of 4 took 200 requests");
         let mut c = crate::stats::Counters::default();
         namer.add_counters_to(&mut c);
         assert_eq!(c.process_requests_dropped, dropped);
+        // Every answer made beyond the three kept pushed an older one out, counted.
+        assert_eq!(c.process_answers_evicted, evicted);
+        assert!(
+            evicted > 0 && evicted + kept as u64 + dropped >= 200,
+            "{evicted} {kept} {dropped}"
+        );
         drop(namer);
         thread.join().expect("the thread ends");
     }

@@ -80,6 +80,7 @@ pub fn add_tls_keylog_counts(stats: &mut crate::stats::Counters) {
         let s = log.stats();
         stats.tls_keylog_secrets = s.secrets;
         stats.tls_keylog_malformed = s.malformed;
+        stats.tls_keylog_evicted = s.evicted;
     }
 }
 
