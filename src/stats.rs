@@ -306,6 +306,9 @@ counters! {
     correlation_joined_by_enclosing_span,
     /// Calls joined through an X-Request-ID shared with a call into the same host.
     correlation_joined_by_request_id,
+    /// TLS handshakes joined where the first call on their connection was joined (or, with no
+    /// call read on it, beside the callee's SERVER span of its first request).
+    correlation_joined_by_setup,
     /// Joins by time where one trace alone had spans open around the call.
     correlation_evidence_time,
     /// Joins by time to a DB CLIENT span of the same statement.

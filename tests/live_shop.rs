@@ -232,6 +232,71 @@ fn check_pushed_graph(out: &std::path::Path, node: &str, agent: &str, spans: &[V
     }
 }
 
+/// The frontend calls the catalog over HTTPS (SHOP_TLS=1), writing its TLS key log as Python
+/// clients do (SSLKEYLOGFILE through urllib3); both agents follow that file
+/// (`capture --tls-keylog`). check_live.py still finds every request one trace with the
+/// frontend→catalog call in it, read inside TLS (the catalog's SERVER span under that call's
+/// last hop); each connection's handshake spans hang beside its first call's hops.
+#[test]
+fn with_tls_between_frontend_and_catalog_every_request_is_still_one_trace() {
+    let Some((out, run)) = live_shop("live-tls", &[("SHOP_TLS", "1")]) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "live shop over TLS failed:\n{stdout}\n{stderr}"
+    );
+    let loadgen: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("loadgen.json")).expect("loadgen.json"),
+    )
+    .expect("json");
+    let requests = loadgen["requests"].as_array().map_or(0, Vec::len);
+    assert!(requests > 0);
+    for node in ["node1", "node2"] {
+        let agent = std::fs::read_to_string(out.join(format!("{node}.stderr"))).unwrap_or_default();
+        assert_eq!(
+            counter(&agent, "tls_records_unauthenticated"),
+            0,
+            "{node}: {agent}"
+        );
+        let spans = spans_of(&std::fs::read(out.join(format!("{node}.jsonl"))).unwrap_or_default());
+        let catalog: Vec<&Value> = spans
+            .iter()
+            .filter(|s| {
+                attr_str(s, "wirespan.capture.point").is_some()
+                    && attr_str(s, "server.address").as_deref() == Some("10.244.2.20")
+            })
+            .collect();
+        let handshakes = catalog
+            .iter()
+            .filter(|s| attr_str(s, "network.protocol.name").as_deref() == Some("tls"))
+            .count();
+        let inside: Vec<&&Value> = catalog
+            .iter()
+            .filter(|s| attr(s, "wirespan.tls.decrypted").and_then(|v| v.as_bool()) == Some(true))
+            .collect();
+        assert!(handshakes > 0, "{node}: no TLS handshake to the catalog");
+        for s in &inside {
+            assert_eq!(
+                attr_str(s, "url.path").as_deref(),
+                Some("/items"),
+                "{node}: {s}"
+            );
+            assert_eq!(attr_str(s, "tls.protocol.version").as_deref(), Some("1.3"));
+        }
+        // Every checkout's catalog call, read inside TLS, at each capture point of this node.
+        let calls: std::collections::HashSet<String> = inside
+            .iter()
+            .filter_map(|s| attr_str(s, "url.query"))
+            .collect();
+        assert_eq!(calls.len(), requests, "{node}: {calls:?}");
+        check_handshakes_beside_their_calls(node, &catalog);
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// The agents restart after a first checkout (LATE_JOIN=1): the load runs on a gRPC channel
 /// and DB connections older than the agents. check_live.py still finds every request one
 /// trace, and every gRPC network span names its service and method, learned from the app
@@ -275,4 +340,39 @@ fn after_an_agent_restart_every_grpc_call_is_named() {
         }
     }
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Each connection's TLS handshake, at every capture point, is in the trace of the first call
+/// on its connection, its first span under that call's caller (the frontend's CLIENT span) and
+/// the others under it along the path: beside the call's hops, never among them.
+fn check_handshakes_beside_their_calls(node: &str, catalog: &[&Value]) {
+    let id = |s: &Value, k: &str| s[k].as_str().unwrap_or("").to_owned();
+    let port = |s: &Value| attr(s, "client.port").map(|v| v.to_string());
+    let is_handshake = |s: &Value| attr_str(s, "network.protocol.name").as_deref() == Some("tls");
+    let ids: std::collections::HashSet<String> = catalog.iter().map(|s| id(s, "spanId")).collect();
+    for h in catalog.iter().filter(|s| is_handshake(s)) {
+        let first_call = catalog
+            .iter()
+            .filter(|s| !is_handshake(s) && port(s) == port(h))
+            .min_by_key(|s| {
+                id(s, "startTimeUnixNano")
+                    .parse::<u64>()
+                    .unwrap_or(u64::MAX)
+            });
+        let Some(first_call) = first_call else {
+            panic!("{node}: a handshake with no call on its connection: {h}");
+        };
+        assert_eq!(id(h, "traceId"), id(first_call, "traceId"), "{node}: {h}");
+        let parent = id(h, "parentSpanId");
+        let caller = catalog
+            .iter()
+            .filter(|s| !is_handshake(s) && port(s) == port(h))
+            .map(|s| id(s, "parentSpanId"))
+            .find(|p| !ids.contains(p));
+        let beside = Some(&parent) == caller.as_ref()
+            || catalog
+                .iter()
+                .any(|s| is_handshake(s) && id(s, "spanId") == parent && port(s) == port(h));
+        assert!(beside, "{node}: handshake not beside its call's hops: {h}");
+    }
 }

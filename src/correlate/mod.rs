@@ -59,6 +59,38 @@ struct Call {
     end: u64,
     client: (String, i64),
     server: (String, i64),
+    /// The call sets its connection up (a TLS handshake) rather than serving a request.
+    setup: bool,
+}
+
+/// Whether the span is of a connection's set-up: its TLS handshake (the calls read inside
+/// TLS are of their own protocol).
+fn sets_up_connection(span: &Span) -> bool {
+    attr_str(&span.attributes, "network.protocol.name") == Some("tls")
+}
+
+/// For each set-up call, the first call after it on its connection (the one it was made for).
+fn first_calls_after_setup(calls: &[Call]) -> Vec<Option<usize>> {
+    type Connection<'c> = (&'c (String, i64), &'c (String, i64));
+    let mut on: HashMap<Connection<'_>, Vec<usize>> = HashMap::new();
+    for (n, call) in calls.iter().enumerate() {
+        if !call.setup {
+            on.entry((&call.client, &call.server)).or_default().push(n);
+        }
+    }
+    calls
+        .iter()
+        .map(|call| {
+            if !call.setup {
+                return None;
+            }
+            on.get(&(&call.client, &call.server))?
+                .iter()
+                .copied()
+                .filter(|&n| calls[n].start >= call.start)
+                .min_by_key(|&n| calls[n].start)
+        })
+        .collect()
 }
 
 /// Tolerance for "the span was open while the call ran". None: the app and the capture read
@@ -419,6 +451,10 @@ pub fn correlate(
     }
     let mut state = vec![State::Open; calls.len()];
     for (n, call) in calls.iter().enumerate() {
+        // Set-ups go where the calls they were made for went: after every other call.
+        if call.setup {
+            continue;
+        }
         if join_by_context(&mut c, call, stats) {
             state[n] = State::Joined;
             continue;
@@ -443,7 +479,7 @@ pub fn correlate(
     }
     join_by_connection(&mut c, &calls, &mut state, stats);
     for (n, call) in calls.iter().enumerate() {
-        if matches!(state[n], State::Open | State::Ambiguous(..)) {
+        if !call.setup && matches!(state[n], State::Open | State::Ambiguous(..)) {
             match join_by_request_id(&mut c, &calls, &state, call, stats) {
                 Some(Ok(())) => state[n] = State::Joined,
                 Some(Err(inbound)) if matches!(state[n], State::Open) => {
@@ -452,6 +488,18 @@ pub fn correlate(
                 _ => {}
             }
         }
+    }
+    for (n, next) in first_calls_after_setup(&calls).into_iter().enumerate() {
+        if calls[n].setup {
+            state[n] = join_setup(
+                &mut c,
+                &calls[n],
+                next.map(|m| (&calls[m], &state[m])),
+                stats,
+            );
+        }
+    }
+    for (n, call) in calls.iter().enumerate() {
         match &state[n] {
             State::Open => stats.correlation_calls_unjoined += 1,
             State::Ambiguous(why, candidates) => {
@@ -547,12 +595,14 @@ fn group_calls(network: &[Span]) -> Vec<Call> {
                 .map(|&i| network[i].end_time_unix_nano)
                 .max()
                 .unwrap_or(0);
+            let setup = members.iter().all(|&i| sets_up_connection(&network[i]));
             Some(Call {
                 members,
                 start,
                 end,
                 client: (key.0, key.1),
                 server: (key.2, key.3),
+                setup,
             })
         })
         .collect()
@@ -824,6 +874,53 @@ fn join_by_connection(
     }
 }
 
+/// A connection's set-up (its TLS handshake) serves no request of its own: it was made for the
+/// first call on the connection and goes where that call went, beside its first span. With no
+/// call read on the connection (encrypted, no keys), the callee's SERVER span of the first
+/// request after the handshake, which names the call's client as its peer, says whose call
+/// opened it; else the span open on the client's host, as for any call. An app span is never
+/// re-parented under a set-up: its request came on the connection, not in the handshake.
+fn join_setup(
+    c: &mut Correlator<'_>,
+    call: &Call,
+    first_call: Option<(&Call, &State)>,
+    stats: &mut Counters,
+) -> State {
+    if let Some((first_call, state)) = first_call {
+        let joined = matches!(state, State::Joined | State::Enclosed(_));
+        match first_call.members.first() {
+            Some(&first) if joined => {
+                let trace = c.network[first].trace_id.clone();
+                let parent = c.network[first].parent_span_id.clone();
+                chain(c, call, &trace, &parent, "setup");
+                stats.correlation_joined_by_setup += 1;
+                return State::Joined;
+            }
+            // Ambiguous for it is ambiguous for its set-up, with the same candidates.
+            _ => return state.clone(),
+        }
+    }
+    let first_request = server_peer_candidates(c, call)
+        .into_iter()
+        .filter(|&i| c.app(i).start_time_unix_nano + INSIDE_SLACK_NS >= call.start)
+        .min_by_key(|&i| c.app(i).start_time_unix_nano);
+    if let Some(callee) = first_request {
+        let trace = c.app(callee).trace_id.clone();
+        let caller = c.original_parent[callee].clone();
+        chain(c, call, &trace, &caller, "setup");
+        stats.correlation_joined_by_setup += 1;
+        return State::Joined;
+    }
+    match pick_enclosing(c, call) {
+        Pick::One(parent, evidence) => {
+            join_under(c, call, parent, evidence, stats);
+            State::Enclosed(parent)
+        }
+        Pick::Several(candidates) => State::Ambiguous(Ambiguity::ConcurrentSpans, candidates),
+        Pick::None => State::Open,
+    }
+}
+
 /// A proxy passes X-Request-ID on: a call out of a host with the same id as a joined call
 /// into that host, which was running while this one ran, continues that call's trace.
 /// `None` when no such call; `Some(Err)` with the last network span of each such call, of
@@ -984,8 +1081,15 @@ impl Window {
         // A call is due when all its observations are: keep the groups together.
         let calls = group_calls(&self.network);
         let mut take = vec![false; self.network.len()];
-        for call in &calls {
-            if due(call.end, 1) {
+        for (call, first_call) in calls.iter().zip(first_calls_after_setup(&calls)) {
+            // A set-up leaves with the call it was made for; with none yet, once that call's
+            // callee spans would have arrived too.
+            let now = match first_call {
+                Some(m) => due(calls[m].end, 1),
+                None if call.setup => due(call.end, 2),
+                None => due(call.end, 1),
+            };
+            if now {
                 for &m in &call.members {
                     take[m] = true;
                 }
@@ -1541,6 +1645,157 @@ mod tests {
         assert_eq!(network[0].parent_span_id, vec![0x30; 8]);
         assert_eq!(network[1].parent_span_id, vec![0x31; 8]);
         assert!(has(&network[1], "wirespan.join.evidence", "statement"));
+    }
+
+    /// The frontend (10.0.0.1) calls the catalog (10.0.0.2) over TLS: the handshake, seen at
+    /// two points, then the request (with `keys`: read inside, carrying its trace context)
+    /// and the catalog's SERVER span, which names the frontend's port as its peer. Times in
+    /// milliseconds.
+    fn tls_call(keys: bool) -> (Vec<ResourceSpans>, Vec<Span>) {
+        let ms = |t: (u64, u64)| (t.0 * 1_000_000, t.1 * 1_000_000);
+        let apps = vec![
+            resource(
+                "10.0.0.1",
+                vec![
+                    app(0x1f, 0xaa, None, KIND_SERVER, ms((50, 950)), vec![]),
+                    app(0x20, 0xaa, Some(0x1f), KIND_CLIENT, ms((100, 900)), vec![]),
+                ],
+            ),
+            resource(
+                "10.0.0.2",
+                vec![app(
+                    0x30,
+                    0xaa,
+                    Some(0x20),
+                    KIND_SERVER,
+                    ms((500, 800)),
+                    vec![
+                        kv_str("client.address", "10.0.0.1"),
+                        kv_int("client.port", 4000),
+                    ],
+                )],
+            ),
+        ];
+        let ends = (("10.0.0.1", 4000), ("10.0.0.2", 443));
+        let tls = || vec![kv_str("network.protocol.name", "tls")];
+        let mut network = vec![
+            net(
+                1,
+                1,
+                None,
+                ends.0,
+                ends.1,
+                10,
+                "client",
+                ms((200, 400)),
+                tls(),
+            ),
+            net(
+                2,
+                2,
+                None,
+                ends.0,
+                ends.1,
+                10,
+                "server",
+                ms((201, 399)),
+                tls(),
+            ),
+        ];
+        if keys {
+            let http = || vec![kv_str("network.protocol.name", "http")];
+            network.push(net(
+                3,
+                0xaa,
+                Some(0x20),
+                ends.0,
+                ends.1,
+                600,
+                "client",
+                ms((450, 850)),
+                http(),
+            ));
+            network.push(net(
+                4,
+                0xaa,
+                Some(0x20),
+                ends.0,
+                ends.1,
+                600,
+                "server",
+                ms((451, 849)),
+                http(),
+            ));
+        }
+        (apps, network)
+    }
+
+    /// A handshake is no hop of the request's: it goes beside the request's first span, under
+    /// the caller, whichever of the two the correlator meets first; the callee's SERVER span
+    /// hangs under the request's last span, never under the handshake's.
+    #[test]
+    fn a_tls_handshake_goes_beside_the_call_it_was_made_for() {
+        for handshake_first in [true, false] {
+            let (mut apps, mut network) = tls_call(true);
+            if !handshake_first {
+                network.rotate_left(2);
+            }
+            let stats = join(&mut network, &mut apps);
+            let by_id = |id: u8| network.iter().find(|s| s.span_id == vec![id; 8]).unwrap();
+            for (id, parent) in [(1, 0x20), (2, 1), (3, 0x20), (4, 3)] {
+                let s = by_id(id);
+                assert_eq!(s.trace_id, vec![0xaa; 16], "span {id}");
+                assert_eq!(s.parent_span_id, vec![parent; 8], "span {id}");
+            }
+            assert!(has(by_id(1), "wirespan.join.evidence", "setup"));
+            let catalog = &apps[1].scope_spans[0].spans[0];
+            assert_eq!(catalog.parent_span_id, vec![4; 8], "{handshake_first}");
+            assert_eq!(stats.correlation_joined_by_setup, 1);
+            assert_eq!(stats.correlation_joined_by_context, 1);
+        }
+    }
+
+    /// Without keys the handshake is all the network saw of the connection: the catalog's
+    /// SERVER span of the first request after it says whose call it was, and stays where it
+    /// was, under the caller.
+    #[test]
+    fn a_tls_handshake_without_keys_goes_under_the_caller_of_the_first_request() {
+        let (mut apps, mut network) = tls_call(false);
+        let stats = join(&mut network, &mut apps);
+        assert_eq!(network[0].trace_id, vec![0xaa; 16]);
+        assert_eq!(network[0].parent_span_id, vec![0x20; 8]);
+        assert_eq!(network[1].parent_span_id, vec![1; 8]);
+        assert_eq!(
+            apps[1].scope_spans[0].spans[0].parent_span_id,
+            vec![0x20; 8]
+        );
+        assert_eq!(stats.correlation_app_spans_reparented, 0);
+        assert_eq!(stats.correlation_joined_by_setup, 1);
+    }
+
+    /// Live, the handshake is due long before the request it was made for has ended: it waits
+    /// in the window and leaves with it, joined beside it.
+    #[test]
+    fn the_window_keeps_a_handshake_until_its_call_leaves() {
+        let (apps, network) = tls_call(true);
+        let mut window = Window::new(
+            CorrelationConfig {
+                window_ns: 100_000_000,
+            },
+            1000,
+        );
+        let mut stats = Counters::default();
+        window.add_apps(apps, &mut stats);
+        for s in network {
+            window.add_network(s);
+        }
+        // 420 ms: the handshake ended 120 ms ago, the request is still running.
+        let (_, early) = window.tick(420_000_000, false, &mut stats);
+        assert!(early.is_empty(), "{early:?}");
+        let (_, late) = window.tick(1_000_000_000, false, &mut stats);
+        assert_eq!(late.len(), 4);
+        let handshake = late.iter().find(|s| s.span_id == vec![1; 8]).unwrap();
+        assert_eq!(handshake.parent_span_id, vec![0x20; 8]);
     }
 
     #[test]

@@ -188,6 +188,7 @@ pub fn render(sources: &Sources) -> String {
                 totals.correlation_joined_by_enclosing_span,
             ),
             ("request_id", totals.correlation_joined_by_request_id),
+            ("setup", totals.correlation_joined_by_setup),
             (
                 "ambiguous",
                 totals.correlation_ambiguous_concurrent_spans
