@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Live-capture throughput: tcpreplay pushes a capture through a veth pair as fast as it can
-# (--topspeed) while wirespan and tcpdump capture side by side on the receiving end. Prints
-# what each received and dropped, the rate tcpreplay reached, and wirespan's CPU time.
+# Live capture against replay, on the same packets, in one run: benches/send.rs pushes a
+# capture through a veth pair (looped, each loop's client ports moved so that every loop's
+# connections are new flows) while wirespan and tcpdump capture side by side on the receiving
+# end; then wirespan replays a pcap of exactly the packets the sender offered. Prints what each
+# capture received and dropped, the rate the sender reached, the spans written, and wirespan's
+# CPU per packet live and in replay (user + system time of the whole process, all threads).
 #
-#   sudo bash benches/live.sh [PCAP] [LOOPS] [THREADS]
+#   sudo bash benches/live.sh [PCAP] [LOOPS] [THREADS] [PPS] [-- WIRESPAN CAPTURE OPTIONS…]
 #
-# Defaults: pcaps/http/underlay-vxlan.pcap (real nginx traffic inside VXLAN), 2000 loops,
-# 1 thread. Needs root, tcpreplay and tcpdump (apt-get install tcpreplay tcpdump).
+# Defaults: pcaps/http/underlay-vxlan.pcap (real nginx traffic inside VXLAN, 212 frames),
+# 4000 loops (848 000 packets), 1 thread, as fast as the sender can (PPS 0; give a rate to
+# offer one, e.g. 500000). Options after `--` go to `wirespan capture` (e.g.
+# `--no-process-names`, `--block-timeout-ms 50`). With LIVE_SH_KEEP=1 the looped pcap stays
+# in target/live-looped.pcap. Needs root, tcpdump and the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PCAP=${1:-pcaps/http/underlay-vxlan.pcap}
-LOOPS=${2:-2000}
+LOOPS=${2:-4000}
 THREADS=${3:-1}
+PPS=${4:-0}
+shift $(($# < 4 ? $# : 4))
+[ "${1:-}" = "--" ] && shift
+EXTRA=("$@")
 cargo build --release --quiet
+cargo build --release --quiet --example send
 WS=target/release/wirespan
+SEND=target/release/examples/send
 TX=wsb-tx-$$
 RX=wsb-rx-$$
 OUT=$(mktemp -d)
@@ -31,43 +43,67 @@ ip link add wsb-a$$ type veth peer name wsb-b$$
 ip link set wsb-a$$ netns "$TX"
 ip link set wsb-b$$ netns "$RX"
 for ns in "$TX" "$RX"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
-ip -n "$TX" link set wsb-a$$ up
-ip -n "$RX" link set wsb-b$$ up
+# Room for VXLAN's 50 bytes on full-sized inner frames.
+ip -n "$TX" link set wsb-a$$ mtu 9000 up
+ip -n "$RX" link set wsb-b$$ mtu 9000 up
 
-ip netns exec "$RX" "$WS" capture -i wsb-b$$ --promisc --threads "$THREADS" -o /dev/null --stats 2>"$OUT/ws.err" &
+cpu_of() { # PID → user+system seconds of the process (all its threads)
+  awk -v t="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"
+}
+counter() { awk -v k="$1" '$1==k{print $2}' "$2"; }
+
+ip netns exec "$RX" "$WS" capture -i wsb-b$$ --promisc --threads "$THREADS" -o /dev/null \
+  --stats "${EXTRA[@]}" 2>"$OUT/ws.err" &
 WSPID=$!
 PIDS+=($WSPID)
-ip netns exec "$RX" tcpdump -i wsb-b$$ -s 0 -w /dev/null 2>"$OUT/td.err" &
+ip netns exec "$RX" tcpdump -i wsb-b$$ -s 0 -B 65536 -w /dev/null 2>"$OUT/td.err" &
 TDPID=$!
 PIDS+=($TDPID)
 for _ in $(seq 1 100); do
   grep -q "capturing on" "$OUT/ws.err" 2>/dev/null && grep -q "listening on" "$OUT/td.err" 2>/dev/null && break
   sleep 0.1
 done
-ip netns exec "$TX" tcpreplay -i wsb-a$$ --topspeed --loop "$LOOPS" "$PCAP" >"$OUT/replay.out" 2>&1
-sleep 1
 # wirespan's own pid inside `ip netns exec`: its only child.
 WSREAL=$(pgrep -P "$WSPID" || echo "$WSPID")
-read -r UT ST < <(awk '{print $14, $15}' "/proc/$WSREAL/stat")
-TICKS=$(getconf CLK_TCK)
+cpu0=$(cpu_of "$WSREAL")
+pace=()
+[ "$PPS" != 0 ] && pace=(--pps "$PPS")
+ip netns exec "$TX" "$SEND" wsb-a$$ "$PCAP" --loops "$LOOPS" "${pace[@]}" >"$OUT/send.out"
+# Blocks not yet full are handed over at the ring's timeout; the flows' last spans at exit.
+sleep 1
+cpu1=$(cpu_of "$WSREAL")
 kill -INT "$TDPID" "$WSPID"
-cp "$OUT/ws.err" /tmp/wirespan-live-bench.stats
 wait "$WSPID" || true
 wait "$TDPID" || true
+cp "$OUT/ws.err" /tmp/wirespan-live-bench.stats
 
-sent=$(grep -oE 'Actual: [0-9]+ packets' "$OUT/replay.out" | grep -oE '[0-9]+' | head -1)
-rate=$(grep -oE 'Rated: [0-9.]+ Bps, [0-9.]+ Mbps, [0-9.]+ pps' "$OUT/replay.out" | head -1)
-ws_rx=$(awk '$1=="kernel_packets"{print $2}' "$OUT/ws.err")
-ws_drop=$(awk '$1=="kernel_drops"{print $2}' "$OUT/ws.err")
-ws_spans=$(grep -oE '[0-9]+ spans written' "$OUT/ws.err" | grep -oE '^[0-9]+')
+# The same packets, replayed: the sender writes what it sent as a pcap.
+LOOPED=$OUT/looped.pcap
+[ "${LIVE_SH_KEEP:-0}" = 1 ] && LOOPED=target/live-looped.pcap
+"$SEND" --write "$LOOPED" "$PCAP" --loops "$LOOPS" >/dev/null
+/usr/bin/env time -f "%U %S" -o "$OUT/replay.time" \
+  "$WS" replay "$LOOPED" -o /dev/null --stats 2>"$OUT/replay.err" || true
+read -r RU RS <"$OUT/replay.time"
+
+sent=$(grep -oE '^sent [0-9]+' "$OUT/send.out" | grep -oE '[0-9]+')
+rate=$(grep -oE '[0-9]+ packets/s, [0-9.]+ MB/s' "$OUT/send.out")
+ws_rx=$(counter kernel_packets "$OUT/ws.err")
+ws_drop=$(counter kernel_drops "$OUT/ws.err")
+ws_spans=$(grep -oE '[0-9]+ spans written' "$OUT/ws.err" | grep -oE '^[0-9]+' || echo 0)
 td_rx=$(grep -oE '[0-9]+ packets received by filter' "$OUT/td.err" | grep -oE '^[0-9]+')
 td_drop=$(grep -oE '[0-9]+ packets dropped by kernel' "$OUT/td.err" | grep -oE '^[0-9]+')
-cpu=$(awk -v u="$UT" -v s="$ST" -v t="$TICKS" 'BEGIN{printf "%.2f", (u+s)/t}')
-echo "input: $PCAP x $LOOPS loops, $THREADS wirespan thread(s)"
-echo "tcpreplay sent: $sent packets ($rate)"
+qdrop=$(counter queue_drops "$OUT/ws.err")
+sdrop=$(counter spans_dropped_queue_full "$OUT/ws.err")
+rp_spans=$(grep -oE '[0-9]+ spans written' "$OUT/replay.err" | grep -oE '^[0-9]+' || echo 0)
+rp_packets=$(counter packets "$OUT/replay.err")
+echo "input: $PCAP x $LOOPS loops, $THREADS wirespan thread(s), ${EXTRA[*]:-default options}"
+echo "sender: $sent packets offered ($rate)"
 printf '%-10s %12s %12s\n' "" received dropped
 printf '%-10s %12s %12s\n' wirespan "$ws_rx" "$ws_drop"
 printf '%-10s %12s %12s\n' tcpdump "$td_rx" "$td_drop"
-qdrop=$(awk '$1=="queue_drops"{print $2}' "$OUT/ws.err")
-sdrop=$(awk '$1=="spans_dropped_queue_full"{print $2}' "$OUT/ws.err")
-echo "wirespan: $ws_spans spans, ${cpu} s CPU, $qdrop frames dropped at worker queues, $sdrop spans dropped at the writer queue"
+echo "wirespan live: $ws_spans spans, $qdrop frames dropped at worker queues, $sdrop spans dropped at the writer queue"
+echo "wirespan replay of the same packets: $rp_spans spans"
+awk -v c0="$cpu0" -v c1="$cpu1" -v rx="$ws_rx" -v ru="$RU" -v rs="$RS" -v rp="$rp_packets" 'BEGIN {
+  live = (c1 - c0) / (rx > 0 ? rx : 1) * 1e9; replay = (ru + rs) / (rp > 0 ? rp : 1) * 1e9;
+  printf "CPU per packet: live %.0f ns (%.2f s for %d packets), replay %.0f ns (%.2f s for %d packets): live/replay %.2f\n",
+    live, c1 - c0, rx, replay, ru + rs, rp, (replay > 0 ? live / replay : 0) }'
