@@ -370,6 +370,9 @@ counters! {
     process_requests_dropped,
     /// Live: the namer's answers dropped, oldest first, to keep within its bound (65 536 calls).
     process_answers_evicted,
+    /// Live: spans written before the namer had its time, to keep the spans waiting for names
+    /// within their bound (65 536).
+    process_spans_released_early,
     /// TLS handshakes read (one per connection that sent a ClientHello).
     tls_handshakes,
     /// TLS handshakes that did not go on encrypted (an alert, or the connection ended).

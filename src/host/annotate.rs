@@ -111,11 +111,7 @@ impl ProcessAnnotator {
             return;
         };
         let owners = self.owners_at(&call, now);
-        for (end, keys) in [(&owners.client, &CLIENT), (&owners.server, &SERVER)] {
-            if let Some(process) = end.process() {
-                push_process(&mut span.attributes, process, keys);
-            }
-        }
+        name_ends(span, &owners);
     }
 
     /// The owners of a call's ends: from the cache, or looked up (and remembered).
@@ -222,6 +218,15 @@ pub fn call_of(span: &NetworkSpan) -> Option<CallEnds> {
         client: end("client.address", "client.port")?,
         server: end("server.address", "server.port")?,
     })
+}
+
+/// Puts the processes found for the call's ends on its span (see the module's keys).
+pub fn name_ends(span: &mut NetworkSpan, owners: &CallOwners) {
+    for (end, keys) in [(&owners.client, &CLIENT), (&owners.server, &SERVER)] {
+        if let Some(process) = end.process() {
+            push_process(&mut span.attributes, process, keys);
+        }
+    }
 }
 
 fn push_process(attributes: &mut Vec<Attribute>, p: &ProcessInfo, keys: &EndKeys) {

@@ -517,6 +517,38 @@ fn rebuilds_only_on_a_miss_and_at_most_once_per_interval() {
     assert_eq!(index.counters(), HostCounters::default());
 }
 
+/// Traffic between two other hosts misses on both ends at every lookup: it surveys the
+/// namespaces again only once the survey is `remote_survey_interval` old, and a namespace
+/// made since is then found.
+#[test]
+fn remote_ends_survey_again_only_when_the_survey_is_old() {
+    let proc = two_pods();
+    let mut index = ProcessIndex::new(IndexConfig {
+        proc_root: proc.root.clone(),
+        min_rebuild_interval: Duration::from_millis(1),
+        idle_factor: 0,
+        remote_survey_interval: Duration::from_secs(1),
+        ..IndexConfig::default()
+    });
+    let t0 = Instant::now();
+    let passing = tcp("10.9.0.1:40000", "10.9.0.2:80");
+    assert_eq!(index.lookup_at(&passing, t0).client, EndOwner::NotFound);
+    assert_eq!(index.counters().rebuilds, 1);
+    assert!(!index.is_local("10.9.0.1".parse().expect("ip")));
+    assert!(index.is_local("10.244.1.20".parse().expect("ip")));
+    // A pod with the client's address appears: not looked for within the interval…
+    proc.process(40, 4026532003, "wget", "0::/init.scope\n", &[700]);
+    proc.table(40, "tcp", &[("10.9.0.1:40000", "10.9.0.2:80", EST, 700)]);
+    proc.local_v4(40, &["10.9.0.1"]);
+    let soon = t0 + Duration::from_millis(500);
+    assert_eq!(index.lookup_at(&passing, soon).client, EndOwner::NotFound);
+    assert_eq!(index.counters().rebuilds, 1);
+    // …and found after it.
+    let later = t0 + Duration::from_secs(2);
+    assert_eq!(pid_of(&index.lookup_at(&passing, later).client), Some(40));
+    assert_eq!(index.counters().rebuilds, 2);
+}
+
 #[test]
 fn builds_stop_at_their_caps() {
     let proc = two_pods();

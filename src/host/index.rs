@@ -30,6 +30,9 @@ pub struct IndexConfig {
     /// And no sooner than this many times as long as the last read took: a read of d waits
     /// at least `idle_factor × d` (9: at most a tenth of a thread spent reading `/proc`).
     pub idle_factor: u32,
+    /// A miss on an address no namespace held at the last survey (a remote end, or a
+    /// namespace newer than the survey) surveys again only when the survey is this old.
+    pub remote_survey_interval: Duration,
     /// At most this many processes are surveyed (the rest are not seen).
     pub max_pids: usize,
     /// At most this many file descriptors are resolved per rebuild, over all processes.
@@ -44,6 +47,7 @@ impl Default for IndexConfig {
             proc_root: PathBuf::from("/proc"),
             min_rebuild_interval: Duration::from_millis(500),
             idle_factor: 9,
+            remote_survey_interval: Duration::from_millis(250),
             max_pids: 65_536,
             max_fds: 1 << 20,
             max_sockets: 1 << 18,
@@ -243,6 +247,8 @@ pub struct ProcessIndex {
     namespaces: BTreeMap<u64, Namespace>,
     /// When the namespaces may be surveyed again; `None` before the first survey.
     next_survey: Option<Instant>,
+    /// When they were last surveyed.
+    surveyed_at: Option<Instant>,
     /// What the last survey found, for the summaries of the rebuilds after it.
     surveyed: (usize, usize),
     last_build: Option<BuildSummary>,
@@ -264,6 +270,7 @@ impl ProcessIndex {
             config,
             namespaces: BTreeMap::new(),
             next_survey: None,
+            surveyed_at: None,
             surveyed: (0, 0),
             last_build: None,
             counters: HostCounters::default(),
@@ -287,7 +294,13 @@ impl ProcessIndex {
             .filter(|(end, _)| !matches!(end, EndOwner::Found(_)))
             .map(|(_, addr)| addr.ip())
             .collect();
-        if !missed.is_empty() && self.refresh(Some(&missed), now) {
+        // Traffic between other hosts misses on every lookup: it re-reads nothing until the
+        // survey is old enough to have missed a new namespace.
+        let worth_reading = missed.iter().any(|&ip| self.is_local(ip))
+            || self.surveyed_at.is_none_or(|at| {
+                now.saturating_duration_since(at) >= self.config.remote_survey_interval
+            });
+        if !missed.is_empty() && worth_reading && self.refresh(Some(&missed), now) {
             owners = self.resolve(call);
         }
         for (end, found) in [
@@ -324,6 +337,11 @@ impl ProcessIndex {
     /// The counters so far, leaving zeros (to add them to a pipeline's counters once).
     pub fn take_counters(&mut self) -> HostCounters {
         std::mem::take(&mut self.counters)
+    }
+
+    /// Whether `ip` is an address of a namespace of this host, as of the last survey.
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        self.namespaces.values().any(|ns| ns.is_local(ip))
     }
 
     fn resolve(&self, call: &CallEnds) -> CallOwners {
@@ -375,6 +393,7 @@ impl ProcessIndex {
         if self.next_survey.is_none_or(|at| now >= at) {
             let began = Instant::now();
             self.surveyed = reader.survey(&mut self.namespaces);
+            self.surveyed_at = Some(now);
             survey_took = Some(began.elapsed());
         }
         let due: Vec<u64> = self

@@ -205,6 +205,7 @@ mod tests {
                 // The namer's own, not the index's.
                 ("process_requests_dropped", 0),
                 ("process_answers_evicted", 0),
+                ("process_spans_released_early", 0),
             ]
         );
     }

@@ -9,6 +9,7 @@
 //! Requests beyond a bound are dropped and counted; the answers are kept per call, bounded and
 //! aged out.
 
+use super::annotate;
 use super::annotate::{
     CLIENT_CONTAINER, CLIENT_EXECUTABLE, CLIENT_PID, CLIENT_POD, SERVER_CONTAINER,
     SERVER_EXECUTABLE, SERVER_PID, SERVER_POD,
@@ -18,7 +19,8 @@ use super::{
     ProcessIndex, ProcessInfo, Transport,
 };
 use crate::otlp::{attr_int, attr_str, KeyValue, Span};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crate::span::NetworkSpan;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use hashbrown::HashMap;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +30,8 @@ use std::time::{Duration, Instant};
 /// CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: what `ss -p` needs to read `/proc/<pid>/fd` of
 /// processes of other users.
 const READ_CAPS: u32 = (1 << 2) | (1 << 19);
+/// A retry due within this is taken now.
+const RETRY_SLACK: Duration = Duration::from_millis(1);
 
 #[derive(Debug, Clone)]
 pub struct NamerConfig {
@@ -39,6 +43,14 @@ pub struct NamerConfig {
     /// How often, and how many times, an end not found is looked up again.
     pub retry_after: Duration,
     pub retries: u8,
+}
+
+impl NamerConfig {
+    /// How long after its request a call's answer may still change: every retry, and a
+    /// read of the tables after the last.
+    pub fn patience(&self) -> Duration {
+        self.retry_after * (u32::from(self.retries) + 1) + self.index.min_rebuild_interval * 5
+    }
 }
 
 impl Default for NamerConfig {
@@ -129,6 +141,11 @@ impl Namer {
         }
     }
 
+    /// What was found for the call's ends so far.
+    fn answer(&self, call: &CallEnds) -> Option<CallOwners> {
+        self.answers.lock().ok()?.owners.get(call).cloned()
+    }
+
     /// The lookups' counters so far, added to `c` (`process_*`), and the dropped requests.
     pub fn add_counters_to(&self, c: &mut crate::stats::Counters) {
         if let Ok(a) = self.answers.lock() {
@@ -136,6 +153,69 @@ impl Namer {
             c.process_requests_dropped += a.requests_dropped;
             c.process_answers_evicted += a.answers_evicted;
         }
+    }
+}
+
+/// Spans on their way to the output, waiting for the namer's answers, when nothing else (no
+/// app span to join, no metrics) holds them in a correlation window: each leaves `patience`
+/// after it came, named as far as the namer got. Past `max` waiting, the oldest leave at once
+/// (counted).
+pub struct NamingQueue {
+    namer: Namer,
+    patience: Duration,
+    max: usize,
+    waiting: VecDeque<(Instant, Option<CallEnds>, NetworkSpan)>,
+    pub released_early: u64,
+}
+
+impl NamingQueue {
+    pub fn new(namer: Namer, patience: Duration, max: usize) -> NamingQueue {
+        NamingQueue {
+            namer,
+            patience,
+            max,
+            waiting: VecDeque::new(),
+            released_early: 0,
+        }
+    }
+
+    /// Takes a span just made, and asks for its ends unless they were asked for already (at
+    /// the connection's SYN, or by an earlier call on it).
+    pub fn push(&mut self, span: NetworkSpan, now: Instant) {
+        let call = annotate::call_of(&span);
+        if let Some(call) = call {
+            if self.namer.answer(&call).is_none() {
+                self.namer.request(call);
+            }
+        }
+        self.waiting.push_back((now + self.patience, call, span));
+    }
+
+    /// Names and hands to `out` every span due at `now` (every one when `all`), and the
+    /// oldest beyond the bound.
+    pub fn release(
+        &mut self,
+        now: Instant,
+        all: bool,
+        mut out: impl FnMut(&NetworkSpan) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        while let Some((due, _, _)) = self.waiting.front() {
+            let over = self.waiting.len() > self.max;
+            if !(all || over || *due <= now) {
+                break;
+            }
+            if over && *due > now {
+                self.released_early += 1;
+            }
+            let Some((_, call, mut span)) = self.waiting.pop_front() else {
+                break;
+            };
+            if let Some(owners) = call.and_then(|c| self.namer.answer(&c)) {
+                annotate::name_ends(&mut span, &owners);
+            }
+            out(&span)?;
+        }
+        Ok(())
     }
 }
 
@@ -252,29 +332,50 @@ fn run(cfg: NamerConfig, rx: Receiver<CallEnds>, answers: &Mutex<Answers>) {
     // Calls with an end still unnamed: when to try again, and how many tries are left.
     let mut retries: VecDeque<(Instant, CallEnds, u8)> = VecDeque::new();
     loop {
-        let wait = retries
-            .front()
-            .map_or(Duration::from_millis(200), |(at, _, _)| {
-                at.saturating_duration_since(Instant::now())
-            });
-        let (call, left) = match rx.recv_timeout(wait) {
+        // New connections first (a short one's sockets go soon), then the retries that are
+        // due, or nearly: a wait shorter than a millisecond would spin rather than sleep.
+        let (call, left) = match rx.try_recv() {
             Ok(call) => (call, cfg.retries),
-            Err(RecvTimeoutError::Timeout) => match retries.front() {
-                Some((at, _, _)) if *at <= Instant::now() => match retries.pop_front() {
-                    Some((_, call, left)) => (call, left),
-                    None => continue,
-                },
-                _ => continue,
-            },
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                let now = Instant::now();
+                match retries.front() {
+                    Some((at, _, _)) if *at <= now + RETRY_SLACK => match retries.pop_front() {
+                        Some((_, call, left)) => (call, left),
+                        None => continue,
+                    },
+                    front => {
+                        let wait = front.map_or(Duration::from_millis(200), |(at, _, _)| {
+                            at.saturating_duration_since(now)
+                        });
+                        match rx.recv_timeout(wait) {
+                            Ok(call) => (call, cfg.retries),
+                            Err(RecvTimeoutError::Timeout) => continue,
+                            Err(RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                }
+            }
         };
+        // A new request for a call already answered, with nothing left to find here, is
+        // settled (every span of a call asks again as it arrives).
         if let Ok(a) = answers.lock() {
-            if a.owners.get(&call).is_some_and(named) {
+            let fresh = left == cfg.retries;
+            let settled =
+                |o: &CallOwners| named(o) || (fresh && !unnamed_here(annotator.index(), &call, o));
+            if a.owners.get(&call).is_some_and(settled) {
                 continue;
             }
         }
         let now = Instant::now();
         let owners = annotator.owners_at(&call, now);
+        // A remote end is not looked for again: its lookup surveyed the namespaces anew if the
+        // survey was older than `remote_survey_interval` (a namespace newer than that is
+        // missed).
+        let left = match unnamed_here(annotator.index(), &call, &owners) {
+            true => left,
+            false => 0,
+        };
         if !named(&owners) && left > 0 {
             retries.push_back((now + cfg.retry_after, call, left - 1));
         }
@@ -301,6 +402,15 @@ fn run(cfg: NamerConfig, rx: Receiver<CallEnds>, answers: &Mutex<Answers>) {
             a.owners.insert(call, merged);
         }
     }
+}
+
+/// Whether an end of the call is unnamed and on this host: only such an end can still be
+/// found; one whose address no namespace holds is remote (another node's pod, traffic passing
+/// through).
+fn unnamed_here(index: &ProcessIndex, call: &CallEnds, o: &CallOwners) -> bool {
+    [(&o.client, call.client), (&o.server, call.server)]
+        .into_iter()
+        .any(|(end, at)| !matches!(end, EndOwner::Found(_)) && index.is_local(at.ip()))
 }
 
 fn keep_found(before: &EndOwner, now: EndOwner) -> EndOwner {
@@ -401,6 +511,94 @@ mod tests {
             "{evicted} {kept} {dropped}"
         );
         drop(namer);
+        thread.join().expect("the thread ends");
+    }
+
+    fn network_span(client: SocketAddr, server: SocketAddr) -> NetworkSpan {
+        use crate::attribute::{int_attr, str_attr};
+        NetworkSpan {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent_span_id: None,
+            name: "GET /".into(),
+            kind: crate::span::SpanKind::Server,
+            start_ns: 1,
+            end_ns: 2,
+            error: None,
+            attributes: vec![
+                str_attr("network.transport", "tcp"),
+                str_attr("client.address", client.ip().to_string()),
+                int_attr("client.port", i64::from(client.port())),
+                str_attr("server.address", server.ip().to_string()),
+                int_attr("server.port", i64::from(server.port())),
+            ],
+        }
+    }
+
+    /// Spans wait their patience, then leave in order, named by what the namer found since
+    /// they came; past the bound the oldest leave at once, counted.
+    #[test]
+    fn the_naming_queue_names_what_it_held_and_stays_bounded() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let server = listener.local_addr().expect("addr");
+        let client = std::net::TcpStream::connect(server).expect("connect");
+        let (_accepted, _) = listener.accept().expect("accept");
+        let client_addr = client.local_addr().expect("addr");
+        let (namer, thread) = start(NamerConfig::default()).expect("start");
+        let patience = Duration::from_secs(3);
+        let mut queue = NamingQueue::new(namer.clone(), patience, 2);
+        let t0 = Instant::now();
+        queue.push(network_span(client_addr, server), t0);
+        let mut out = Vec::new();
+        queue
+            .release(t0, false, |s| {
+                out.push(s.clone());
+                Ok(())
+            })
+            .expect("release");
+        assert!(out.is_empty(), "nothing leaves before its patience");
+        // Let the namer answer the span's request.
+        let call = annotate::call_of(&network_span(client_addr, server)).expect("call");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while namer.answer(&call).is_none_or(|o| !named(&o)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        queue
+            .release(t0 + patience, false, |s| {
+                out.push(s.clone());
+                Ok(())
+            })
+            .expect("release");
+        assert_eq!(out.len(), 1);
+        let me = i64::from(std::process::id());
+        let pid = |s: &NetworkSpan, key: &str| match s.attr(key) {
+            Some(crate::attribute::AttrValue::Int(v)) => Some(*v),
+            _ => None,
+        };
+        assert_eq!(pid(&out[0], SERVER_PID), Some(me));
+        assert_eq!(pid(&out[0], CLIENT_PID), Some(me));
+        // Three spans of remote calls and a bound of two: the first leaves early.
+        out.clear();
+        for port in 1..=3u16 {
+            let remote = SocketAddr::from(([203, 0, 113, 9], port));
+            queue.push(network_span(remote, server), t0);
+        }
+        queue
+            .release(t0, false, |s| {
+                out.push(s.clone());
+                Ok(())
+            })
+            .expect("release");
+        assert_eq!((out.len(), queue.released_early), (1, 1));
+        queue
+            .release(t0, true, |s| {
+                out.push(s.clone());
+                Ok(())
+            })
+            .expect("release");
+        assert_eq!(out.len(), 3, "all leave at the end");
+        assert!(out.iter().all(|s| pid(s, CLIENT_PID).is_none()));
+        drop((queue, namer));
         thread.join().expect("the thread ends");
     }
 }

@@ -11,7 +11,7 @@ use crate::capture::bpf::{self, Filter};
 use crate::capture::privileges;
 use crate::capture::ring::RingConfig;
 use crate::correlate::CorrelationConfig;
-use crate::host::namer::{self, NamerConfig};
+use crate::host::namer::{self, NamerConfig, NamingQueue};
 use crate::metrics;
 use crate::metrics::graph::{GraphLimits, ServiceGraph};
 use crate::metrics::otlp::{MetricsEndpoint, MetricsExportStats};
@@ -26,6 +26,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Spans waiting for their processes' names at most (with names and nothing else to join).
+const MAX_SPANS_NAMING: usize = 65_536;
 
 #[derive(Debug, Clone)]
 pub struct CaptureJob {
@@ -161,8 +164,18 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
     };
     // The namer's thread starts before the rest give up their privileges: it keeps the two
     // that read other processes' descriptors, and nothing else.
+    let namer_cfg = NamerConfig::default();
+    let patience = namer_cfg.patience();
+    // Without a receiver no app span will come to join: spans wait only for their names.
+    let window = match job.receiver {
+        Some(_) => job.correlation,
+        None => CorrelationConfig {
+            window_ns: (job.correlation.window_ns)
+                .min(patience.as_nanos().try_into().unwrap_or(u64::MAX)),
+        },
+    };
     let namer = match job.process_names {
-        true => Some(namer::start(NamerConfig::default())?),
+        true => Some(namer::start(namer_cfg)?),
         false => None,
     };
     cfg.namer = namer.as_ref().map(|(n, _)| n.clone());
@@ -179,14 +192,14 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         _ => None,
     };
     // With app spans to join, an endpoint to feed or metrics to serve, spans go through the
-    // agent.
-    let (agent, direct) = if job.receiver.is_some() || graph.is_some() || namer.is_some() {
+    // agent (which names their processes too); with names alone, only past the namer.
+    let (agent, direct) = if job.receiver.is_some() || graph.is_some() {
         let agent = agent::start(
             AgentConfig {
                 receiver: bound,
                 exporter: job.export.as_ref().map(|e| e.exporter.clone()),
                 export_grace: job.export.as_ref().map_or(Duration::ZERO, |e| e.grace),
-                window: job.correlation,
+                window,
                 max_spans: job.correlation_max_spans,
                 host_name: job.host_name.clone(),
                 graph: graph.clone(),
@@ -217,12 +230,27 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
         None => None,
     };
     let to_agent = agent.as_ref().map(|a| a.network.clone());
+    let mut naming = match (&agent, &cfg.namer) {
+        (None, Some(namer)) => Some(NamingQueue::new(namer.clone(), patience, MAX_SPANS_NAMING)),
+        _ => None,
+    };
     let run_shared = Arc::clone(&shared);
     let worker = std::thread::spawn(move || -> anyhow::Result<(Counters, u64)> {
         let mut direct = direct;
         let mut handed = 0u64;
         let mut dropped = 0u64;
         let mut totals = live::run(&cfg, rings, &STOP, run_shared, |span| {
+            if let (Some(q), Some(w)) = (naming.as_mut(), direct.as_mut()) {
+                let now = Instant::now();
+                if let Some(span) = span {
+                    span_metrics.observe(&span);
+                    q.push(span, now);
+                }
+                return q.release(now, false, |s| w.push(s));
+            }
+            let Some(span) = span else {
+                return Ok(());
+            };
             span_metrics.observe(&span);
             if let Some(tx) = &to_agent {
                 match tx.try_send(span) {
@@ -240,6 +268,10 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
             }
         })?;
         totals.spans_dropped_queue_full += dropped;
+        if let (Some(q), Some(w)) = (naming.as_mut(), direct.as_mut()) {
+            q.release(Instant::now(), true, |s| w.push(s))?;
+            totals.process_spans_released_early += q.released_early;
+        }
         let written = match direct.as_mut() {
             Some(w) => {
                 w.flush()?;

@@ -89,14 +89,18 @@ fn pin_to(cpu: usize) {
     }
 }
 
-/// Runs the capture until `stop` is raised; every span goes to `sink` (on the writer thread).
-/// Returns the counters of all threads, merged.
+/// How often the writer calls its sink while no span comes (for spans it holds back).
+const SINK_IDLE: Duration = Duration::from_millis(50);
+
+/// Runs the capture until `stop` is raised; every span goes to `sink` (on the writer thread),
+/// which is also called with `None` when no span came for [`SINK_IDLE`]. Returns the counters
+/// of all threads, merged.
 pub fn run(
     cfg: &LiveConfig,
     rings: Vec<Vec<Ring>>,
     stop: &'static AtomicBool,
     shared: SharedCounters,
-    mut sink: impl FnMut(NetworkSpan) -> std::io::Result<()> + Send,
+    mut sink: impl FnMut(Option<NetworkSpan>) -> std::io::Result<()> + Send,
 ) -> std::io::Result<Counters> {
     let threads = rings.len();
     let (span_tx, span_rx) = bounded::<NetworkSpan>(cfg.queue_spans);
@@ -107,9 +111,15 @@ pub fn run(
     thread::scope(|scope| -> std::io::Result<()> {
         let writer = scope.spawn(move || -> std::io::Result<u64> {
             let mut written = 0;
-            for span in span_rx.iter() {
-                sink(span)?;
-                written += 1;
+            loop {
+                match span_rx.recv_timeout(SINK_IDLE) {
+                    Ok(span) => {
+                        sink(Some(span))?;
+                        written += 1;
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => sink(None)?,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
             }
             Ok(written)
         });
