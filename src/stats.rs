@@ -373,6 +373,9 @@ counters! {
     /// Live: spans written before the namer had its time, to keep the spans waiting for names
     /// within their bound (65 536).
     process_spans_released_early,
+    /// Live: calls with neither end on this host (between other hosts, passing through),
+    /// not looked up.
+    process_remote_calls,
     /// TLS handshakes read (one per connection that sent a ClientHello).
     tls_handshakes,
     /// TLS handshakes that did not go on encrypted (an alert, or the connection ended).

@@ -133,15 +133,34 @@ struct Namespace {
     next_read: Option<Instant>,
 }
 
+/// Whether `ip` is among `v4` (address, prefix length) and `v6`.
+fn among(v4: &[(Ipv4Addr, u8)], v6: &[Ipv6Addr], ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => v4.iter().any(|&(net, len)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(net) & mask == u32::from(a) & mask
+        }),
+        IpAddr::V6(a) => v6.contains(&a),
+    }
+}
+
+/// The local addresses of every namespace of the host, as one survey found them: for threads
+/// that only need to know whether an end can be on this host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalAddresses {
+    v4: Vec<(Ipv4Addr, u8)>,
+    v6: Vec<Ipv6Addr>,
+}
+
+impl LocalAddresses {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        among(&self.v4, &self.v6, ip)
+    }
+}
+
 impl Namespace {
     fn is_local(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(v4) => self.local_v4.iter().any(|&(net, len)| {
-                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(v4) & mask
-            }),
-            IpAddr::V6(v6) => self.local_v6.contains(&v6),
-        }
+        among(&self.local_v4, &self.local_v6, ip)
     }
 }
 
@@ -296,10 +315,8 @@ impl ProcessIndex {
             .collect();
         // Traffic between other hosts misses on every lookup: it re-reads nothing until the
         // survey is old enough to have missed a new namespace.
-        let worth_reading = missed.iter().any(|&ip| self.is_local(ip))
-            || self.surveyed_at.is_none_or(|at| {
-                now.saturating_duration_since(at) >= self.config.remote_survey_interval
-            });
+        let worth_reading =
+            missed.iter().any(|&ip| self.is_local(ip)) || self.remote_survey_due(now);
         if !missed.is_empty() && worth_reading && self.refresh(Some(&missed), now) {
             owners = self.resolve(call);
         }
@@ -337,6 +354,36 @@ impl ProcessIndex {
     /// The counters so far, leaving zeros (to add them to a pipeline's counters once).
     pub fn take_counters(&mut self) -> HostCounters {
         std::mem::take(&mut self.counters)
+    }
+
+    /// Whether a miss on addresses no namespace holds would survey the namespaces again now.
+    pub fn remote_survey_due(&self, now: Instant) -> bool {
+        self.surveyed_at.is_none_or(|at| {
+            now.saturating_duration_since(at) >= self.config.remote_survey_interval
+        })
+    }
+
+    /// When the namespaces were last surveyed (`None` before the first survey).
+    pub fn surveyed_at(&self) -> Option<Instant> {
+        self.surveyed_at
+    }
+
+    /// Every namespace's local addresses, as of the last survey.
+    pub fn local_addresses(&self) -> LocalAddresses {
+        let mut all = LocalAddresses::default();
+        for ns in self.namespaces.values() {
+            for a in &ns.local_v4 {
+                if !all.v4.contains(a) {
+                    all.v4.push(*a);
+                }
+            }
+            for a in &ns.local_v6 {
+                if !all.v6.contains(a) {
+                    all.v6.push(*a);
+                }
+            }
+        }
+        all
     }
 
     /// Whether `ip` is an address of a namespace of this host, as of the last survey.

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 pub use crate::flow::Transport;
 pub use annotate::{AnnotatorConfig, ProcessAnnotator};
-pub use index::{BuildSummary, IndexConfig, ProcessIndex};
+pub use index::{BuildSummary, IndexConfig, LocalAddresses, ProcessIndex};
 pub use procfs::{DirProc, ProcFs};
 
 /// The two ends of a call as the capture saw them.
@@ -206,6 +206,7 @@ mod tests {
                 ("process_requests_dropped", 0),
                 ("process_answers_evicted", 0),
                 ("process_spans_released_early", 0),
+                ("process_remote_calls", 0),
             ]
         );
     }

@@ -15,8 +15,8 @@ use super::annotate::{
     SERVER_EXECUTABLE, SERVER_PID, SERVER_POD,
 };
 use super::{
-    AnnotatorConfig, CallEnds, CallOwners, EndOwner, HostCounters, IndexConfig, ProcessAnnotator,
-    ProcessIndex, ProcessInfo, Transport,
+    AnnotatorConfig, CallEnds, CallOwners, EndOwner, HostCounters, IndexConfig, LocalAddresses,
+    ProcessAnnotator, ProcessIndex, ProcessInfo, Transport,
 };
 use crate::otlp::{attr_int, attr_str, KeyValue, Span};
 use crate::span::NetworkSpan;
@@ -81,6 +81,10 @@ struct Answers {
     requests_dropped: u64,
     /// Answers dropped, oldest first, to keep within `max_answers`.
     answers_evicted: u64,
+    /// Requests for calls with neither end on this host, not looked up.
+    remote_calls: u64,
+    /// The host's local addresses as of the last survey, and when it was.
+    locals: Option<(Instant, Arc<LocalAddresses>)>,
 }
 
 /// The handle the capture's threads keep: cheap to clone, never blocks.
@@ -146,14 +150,49 @@ impl Namer {
         self.answers.lock().ok()?.owners.get(call).cloned()
     }
 
+    /// Where the call stands: both ends named, neither end on this host (nothing to wait for),
+    /// or still to be found.
+    fn standing(&self, call: &CallEnds) -> Standing {
+        let Ok(a) = self.answers.lock() else {
+            return Standing::Open;
+        };
+        if let Some(owners) = a.owners.get(call) {
+            return match named(owners) {
+                true => Standing::Named(owners.clone()),
+                false => Standing::Asked,
+            };
+        }
+        match &a.locals {
+            Some((_, locals))
+                if !locals.contains(call.client.ip()) && !locals.contains(call.server.ip()) =>
+            {
+                Standing::Passing
+            }
+            _ => Standing::Open,
+        }
+    }
+
     /// The lookups' counters so far, added to `c` (`process_*`), and the dropped requests.
     pub fn add_counters_to(&self, c: &mut crate::stats::Counters) {
         if let Ok(a) = self.answers.lock() {
             a.counters.add_to(c);
             c.process_requests_dropped += a.requests_dropped;
             c.process_answers_evicted += a.answers_evicted;
+            c.process_remote_calls += a.remote_calls;
         }
     }
+}
+
+/// Where a call stands with the namer.
+enum Standing {
+    /// Both ends named.
+    Named(CallOwners),
+    /// Neither end is on this host, as of the last survey.
+    Passing,
+    /// Asked, an end still unnamed.
+    Asked,
+    /// Not asked yet.
+    Open,
 }
 
 /// Spans on their way to the output, waiting for the namer's answers, when nothing else (no
@@ -179,16 +218,30 @@ impl NamingQueue {
         }
     }
 
-    /// Takes a span just made, and asks for its ends unless they were asked for already (at
-    /// the connection's SYN, or by an earlier call on it).
-    pub fn push(&mut self, span: NetworkSpan, now: Instant) {
+    /// Takes a span just made: hands it to `out` at once when there is nothing to wait for
+    /// (both ends named already, or neither on this host), else asks for its ends unless
+    /// they were asked for already (at the connection's SYN, or by an earlier call on it) and
+    /// holds it.
+    pub fn push(
+        &mut self,
+        mut span: NetworkSpan,
+        now: Instant,
+        out: impl FnOnce(&NetworkSpan) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         let call = annotate::call_of(&span);
         if let Some(call) = call {
-            if self.namer.answer(&call).is_none() {
-                self.namer.request(call);
+            match self.namer.standing(&call) {
+                Standing::Named(owners) => {
+                    annotate::name_ends(&mut span, &owners);
+                    return out(&span);
+                }
+                Standing::Passing => return out(&span),
+                Standing::Open => self.namer.request(call),
+                Standing::Asked => {}
             }
         }
         self.waiting.push_back((now + self.patience, call, span));
+        Ok(())
     }
 
     /// Names and hands to `out` every span due at `now` (every one when `all`), and the
@@ -358,12 +411,20 @@ fn run(cfg: NamerConfig, rx: Receiver<CallEnds>, answers: &Mutex<Answers>) {
             }
         };
         // A new request for a call already answered, with nothing left to find here, is
-        // settled (every span of a call asks again as it arrives).
-        if let Ok(a) = answers.lock() {
+        // settled (a span whose SYN was not seen asks again as it arrives). A call with
+        // neither end on this host (traffic between other hosts) has nothing to find: it is
+        // neither looked up nor remembered, unless the survey is old enough to have missed a
+        // new namespace.
+        if let Ok(mut a) = answers.lock() {
+            let index = annotator.index();
             let fresh = left == cfg.retries;
-            let settled =
-                |o: &CallOwners| named(o) || (fresh && !unnamed_here(annotator.index(), &call, o));
+            let settled = |o: &CallOwners| named(o) || (fresh && !unnamed_here(index, &call, o));
             if a.owners.get(&call).is_some_and(settled) {
+                continue;
+            }
+            let passing = !index.is_local(call.client.ip()) && !index.is_local(call.server.ip());
+            if passing && !index.remote_survey_due(Instant::now()) {
+                a.remote_calls += 1;
                 continue;
             }
         }
@@ -380,7 +441,11 @@ fn run(cfg: NamerConfig, rx: Receiver<CallEnds>, answers: &Mutex<Answers>) {
             retries.push_back((now + cfg.retry_after, call, left - 1));
         }
         let counters = annotator.take_counters();
+        let surveyed = annotator.index().surveyed_at();
         if let Ok(mut a) = answers.lock() {
+            if let Some(at) = surveyed.filter(|at| a.locals.as_ref().is_none_or(|l| l.0 != *at)) {
+                a.locals = Some((at, Arc::new(annotator.index().local_addresses())));
+            }
             a.counters.merge(&counters);
             let merged = match a.owners.get(&call) {
                 // An end once found stays named.
@@ -483,11 +548,12 @@ mod tests {
             ..NamerConfig::default()
         })
         .expect("start");
+        // Local ends (loopback), no socket: looked up, not found, remembered.
         for port in 1..=200u16 {
             namer.request(CallEnds {
                 transport: Transport::Tcp,
-                client: SocketAddr::from(([203, 0, 113, 1], port)),
-                server: SocketAddr::from(([203, 0, 113, 2], 80)),
+                client: SocketAddr::from(([127, 0, 0, 1], port)),
+                server: SocketAddr::from(([127, 0, 0, 2], 80)),
             });
         }
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -548,8 +614,13 @@ mod tests {
         let patience = Duration::from_secs(3);
         let mut queue = NamingQueue::new(namer.clone(), patience, 2);
         let t0 = Instant::now();
-        queue.push(network_span(client_addr, server), t0);
         let mut out = Vec::new();
+        queue
+            .push(network_span(client_addr, server), t0, |s| {
+                out.push(s.clone());
+                Ok(())
+            })
+            .expect("push");
         queue
             .release(t0, false, |s| {
                 out.push(s.clone());
@@ -581,7 +652,12 @@ mod tests {
         out.clear();
         for port in 1..=3u16 {
             let remote = SocketAddr::from(([203, 0, 113, 9], port));
-            queue.push(network_span(remote, server), t0);
+            queue
+                .push(network_span(remote, server), t0, |s| {
+                    out.push(s.clone());
+                    Ok(())
+                })
+                .expect("push");
         }
         queue
             .release(t0, false, |s| {
@@ -598,6 +674,23 @@ mod tests {
             .expect("release");
         assert_eq!(out.len(), 3, "all leave at the end");
         assert!(out.iter().all(|s| pid(s, CLIENT_PID).is_none()));
+        // A call between two other hosts has nothing to wait for: it leaves at once; so does
+        // a call whose ends are both named already.
+        out.clear();
+        let passing = network_span(
+            SocketAddr::from(([203, 0, 113, 9], 1000)),
+            SocketAddr::from(([198, 51, 100, 7], 80)),
+        );
+        for span in [passing, network_span(client_addr, server)] {
+            queue
+                .push(span, t0, |s| {
+                    out.push(s.clone());
+                    Ok(())
+                })
+                .expect("push");
+        }
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(pid(&out[1], SERVER_PID), Some(me));
         drop((queue, namer));
         thread.join().expect("the thread ends");
     }

@@ -244,7 +244,7 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
                 let now = Instant::now();
                 if let Some(span) = span {
                     span_metrics.observe(&span);
-                    q.push(span, now);
+                    q.push(span, now, |s| w.push(s))?;
                 }
                 return q.release(now, false, |s| w.push(s));
             }
