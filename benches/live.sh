@@ -17,7 +17,8 @@
 # in target/live-looped.pcap; with NO_REPLAY=1 the replay is skipped; with RPS=MASK the
 # receiving veth's packets are processed on the CPUs of MASK (rps_cpus, e.g. 2 for CPU 1)
 # instead of the sender's, so that the sender's core is not also the receive path's and both
-# captures' (a loaded machine: the receive path competes with the captures). Needs root,
+# captures' (a loaded machine: the receive path competes with the captures); with
+# SENDER_CPU=N the sender is pinned to CPU N (and `-- --cpus M` pins wirespan). Needs root,
 # tcpdump and the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,7 +78,9 @@ WSREAL=$(pgrep -P "$WSPID" || echo "$WSPID")
 cpu0=$(cpu_of "$WSREAL")
 pace=()
 [ "$PPS" != 0 ] && pace=(--pps "$PPS")
-ip netns exec "$TX" "$SEND" wsb-a$$ "$PCAP" --loops "$LOOPS" "${pace[@]}" >"$OUT/send.out"
+pin=()
+[ -n "${SENDER_CPU:-}" ] && pin=(taskset -c "$SENDER_CPU")
+ip netns exec "$TX" "${pin[@]}" "$SEND" wsb-a$$ "$PCAP" --loops "$LOOPS" "${pace[@]}" >"$OUT/send.out"
 # Blocks not yet full are handed over at the ring's timeout; the flows' last spans at exit.
 sleep 1
 cpu1=$(cpu_of "$WSREAL")

@@ -43,8 +43,11 @@ counters! {
     kernel_drops,
     /// Live capture: frames a reader handed to another thread's worker.
     packets_handed_off,
-    /// Live capture: frames dropped because a worker's queue was full.
+    /// Live capture: frames lost between a reader and a worker (the worker had stopped).
     queue_drops,
+    /// Live capture: times a reader found a worker's queue full and waited for room (its ring
+    /// buffered meanwhile).
+    queue_full_waits,
     /// Spans dropped because the writer's queue was full.
     spans_dropped_queue_full,
     /// Records whose captured length is shorter than the wire length (snaplen).

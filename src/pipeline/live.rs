@@ -6,8 +6,8 @@
 //! pinned to a core when asked. Readers decode only to find the inner flow, then hand the
 //! frame over a bounded lock-free queue to the worker owning that flow (so both directions of
 //! a tunnelled flow meet, whatever the outer hash did). With one thread the reader is its own
-//! worker and frames are never copied. A full queue drops the frame and counts it; a reader
-//! never blocks.
+//! worker and frames are never copied. A reader waits for room in a full queue (counted) while
+//! its ring, far larger, buffers in the kernel; only a full ring drops.
 
 use super::{flow_hash, Pipeline, PipelineConfig};
 use crate::capture::ring::{Ring, RingConfig, RingError, SockFilter};
@@ -291,9 +291,20 @@ fn reader(
                             link: frame.link,
                             data,
                         };
-                        if let Some(Err(TrySendError::Full(_))) =
-                            work_tx.get(w).map(|tx| tx.try_send(owned))
-                        {
+                        let Some(tx) = work_tx.get(w) else {
+                            continue;
+                        };
+                        // A full worker queue is waited for: meanwhile the ring holds what
+                        // comes (64 MiB by default, far more than a queue), and only a full
+                        // ring drops, in the kernel, counted as tcpdump's drops are.
+                        let queued = match tx.try_send(owned) {
+                            Err(TrySendError::Full(owned)) => {
+                                own.queue_full_waits += 1;
+                                tx.send(owned).is_ok()
+                            }
+                            sent => sent.is_ok(),
+                        };
+                        if !queued {
                             own.queue_drops += 1;
                         }
                     }
