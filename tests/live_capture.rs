@@ -390,7 +390,7 @@ fn live_capture_joins_the_apps_otlp_spans() {
     }
     let live = run_live_with(
         "agent",
-        "--otlp --listen-deepflow 127.0.0.1:38086 --listen-http off --listen-grpc off --correlation-window-ms 1000 --metrics-listen 127.0.0.1:9477 --export http://127.0.0.1:4318/v1/traces --export-metrics-interval-s 1",
+        "--otlp --listen-deepflow 127.0.0.1:38086 --listen-http off --listen-grpc off --correlation-window-ms 3000 --metrics-listen 127.0.0.1:9477 --export http://127.0.0.1:4318/v1/traces --export-metrics-interval-s 1",
         None,
         &["tcp", "port", "8080", "or", "udp", "port", "4789"],
         Some("http://127.0.0.1:38086/api/v1/otel/trace"),

@@ -174,8 +174,10 @@ if [ -n "${WS_APP_SPANS:-}" ]; then
   ip netns exec "$NS_A" python3 "$(dirname "$0")/send_app_spans.py" "$OUT/client.json" "$WS_APP_SPANS" >/dev/null
 fi
 if [ -n "${WS_METRICS:-}" ]; then
-  # A Prometheus scrape once the correlation window (1 s in the test) has let everything go.
-  sleep 2.5
+  # A Prometheus scrape once the correlation window has let everything go (3 s in the test:
+  # longer than the client runs, ~1.1 s with its connections held, so that the first calls
+  # still wait when the apps' spans come, sent after the last; 1 s lost that race under load).
+  sleep 4.5
   ip netns exec "$NS_A" python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://$WS_METRICS/metrics', timeout=5).read().decode())" > "$OUT/metrics.txt"
 fi
 sleep 0.3
