@@ -45,13 +45,48 @@ pub struct LiveConfig {
     pub namer: Option<Namer>,
 }
 
-/// A frame copied out of the ring for another thread's worker.
-struct OwnedFrame {
+/// Where one frame of a [`FrameBatch`] is, and what the ring said of it.
+#[derive(Clone, Copy)]
+struct BatchedFrame {
     ts_ns: u64,
     wire_len: u32,
     ifindex: u32,
     link: LinkType,
-    data: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+/// The frames of one ring block bound for one worker, copied out of the ring end to end (in
+/// capture order): one hand-over per block and worker, not per frame. Batches go back to the
+/// readers for reuse.
+#[derive(Default)]
+struct FrameBatch {
+    bytes: Vec<u8>,
+    frames: Vec<BatchedFrame>,
+}
+
+impl FrameBatch {
+    fn push(&mut self, frame: &crate::capture::ring::RingFrame<'_>) {
+        self.frames.push(BatchedFrame {
+            ts_ns: frame.ts_ns,
+            wire_len: frame.wire_len,
+            ifindex: frame.ifindex,
+            link: frame.link,
+            start: self.bytes.len(),
+            len: frame.data.len(),
+        });
+        self.bytes.extend_from_slice(frame.data);
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.frames.clear();
+    }
+
+    fn get(&self, i: usize) -> Option<(BatchedFrame, &[u8])> {
+        let f = *self.frames.get(i)?;
+        Some((f, self.bytes.get(f.start..f.start + f.len)?))
+    }
 }
 
 /// Counters every thread publishes about once a second, for `--stats-interval` and the end.
@@ -123,13 +158,16 @@ pub fn run(
             }
             Ok(written)
         });
-        // Frame queues to workers (only with more than one thread), and the buffers' way back.
-        let mut work_tx: Vec<Sender<OwnedFrame>> = Vec::new();
+        // Batch queues to workers (only with more than one thread), and the batches' way back.
+        // A batch holds one block's frames for a worker (a few hundred at high rates): the
+        // queue's frames are bounded as `queue_frames` over an average of 1024 per batch.
+        let batches = (cfg.queue_frames / 1024).max(4);
+        let mut work_tx: Vec<Sender<FrameBatch>> = Vec::new();
         let mut workers = Vec::new();
-        let (free_tx, free_rx) = bounded::<Vec<u8>>(cfg.queue_frames * threads.max(1));
+        let (free_tx, free_rx) = bounded::<FrameBatch>(batches * threads.max(1));
         if threads > 1 {
             for w in 0..threads {
-                let (tx, rx) = bounded::<OwnedFrame>(cfg.queue_frames);
+                let (tx, rx) = bounded::<FrameBatch>(batches);
                 work_tx.push(tx);
                 let span_tx = Outbox {
                     spans: span_tx.clone(),
@@ -236,8 +274,8 @@ fn reader(
     t: usize,
     mut rings: Vec<Ring>,
     stop: &AtomicBool,
-    work_tx: Vec<Sender<OwnedFrame>>,
-    free_rx: Receiver<Vec<u8>>,
+    work_tx: Vec<Sender<FrameBatch>>,
+    free_rx: Receiver<FrameBatch>,
     span_tx: Outbox,
     shared: SharedCounters,
     pcfg: PipelineConfig,
@@ -253,6 +291,7 @@ fn reader(
     let mut encap = Encap::default();
     let mut last_publish = Instant::now();
     let workers = work_tx.len() as u64;
+    let mut batches: Vec<FrameBatch> = work_tx.iter().map(|_| FrameBatch::default()).collect();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         let mut got_any = false;
@@ -281,37 +320,36 @@ fn reader(
                             &decode_cfg,
                             &mut encap,
                         ) % workers) as usize;
-                        let mut data = free_rx.try_recv().unwrap_or_default();
-                        data.clear();
-                        data.extend_from_slice(frame.data);
-                        let owned = OwnedFrame {
-                            ts_ns: frame.ts_ns,
-                            wire_len: frame.wire_len,
-                            ifindex: frame.ifindex,
-                            link: frame.link,
-                            data,
-                        };
-                        let Some(tx) = work_tx.get(w) else {
-                            continue;
-                        };
-                        // A full worker queue is waited for: meanwhile the ring holds what
-                        // comes (64 MiB by default, far more than a queue), and only a full
-                        // ring drops, in the kernel, counted as tcpdump's drops are.
-                        let queued = match tx.try_send(owned) {
-                            Err(TrySendError::Full(owned)) => {
-                                own.queue_full_waits += 1;
-                                tx.send(owned).is_ok()
-                            }
-                            sent => sent.is_ok(),
-                        };
-                        if !queued {
-                            own.queue_drops += 1;
+                        if let Some(batch) = batches.get_mut(w) {
+                            batch.push(&frame);
                         }
                     }
                 }
             }
             if let Some(p) = pipeline.as_mut() {
                 send_spans(p, &span_tx);
+            }
+            for (batch, tx) in batches.iter_mut().zip(&work_tx) {
+                if batch.frames.is_empty() {
+                    continue;
+                }
+                let mut next = free_rx.try_recv().unwrap_or_default();
+                next.clear();
+                let full = std::mem::replace(batch, next);
+                let frames = full.frames.len() as u64;
+                // A full worker queue is waited for: meanwhile the ring holds what comes
+                // (64 MiB by default, far more than a queue), and only a full ring drops, in
+                // the kernel, counted as tcpdump's drops are.
+                let queued = match tx.try_send(full) {
+                    Err(TrySendError::Full(full)) => {
+                        own.queue_full_waits += 1;
+                        tx.send(full).is_ok()
+                    }
+                    sent => sent.is_ok(),
+                };
+                if !queued {
+                    own.queue_drops += frames;
+                }
             }
         }
         if last_publish.elapsed() >= Duration::from_secs(1) || stopping {
@@ -362,31 +400,10 @@ fn wait_for_any(rings: &[Ring], timeout_ms: i32) {
 /// Frames held for reordering at most; beyond it the oldest go on at once.
 const MAX_REORDER: usize = 65_536;
 
-/// A frame waiting in a worker's reorder buffer, ordered by capture time then arrival.
-struct Queued {
-    ts_ns: u64,
-    order: u64,
-    frame: OwnedFrame,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.ts_ns, self.order) == (other.ts_ns, other.order)
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.ts_ns, self.order).cmp(&(other.ts_ns, other.order))
-    }
+/// A batch being merged into capture order: its next frame.
+struct Merging {
+    batch: FrameBatch,
+    next: usize,
 }
 
 fn realtime_ns() -> u64 {
@@ -400,9 +417,9 @@ fn worker(
     w: usize,
     readers: usize,
     reorder_ns: u64,
-    rx: Receiver<OwnedFrame>,
+    rx: Receiver<FrameBatch>,
     span_tx: Outbox,
-    free_tx: Sender<Vec<u8>>,
+    free_tx: Sender<FrameBatch>,
     shared: SharedCounters,
     pcfg: PipelineConfig,
     cpu: Option<usize>,
@@ -413,47 +430,48 @@ fn worker(
     let mut pipeline = Pipeline::new(pcfg);
     let mut last_publish = Instant::now();
     // The two directions of a tunnelled flow can reach this worker through different readers
-    // (the kernel hashes the outer headers), each handing over whole ring blocks: frames wait
-    // here, ordered by capture time, until no reader can still deliver an earlier one.
-    let mut pending: BinaryHeap<Reverse<Queued>> = BinaryHeap::new();
+    // (the kernel hashes the outer headers), each handing over whole ring blocks: batches wait
+    // here and their frames are merged by capture time (each batch is in capture order), until
+    // no reader can still deliver an earlier one.
+    let mut merging: Vec<Option<Merging>> = Vec::new();
+    let mut heap: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
+    let mut held = 0usize;
     let mut arrivals = 0u64;
-    let process = |frame: OwnedFrame, pipeline: &mut Pipeline| {
-        pipeline.live_frame(
-            frame.ts_ns,
-            frame.link,
-            frame.ifindex,
-            frame.wire_len,
-            &frame.data,
-        );
-        send_spans(pipeline, &span_tx);
-        // Hand the buffer back for reuse; if the pool is full it is simply freed.
-        let _ = free_tx.try_send(frame.data);
+    let mut take = |batch: FrameBatch,
+                    merging: &mut Vec<Option<Merging>>,
+                    heap: &mut BinaryHeap<Reverse<(u64, u64, usize)>>,
+                    held: &mut usize| {
+        let Some((first, _)) = batch.get(0) else {
+            let _ = free_tx.try_send(batch);
+            return;
+        };
+        arrivals += 1;
+        *held += batch.frames.len();
+        let slot = match merging.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                merging.push(None);
+                merging.len() - 1
+            }
+        };
+        if let Some(m) = merging.get_mut(slot) {
+            *m = Some(Merging { batch, next: 0 });
+        }
+        heap.push(Reverse((first.ts_ns, arrivals, slot)));
     };
     loop {
         let mut disconnected = match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(frame) => {
-                arrivals += 1;
-                pending.push(Reverse(Queued {
-                    ts_ns: frame.ts_ns,
-                    order: arrivals,
-                    frame,
-                }));
+            Ok(batch) => {
+                take(batch, &mut merging, &mut heap, &mut held);
                 false
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => true,
         };
-        // Take whatever else is queued in one go: the queue empties faster than frame by frame.
-        for _ in 0..4096 {
+        // Take whatever else is queued in one go.
+        loop {
             match rx.try_recv() {
-                Ok(frame) => {
-                    arrivals += 1;
-                    pending.push(Reverse(Queued {
-                        ts_ns: frame.ts_ns,
-                        order: arrivals,
-                        frame,
-                    }));
-                }
+                Ok(batch) => take(batch, &mut merging, &mut heap, &mut held),
                 Err(crossbeam_channel::TryRecvError::Empty) => break,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
                     disconnected = true;
@@ -462,14 +480,30 @@ fn worker(
             }
         }
         let horizon = realtime_ns().saturating_sub(reorder_ns);
-        while let Some(Reverse(q)) = pending.peek() {
-            if q.ts_ns > horizon && pending.len() <= MAX_REORDER && !disconnected {
+        while let Some(&Reverse((ts, order, slot))) = heap.peek() {
+            if ts > horizon && held <= MAX_REORDER && !disconnected {
                 break;
             }
-            if let Some(Reverse(q)) = pending.pop() {
-                process(q.frame, &mut pipeline);
+            heap.pop();
+            let Some(Some(m)) = merging.get_mut(slot) else {
+                continue;
+            };
+            if let Some((f, data)) = m.batch.get(m.next) {
+                pipeline.live_frame(f.ts_ns, f.link, f.ifindex, f.wire_len, data);
+            }
+            m.next += 1;
+            held = held.saturating_sub(1);
+            match m.batch.get(m.next) {
+                Some((f, _)) => heap.push(Reverse((f.ts_ns, order, slot))),
+                None => {
+                    if let Some(done) = merging.get_mut(slot).and_then(Option::take) {
+                        // Back to the readers for reuse; if the pool is full it is freed.
+                        let _ = free_tx.try_send(done.batch);
+                    }
+                }
             }
         }
+        send_spans(&mut pipeline, &span_tx);
         if disconnected {
             break;
         }
