@@ -24,6 +24,9 @@ import subprocess
 import sys
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls"))
+from tsharkjson import VERSION, check, dicts_with, failures, values  # noqa: E402
+
 HERE = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
 CIPHER = {
     "TLS_AES_128_GCM_SHA256": 0x1301, "TLS_AES_256_GCM_SHA384": 0x1302,
@@ -32,33 +35,6 @@ CIPHER = {
     "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": 0xC02C,
     "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": 0xCCA9,
 }
-VERSION = {0x0303: "1.2", 0x0304: "1.3"}
-failures = []
-
-
-def check(what, got, want):
-    if got != want:
-        failures.append(f"{what}: got {got!r}, want {want!r}")
-
-
-def dicts_with(obj, key):
-    """Every dict under obj (depth first, in order) that has key."""
-    if isinstance(obj, dict):
-        if key in obj:
-            yield obj
-        for v in obj.values():
-            yield from dicts_with(v, key)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from dicts_with(v, key)
-
-
-def values(obj, key):
-    out = []
-    for d in dicts_with(obj, key):
-        v = d[key]
-        out.extend(v if isinstance(v, list) else [v])
-    return out
 
 
 def tshark(pcap, port, keys=None):

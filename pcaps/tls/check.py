@@ -23,6 +23,8 @@ import os
 import subprocess
 import sys
 
+from tsharkjson import VERSION, check, dicts_with, failures, values
+
 HERE = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
 CIPHER = {
     "TLS_AES_128_GCM_SHA256": 0x1301, "TLS_AES_256_GCM_SHA384": 0x1302,
@@ -41,33 +43,6 @@ ALERT = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac",
          70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
          86: "inappropriate_fallback", 90: "user_canceled", 112: "unrecognized_name",
          120: "no_application_protocol"}
-VERSION = {0x0303: "1.2", 0x0304: "1.3"}
-failures = []
-
-
-def check(what, got, want):
-    if got != want:
-        failures.append(f"{what}: got {got!r}, want {want!r}")
-
-
-def dicts_with(obj, key):
-    """Every dict under obj (depth first, in order) that has key."""
-    if isinstance(obj, dict):
-        if key in obj:
-            yield obj
-        for v in obj.values():
-            yield from dicts_with(v, key)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from dicts_with(v, key)
-
-
-def values(obj, key):
-    out = []
-    for d in dicts_with(obj, key):
-        v = d[key]
-        out.extend(v if isinstance(v, list) else [v])
-    return out
 
 
 def num(s):
