@@ -601,6 +601,14 @@ mod tests {
         }
     }
 
+    /// A span sink that keeps what it is given.
+    fn keep(out: &mut Vec<NetworkSpan>) -> impl FnMut(&NetworkSpan) -> std::io::Result<()> + '_ {
+        move |s| {
+            out.push(s.clone());
+            Ok(())
+        }
+    }
+
     /// Spans wait their patience, then leave in order, named by what the namer found since
     /// they came; past the bound the oldest leave at once, counted.
     #[test]
@@ -616,17 +624,9 @@ mod tests {
         let t0 = Instant::now();
         let mut out = Vec::new();
         queue
-            .push(network_span(client_addr, server), t0, |s| {
-                out.push(s.clone());
-                Ok(())
-            })
+            .push(network_span(client_addr, server), t0, keep(&mut out))
             .expect("push");
-        queue
-            .release(t0, false, |s| {
-                out.push(s.clone());
-                Ok(())
-            })
-            .expect("release");
+        queue.release(t0, false, keep(&mut out)).expect("release");
         assert!(out.is_empty(), "nothing leaves before its patience");
         // Let the namer answer the span's request.
         let call = annotate::call_of(&network_span(client_addr, server)).expect("call");
@@ -635,10 +635,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         queue
-            .release(t0 + patience, false, |s| {
-                out.push(s.clone());
-                Ok(())
-            })
+            .release(t0 + patience, false, keep(&mut out))
             .expect("release");
         assert_eq!(out.len(), 1);
         let me = i64::from(std::process::id());
@@ -653,25 +650,12 @@ mod tests {
         for port in 1..=3u16 {
             let remote = SocketAddr::from(([203, 0, 113, 9], port));
             queue
-                .push(network_span(remote, server), t0, |s| {
-                    out.push(s.clone());
-                    Ok(())
-                })
+                .push(network_span(remote, server), t0, keep(&mut out))
                 .expect("push");
         }
-        queue
-            .release(t0, false, |s| {
-                out.push(s.clone());
-                Ok(())
-            })
-            .expect("release");
+        queue.release(t0, false, keep(&mut out)).expect("release");
         assert_eq!((out.len(), queue.released_early), (1, 1));
-        queue
-            .release(t0, true, |s| {
-                out.push(s.clone());
-                Ok(())
-            })
-            .expect("release");
+        queue.release(t0, true, keep(&mut out)).expect("release");
         assert_eq!(out.len(), 3, "all leave at the end");
         assert!(out.iter().all(|s| pid(s, CLIENT_PID).is_none()));
         // A call between two other hosts has nothing to wait for: it leaves at once; so does
@@ -682,12 +666,7 @@ mod tests {
             SocketAddr::from(([198, 51, 100, 7], 80)),
         );
         for span in [passing, network_span(client_addr, server)] {
-            queue
-                .push(span, t0, |s| {
-                    out.push(s.clone());
-                    Ok(())
-                })
-                .expect("push");
+            queue.push(span, t0, keep(&mut out)).expect("push");
         }
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(pid(&out[1], SERVER_PID), Some(me));
