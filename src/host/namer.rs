@@ -670,6 +670,24 @@ mod tests {
         }
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(pid(&out[1], SERVER_PID), Some(me));
+        // Asked anyway (its SYN was seen), a passing call is counted, not looked up (once the
+        // survey is fresh: a stale one is read again first).
+        let remote_calls = || {
+            let mut c = crate::stats::Counters::default();
+            namer.add_counters_to(&mut c);
+            c.process_remote_calls
+        };
+        let before = remote_calls();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while remote_calls() == before && Instant::now() < deadline {
+            namer.request(CallEnds {
+                transport: Transport::Tcp,
+                client: SocketAddr::from(([203, 0, 113, 9], 2000)),
+                server: SocketAddr::from(([198, 51, 100, 7], 80)),
+            });
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(remote_calls() > before);
         drop((queue, namer));
         thread.join().expect("the thread ends");
     }
