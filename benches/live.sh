@@ -18,8 +18,11 @@
 # receiving veth's packets are processed on the CPUs of MASK (rps_cpus, e.g. 2 for CPU 1)
 # instead of the sender's, so that the sender's core is not also the receive path's and both
 # captures' (a loaded machine: the receive path competes with the captures); with
-# SENDER_CPU=N the sender is pinned to CPU N (and `-- --cpus M` pins wirespan). Needs root,
-# tcpdump and the Rust toolchain.
+# SENDER_CPU=N the sender is pinned to CPU N (and `-- --cpus M` pins wirespan, TCPDUMP_CPU=N
+# tcpdump); SENDER_THREADS=N sends from N threads (on a veth each thread's CPU also runs the
+# receive path, so one thread cannot offer more than one core carries); SENDER_NICE=-10 gives
+# the sender priority over the captures (to hold a rate the cores cannot also capture).
+# Prints CPU per packet of both captures too. Needs root, tcpdump and the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PCAP=${1:-pcaps/http/underlay-vxlan.pcap}
@@ -66,7 +69,9 @@ ip netns exec "$RX" "$WS" capture -i wsb-b$$ --promisc --threads "$THREADS" -o /
   --stats "${EXTRA[@]}" 2>"$OUT/ws.err" &
 WSPID=$!
 PIDS+=($WSPID)
-ip netns exec "$RX" tcpdump -i wsb-b$$ -s 0 -B 65536 -w /dev/null 2>"$OUT/td.err" &
+tdpin=()
+[ -n "${TCPDUMP_CPU:-}" ] && tdpin=(taskset -c "$TCPDUMP_CPU")
+ip netns exec "$RX" "${tdpin[@]}" tcpdump -i wsb-b$$ -s 0 -B 65536 -w /dev/null 2>"$OUT/td.err" &
 TDPID=$!
 PIDS+=($TDPID)
 for _ in $(seq 1 100); do
@@ -76,14 +81,19 @@ done
 # wirespan's own pid inside `ip netns exec`: its only child.
 WSREAL=$(pgrep -P "$WSPID" || echo "$WSPID")
 cpu0=$(cpu_of "$WSREAL")
+TDREAL=$(pgrep -P "$TDPID" || echo "$TDPID")
+td0=$(cpu_of "$TDREAL")
 pace=()
 [ "$PPS" != 0 ] && pace=(--pps "$PPS")
 pin=()
 [ -n "${SENDER_CPU:-}" ] && pin=(taskset -c "$SENDER_CPU")
-ip netns exec "$TX" "${pin[@]}" "$SEND" wsb-a$$ "$PCAP" --loops "$LOOPS" "${pace[@]}" >"$OUT/send.out"
+[ -n "${SENDER_NICE:-}" ] && pin=(nice -n "$SENDER_NICE" "${pin[@]}")
+ip netns exec "$TX" "${pin[@]}" "$SEND" wsb-a$$ "$PCAP" --loops "$LOOPS" "${pace[@]}" \
+  --threads "${SENDER_THREADS:-1}" >"$OUT/send.out"
 # Blocks not yet full are handed over at the ring's timeout; the flows' last spans at exit.
 sleep 1
 cpu1=$(cpu_of "$WSREAL")
+td1=$(cpu_of "$TDREAL")
 kill -INT "$TDPID" "$WSPID"
 wait "$WSPID" || true
 wait "$TDPID" || true
@@ -104,6 +114,9 @@ printf '%-10s %12s %12s\n' "" received dropped
 printf '%-10s %12s %12s\n' wirespan "$ws_rx" "$ws_drop"
 printf '%-10s %12s %12s\n' tcpdump "$td_rx" "$td_drop"
 echo "wirespan live: $ws_spans spans, $qdrop frames dropped at worker queues, $sdrop spans dropped at the writer queue"
+awk -v w0="$cpu0" -v w1="$cpu1" -v t0="$td0" -v t1="$td1" -v rx="$ws_rx" 'BEGIN {
+  n = rx > 0 ? rx : 1
+  printf "CPU per packet offered, live: wirespan %.0f ns, tcpdump %.0f ns\n", (w1 - w0) / n * 1e9, (t1 - t0) / n * 1e9 }'
 [ "${NO_REPLAY:-0}" = 1 ] && exit 0
 
 # The same packets, replayed: the sender writes what it sent as a pcap.

@@ -4,7 +4,7 @@
 //! are new flows (a flow table would take a repeated flow for retransmissions).
 //!
 //!   cargo build --release --example send
-//!   target/release/examples/send IFACE PCAP [--loops N] [--pps RATE] [--batch N]
+//!   target/release/examples/send IFACE PCAP [--loops N] [--pps RATE] [--batch N] [--threads N]
 //!   target/release/examples/send --write OUT.pcap PCAP [--loops N] [--pps RATE]
 //!
 //! Sends with sendmmsg(2) on an AF_PACKET socket with PACKET_QDISC_BYPASS (no qdisc, the frame
@@ -12,7 +12,11 @@
 //! per batch. `--write` writes the same stream (the loops, the moved ports, timestamps spaced at
 //! `--pps`, default 1 M/s) as a pcap instead, so that replay can be timed on exactly the
 //! packets the live run was offered. The client port is the higher of the two; TCP checksums
-//! are kept right (RFC 1624). Prints packets, bytes, seconds and the rate reached.
+//! are kept right (RFC 1624). With `--threads N`, N threads send at once, each on its own
+//! socket, thread i taking loops i, i+N, i+2N…: on a veth the receiving side's kernel work
+//! (and every listening capture's copy into its ring) runs on the sending thread's CPU, so one
+//! thread is bound by one core's worth of sender and receiver together. Prints packets, bytes,
+//! seconds and the rate reached.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -35,6 +39,7 @@ struct Args {
     loops: u64,
     pps: Option<f64>,
     batch: usize,
+    threads: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +52,7 @@ fn parse_args() -> Result<Args, String> {
         loops: 1,
         pps: None,
         batch: 256,
+        threads: 1,
     };
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -54,6 +60,9 @@ fn parse_args() -> Result<Args, String> {
             "--loops" => args.loops = value("--loops")?.parse().map_err(|e| format!("{e}"))?,
             "--pps" => args.pps = Some(value("--pps")?.parse().map_err(|e| format!("{e}"))?),
             "--batch" => args.batch = value("--batch")?.parse().map_err(|e| format!("{e}"))?,
+            "--threads" => {
+                args.threads = value("--threads")?.parse().map_err(|e| format!("{e}"))?
+            }
             "--write" => args.write = Some(value("--write")?),
             _ => positional.push(a),
         }
@@ -64,15 +73,14 @@ fn parse_args() -> Result<Args, String> {
             args.pcap = pcap.clone();
         }
         (true, [pcap]) => args.pcap = pcap.clone(),
-        _ => {
-            return Err(
-                "usage: send IFACE PCAP [--loops N] [--pps RATE] [--batch N]\n       \
+        _ => return Err(
+            "usage: send IFACE PCAP [--loops N] [--pps RATE] [--batch N] [--threads N]\n       \
                         send --write OUT.pcap PCAP [--loops N] [--pps RATE]"
-                    .into(),
-            )
-        }
+                .into(),
+        ),
     }
     args.batch = args.batch.clamp(1, 1024);
+    args.threads = args.threads.clamp(1, 64);
     Ok(args)
 }
 
@@ -346,19 +354,60 @@ fn run() -> Result<(), String> {
         ));
     }
     let iface = args.iface.as_deref().unwrap_or_default();
-    let fd = open_socket(iface)?;
     let bytes_per_loop: u64 = frames.iter().map(|f| f.bytes.len() as u64).sum();
-    let mut pace = Pacer {
-        start: Instant::now(),
-        pps: args.pps,
-        sent: 0,
-    };
+    let start = Instant::now();
+    let threads = args.threads;
+    let results: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let mut frames: Vec<Frame> = frames
+                    .iter()
+                    .map(|f| Frame {
+                        bytes: f.bytes.clone(),
+                        port: f.port,
+                    })
+                    .collect();
+                let pps = args.pps.map(|p| p / threads as f64);
+                let batch = args.batch;
+                let loops = args.loops;
+                scope.spawn(move || -> Result<u64, String> {
+                    let fd = open_socket(iface)?;
+                    let mut pace = Pacer {
+                        start,
+                        pps,
+                        sent: 0,
+                    };
+                    let mut refused = 0;
+                    let mut outcome = Ok(());
+                    for n in (i..loops).step_by(threads as usize) {
+                        rewrite(&mut frames, n);
+                        match send_all(fd, &frames, batch, &mut pace) {
+                            Ok(r) => refused += r,
+                            Err(e) => {
+                                outcome = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    // SAFETY: fd is this thread's socket.
+                    unsafe { libc::close(fd) };
+                    outcome.map(|()| refused)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a sender thread panicked".into()))
+            })
+            .collect()
+    });
     let mut refused = 0;
-    for n in 0..args.loops {
-        rewrite(&mut frames, n);
-        refused += send_all(fd, &frames, args.batch, &mut pace)?;
+    for r in results {
+        refused += r?;
     }
-    let secs = pace.start.elapsed().as_secs_f64();
+    let secs = start.elapsed().as_secs_f64();
     let packets = frames.len() as u64 * args.loops;
     let bytes = bytes_per_loop * args.loops;
     println!(
@@ -367,8 +416,6 @@ fn run() -> Result<(), String> {
         packets as f64 / secs,
         bytes as f64 / secs / 1e6
     );
-    // SAFETY: fd is this function's socket.
-    unsafe { libc::close(fd) };
     Ok(())
 }
 
