@@ -97,6 +97,18 @@ fn the_daemonset_and_the_systemd_unit_run_as_written() {
     let args: Vec<String> = serde_json::from_str(args_line).expect("args as a flow sequence");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     accepts(&args, "the DaemonSet");
+    // The image's own command (deploy/Containerfile) is the DaemonSet's, for `podman run` too.
+    let containerfile = read("deploy/Containerfile");
+    let cmd = containerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("CMD "))
+        .expect("the Containerfile's CMD");
+    let cmd: Vec<String> = serde_json::from_str(cmd).expect("CMD in exec form");
+    assert_eq!(
+        cmd, args,
+        "the Containerfile's CMD and the DaemonSet's args"
+    );
+    assert!(containerfile.contains("ENTRYPOINT [\"/usr/bin/wirespan\"]"));
     let unit = read("deploy/systemd/wirespan.service");
     let exec = unit
         .lines()
