@@ -27,7 +27,7 @@ WORK=$(mktemp -d /var/tmp/wirespan-package.XXXXXX)
 MOUNTS=()
 cleanup() {
   for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
 CHECKS=0
