@@ -212,12 +212,15 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
     } else {
         (None, Some(writer))
     };
-    let span_metrics = Arc::new(metrics::SpanMetrics::default());
-    if let Some(listener) = metrics_listener {
+    // Counted only when served: the attribute scans cost about a tenth of a span's writing.
+    let span_metrics = metrics_listener
+        .is_some()
+        .then(|| Arc::new(metrics::SpanMetrics::default()));
+    if let (Some(listener), Some(spans)) = (metrics_listener, &span_metrics) {
         let sources = metrics::Sources {
             workers: Some(Arc::clone(&shared)),
             correlation: agent.as_ref().map(|a| Arc::clone(&a.counters)),
-            spans: Arc::clone(&span_metrics),
+            spans: Arc::clone(spans),
             receiver: agent.as_ref().and_then(|a| a.receiver.clone()),
             export: agent.as_ref().and_then(|a| a.export.clone()),
             graph: graph.clone(),
@@ -243,7 +246,9 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
             if let (Some(q), Some(w)) = (naming.as_mut(), direct.as_mut()) {
                 let now = Instant::now();
                 if let Some(span) = span {
-                    span_metrics.observe(&span);
+                    if let Some(m) = &span_metrics {
+                        m.observe(&span);
+                    }
                     q.push(span, now, |s| w.push(s))?;
                 }
                 return q.release(now, false, |s| w.push(s));
@@ -251,7 +256,9 @@ pub fn run(job: &CaptureJob, observer: &mut dyn CaptureObserver) -> anyhow::Resu
             let Some(span) = span else {
                 return Ok(());
             };
-            span_metrics.observe(&span);
+            if let Some(m) = &span_metrics {
+                m.observe(&span);
+            }
             if let Some(tx) = &to_agent {
                 match tx.try_send(span) {
                     Ok(()) => handed += 1,
