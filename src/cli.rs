@@ -326,7 +326,7 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 2000)]
     pub correlation_window_ms: u64,
     /// Threads that replay each file, each reading all of it and taking its share of the flows
-    /// (by address pair); this thread writes the spans. Spans of different flows may then come
+    /// (by connection; each reassembles every fragment); this thread writes the spans. Spans of different flows may then come
     /// out in a different order each run, and --max-flows applies to each worker.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,

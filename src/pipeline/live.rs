@@ -9,7 +9,7 @@
 //! worker and frames are never copied. A reader waits for room in a full queue (counted) while
 //! its ring, far larger, buffers in the kernel; only a full ring drops.
 
-use super::{flow_hash, Pipeline, PipelineConfig};
+use super::{frame_owner, Pipeline, PipelineConfig};
 use crate::capture::ring::{Ring, RingConfig, RingError, SockFilter};
 use crate::capture::LinkType;
 use crate::decode::Encap;
@@ -313,15 +313,21 @@ fn reader(
                     }
                     None => {
                         own.packets_handed_off += 1;
-                        let w = (flow_hash(
+                        let owner = frame_owner(
                             frame.link,
                             frame.data,
                             frame.wire_len,
                             &decode_cfg,
                             &mut encap,
-                        ) % workers) as usize;
-                        if let Some(batch) = batches.get_mut(w) {
-                            batch.push(&frame);
+                        );
+                        match owner {
+                            Some(hash) => {
+                                if let Some(batch) = batches.get_mut((hash % workers) as usize) {
+                                    batch.push(&frame);
+                                }
+                            }
+                            // A fragment goes to every worker (see `Pipeline::set_worker`).
+                            None => batches.iter_mut().for_each(|b| b.push(&frame)),
                         }
                     }
                 }
@@ -428,6 +434,7 @@ fn worker(
         pin_to(cpu);
     }
     let mut pipeline = Pipeline::new(pcfg);
+    pipeline.set_worker(w, readers);
     let mut last_publish = Instant::now();
     // The two directions of a tunnelled flow can reach this worker through different readers
     // (the kernel hashes the outer headers), each handing over whole ring blocks: batches wait

@@ -57,6 +57,8 @@ pub struct Pipeline {
     ifindex_points: Vec<(u32, CapturePointId)>,
     /// Threads a replay deals its flows out to; 1 means this thread does all the work.
     pub replay_workers: usize,
+    /// The flows this pipeline takes when it is one of several workers.
+    share: Share,
 }
 
 impl Pipeline {
@@ -73,6 +75,7 @@ impl Pipeline {
             sll2_points: Vec::new(),
             ifindex_points: Vec::new(),
             replay_workers: 1,
+            share: Share::ALL,
         }
     }
 
@@ -90,12 +93,6 @@ impl Pipeline {
     }
 
     pub fn packet(&mut self, pkt: &RawPacket<'_>) {
-        self.packet_of_share(pkt, Share::ALL);
-    }
-
-    /// [`Pipeline::packet`] for a frame of this pipeline's `share` of the flows; frames of
-    /// other shares are decoded and left.
-    fn packet_of_share(&mut self, pkt: &RawPacket<'_>, share: Share) {
         let snapped = (pkt.data.len() as u32) < pkt.wire_len;
         let decoded = decode::decode(
             pkt.link,
@@ -104,30 +101,42 @@ impl Pipeline {
             &self.cfg.decode,
             &mut self.encap,
         );
-        if !share.owns(&decoded) {
+        // Frames of other workers' flows are decoded and left; a frame every worker takes (a
+        // fragment) is counted by the first.
+        let Some(counts) = self.share.takes(&decoded) else {
             return;
-        }
-        self.stats.packets += 1;
-        self.stats.bytes += pkt.data.len() as u64;
-        if snapped {
-            self.stats.packets_snapped += 1;
-        }
+        };
         let point = match pkt.link {
             LinkType::LinuxSll2 => self.sll2_point(pkt.point, pkt.data),
-            LinkType::Nflog => {
-                self.stats.frames_nflog += 1;
-                pkt.point
-            }
             _ => pkt.point,
         };
-        self.count_encap();
+        if counts {
+            self.stats.packets += 1;
+            self.stats.bytes += pkt.data.len() as u64;
+            if snapped {
+                self.stats.packets_snapped += 1;
+            }
+            if pkt.link == LinkType::Nflog {
+                self.stats.frames_nflog += 1;
+            }
+            self.count_encap();
+            if self.encap.overflowed {
+                self.stats.decode_too_deep += 1;
+            }
+        }
         self.decoded(decoded, point, pkt.ts_ns);
     }
 
+    /// Makes this pipeline worker `index` of `of`: it takes the frames of its share of the
+    /// flows (by [`flow_owner`]), and every fragment.
+    pub fn set_worker(&mut self, index: usize, of: usize) {
+        self.share = Share {
+            index: index as u64,
+            of: of.max(1) as u64,
+        };
+    }
+
     fn decoded(&mut self, decoded: Decoded<'_>, point: CapturePointId, ts_ns: u64) {
-        if self.encap.overflowed {
-            self.stats.decode_too_deep += 1;
-        }
         let spans = &mut self.spans;
         match decoded {
             Decoded::Tcp(seg) => self.flows.segment(
@@ -155,10 +164,15 @@ impl Pipeline {
                 }
             }
             Decoded::Fragment(frag) => {
-                self.stats.ip_fragments += 1;
+                // Every worker reassembles every fragment (only a datagram's first fragment
+                // has its ports); the first counts them, the flow's worker takes the datagram.
+                let counts = self.share.index == 0;
                 let dropped_before = self.defrag.dropped;
                 let outcome = self.defrag.push(&frag, ts_ns);
-                self.stats.ip_fragments_dropped += self.defrag.dropped - dropped_before;
+                if counts {
+                    self.stats.ip_fragments += 1;
+                    self.stats.ip_fragments_dropped += self.defrag.dropped - dropped_before;
+                }
                 if let DefragOutcome::Complete {
                     payload,
                     protocol,
@@ -167,7 +181,6 @@ impl Pipeline {
                     ttl,
                 } = outcome
                 {
-                    self.stats.ip_reassembled += 1;
                     // The rebuilt datagram keeps the encapsulation its last fragment came in.
                     let mut encap = self.encap;
                     let inner = decode::decode_ip_payload(
@@ -179,6 +192,15 @@ impl Pipeline {
                         &self.cfg.decode,
                         &mut encap,
                     );
+                    let Some(counts) = self.share.takes(&inner) else {
+                        return;
+                    };
+                    if counts {
+                        self.stats.ip_reassembled += 1;
+                        if encap.overflowed {
+                            self.stats.decode_too_deep += 1;
+                        }
+                    }
                     let saved = std::mem::replace(&mut self.encap, encap);
                     self.decoded(inner, point, ts_ns);
                     self.encap = saved;
@@ -332,7 +354,6 @@ impl Pipeline {
         }
         let result = self.run(
             &mut reader,
-            Share::ALL,
             &mut |offset, _, stats| progress(offset, stats),
             &mut |spans| spans.drain(..).try_for_each(&mut *sink),
         )?;
@@ -343,14 +364,13 @@ impl Pipeline {
         Ok(result)
     }
 
-    /// Runs the records of `reader` that are in `share` through this pipeline. After each
+    /// Runs the records of `reader` that are in this pipeline's share through it. After each
     /// packet `spans` is given the spans completed so far; `progress` hears every so many
     /// records how far into the file the reader is (bytes), how many records it has read, and
     /// what this pipeline has counted.
     fn run(
         &mut self,
         reader: &mut PacketReader<'_>,
-        share: Share,
         progress: &mut dyn FnMut(u64, u64, &Counters),
         spans: &mut dyn FnMut(&mut Vec<NetworkSpan>) -> std::io::Result<()>,
     ) -> Result<Result<(), CaptureError>, std::io::Error> {
@@ -358,7 +378,7 @@ impl Pipeline {
         loop {
             match reader.next_packet(&mut self.points) {
                 Ok(Some(pkt)) => {
-                    self.packet_of_share(&pkt, share);
+                    self.packet(&pkt);
                     spans(&mut self.spans)?;
                     records += 1;
                     if records % PROGRESS_EVERY == 0 {
@@ -373,7 +393,7 @@ impl Pipeline {
 
     /// The rest of [`Pipeline::replay_capture`] over `replay_workers` pipelines on their own
     /// threads. Each reads the whole file (it is mapped, so the pages are shared) and takes its
-    /// share of the flows by [`address_pair_hash`]: nothing is handed from thread to thread
+    /// share of the flows by [`flow_owner`]: nothing is handed from thread to thread
     /// but spans, which come back here in batches for `sink`, so their order across flows
     /// varies from run to run (within a flow it is kept). The workers' counters are added to
     /// this pipeline's.
@@ -458,9 +478,9 @@ impl Pipeline {
         };
         let stopped = || std::io::Error::other("replay stopped");
         let report = share.index == 0;
+        self.share = share;
         let result = self.run(
             &mut reader,
-            share,
             &mut |offset, records, _| {
                 if report {
                     progress(offset, records)
@@ -492,8 +512,9 @@ const PROGRESS_POLL: Duration = Duration::from_millis(100);
 /// Spans a replay worker gathers before it sends them: one channel operation per batch.
 const SPANS_PER_BATCH: usize = 256;
 
-/// The frames one pipeline of a replay takes: those whose [`address_pair_hash`] falls to its
-/// `index` of `of`, frames of no flow (not TCP, undecodable) to the first.
+/// The frames one of several pipelines takes: those whose [`flow_owner`] hash falls to its
+/// `index` of `of` (frames of no flow, not TCP or UDP or undecodable, to the first), and every
+/// fragment.
 #[derive(Debug, Clone, Copy)]
 struct Share {
     index: u64,
@@ -503,37 +524,115 @@ struct Share {
 impl Share {
     const ALL: Share = Share { index: 0, of: 1 };
 
-    fn owns(self, decoded: &Decoded<'_>) -> bool {
-        self.of == 1 || address_pair_hash(decoded) % self.of == self.index
+    /// `None` when the frame is another share's; else whether this share counts it (a frame
+    /// every share takes is counted by the first).
+    fn takes(self, decoded: &Decoded<'_>) -> Option<bool> {
+        if self.of == 1 {
+            return Some(true);
+        }
+        match flow_owner(decoded) {
+            None => Some(self.index == 0),
+            Some(hash) => (hash % self.of == self.index).then_some(true),
+        }
     }
 }
 
-/// The [`address_pair_hash`] of a frame, decoded as a pipeline will decode it (snapped frames
+/// The [`flow_owner`] of a frame, decoded as a pipeline will decode it (snapped frames
 /// included).
-pub(crate) fn flow_hash(
+pub(crate) fn frame_owner(
     link: LinkType,
     data: &[u8],
     wire_len: u32,
     cfg: &DecodeConfig,
     encap: &mut Encap,
-) -> u64 {
+) -> Option<u64> {
     let snapped = (data.len() as u32) < wire_len;
-    address_pair_hash(&decode::decode(link, data, snapped, cfg, encap))
+    flow_owner(&decode::decode(link, data, snapped, cfg, encap))
 }
 
-/// Symmetric hash of a decoded frame's innermost address pair: the same for both directions of
-/// a connection (or of a lookup), and for the fragments of its datagrams, so a worker chosen by it sees all of a
-/// flow (ports would split a fragmented segment from its flow). Frames of no flow hash to 0.
-fn address_pair_hash(decoded: &Decoded<'_>) -> u64 {
+/// Which worker a decoded frame is for: a symmetric hash of its innermost addresses and ports
+/// (the same for both directions of a connection or a lookup, so that a worker chosen by it
+/// sees all of a flow, and connections between the same two hosts spread over the workers);
+/// frames of no flow hash to 0. `None` for a fragment: only a datagram's first fragment holds
+/// its ports, so every worker reassembles every datagram and keeps those whose ports are its.
+fn flow_owner(decoded: &Decoded<'_>) -> Option<u64> {
     let (a, b) = match decoded {
-        Decoded::Tcp(seg) => (seg.src, seg.dst),
-        Decoded::Udp(dgram) => (dgram.src, dgram.dst),
-        Decoded::Fragment(frag) => (frag.src, frag.dst),
-        _ => return 0,
+        Decoded::Tcp(seg) => ((seg.src, seg.src_port), (seg.dst, seg.dst_port)),
+        Decoded::Udp(dgram) => ((dgram.src, dgram.src_port), (dgram.dst, dgram.dst_port)),
+        Decoded::Fragment(_) => return None,
+        _ => return Some(0),
     };
-    let (a, b) = (decode::ip_bits(a), decode::ip_bits(b));
+    let a = (decode::ip_bits(a.0), a.1);
+    let b = (decode::ip_bits(b.0), b.1);
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
     let mut h = crate::hash::StableHasher::new();
-    h.write_u128(a.min(b));
-    h.write_u128(a.max(b));
-    h.finish()
+    h.write_u128(low.0);
+    h.write_u64(u64::from(low.1));
+    h.write_u128(high.0);
+    h.write_u64(u64::from(high.1));
+    Some(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Fragment, TcpFlags, TcpSegment};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn segment(src: (u8, u16), dst: (u8, u16)) -> Decoded<'static> {
+        Decoded::Tcp(TcpSegment {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, src.0)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, dst.0)),
+            src_port: src.1,
+            dst_port: dst.1,
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags(TcpFlags::ACK),
+            ttl: 64,
+            payload: &[],
+            missing_tail: 0,
+        })
+    }
+
+    #[test]
+    fn connections_between_two_hosts_spread_over_the_workers_each_whole() {
+        let owner = |d: &Decoded<'_>| flow_owner(d).expect("a flow");
+        let mut taken = [0usize; 2];
+        for port in 40_000..40_064 {
+            let out = owner(&segment((1, port), (2, 80)));
+            // Both directions of a connection go to one worker.
+            assert_eq!(out, owner(&segment((2, 80), (1, port))));
+            taken[(out % 2) as usize] += 1;
+        }
+        assert!(
+            taken.iter().all(|&n| n >= 16),
+            "64 connections between the same two hosts went {taken:?}"
+        );
+    }
+
+    #[test]
+    fn every_worker_takes_a_fragment_and_the_first_counts_it() {
+        let fragment = Decoded::Fragment(Fragment {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            id: 7,
+            protocol: 6,
+            ttl: 64,
+            offset: 8,
+            more: true,
+            payload: &[0; 8],
+        });
+        assert_eq!(flow_owner(&fragment), None);
+        let takes: Vec<Option<bool>> = (0..3)
+            .map(|index| Share { index, of: 3 }.takes(&fragment))
+            .collect();
+        assert_eq!(takes, [Some(true), Some(false), Some(false)]);
+        // A segment is one worker's, counted by it.
+        let seg = segment((1, 40_000), (2, 80));
+        let takers: Vec<Option<bool>> = (0..3)
+            .map(|index| Share { index, of: 3 }.takes(&seg))
+            .filter(Option::is_some)
+            .collect();
+        assert_eq!(takers, [Some(true)]);
+    }
 }
