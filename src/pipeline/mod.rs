@@ -307,7 +307,10 @@ impl Pipeline {
         let pending = self.defrag.pending() as u64;
         if pending > 0 {
             self.defrag.expire(u64::MAX);
-            self.stats.ip_fragments_dropped += pending;
+            // Every worker holds every fragment: the first counts them, as it counts the rest.
+            if self.share.index == 0 {
+                self.stats.ip_fragments_dropped += pending;
+            }
         }
     }
 
@@ -634,5 +637,34 @@ mod tests {
             .filter(Option::is_some)
             .collect();
         assert_eq!(takers, [Some(true)]);
+    }
+
+    #[test]
+    fn a_datagram_left_unfinished_is_dropped_once_across_the_workers() {
+        // An IPv4 frame holding the first fragment of a datagram whose rest never comes.
+        let mut frame = vec![0x45, 0, 0, 28, 0, 7, 0x20, 0, 64, 6, 0, 0];
+        frame.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        frame.extend_from_slice(&[0; 8]);
+        let packet = RawPacket {
+            ts_ns: 1,
+            link: LinkType::RawIp,
+            point: 0,
+            wire_len: frame.len() as u32,
+            data: &frame,
+        };
+        let counted = |of: usize| -> (u64, u64) {
+            let (mut fragments, mut dropped) = (0, 0);
+            for index in 0..of {
+                let mut p = Pipeline::new(PipelineConfig::default());
+                p.set_worker(index, of);
+                p.packet(&packet);
+                p.flush();
+                fragments += p.stats.ip_fragments;
+                dropped += p.stats.ip_fragments_dropped;
+            }
+            (fragments, dropped)
+        };
+        assert_eq!(counted(1), (1, 1));
+        assert_eq!(counted(3), (1, 1));
     }
 }
