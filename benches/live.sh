@@ -114,8 +114,8 @@ printf '%-10s %12s %12s\n' "" received dropped
 printf '%-10s %12s %12s\n' wirespan "$ws_rx" "$ws_drop"
 printf '%-10s %12s %12s\n' tcpdump "$td_rx" "$td_drop"
 echo "wirespan live: $ws_spans spans, $qdrop frames dropped at worker queues, $sdrop spans dropped at the writer queue"
-awk -v w0="$cpu0" -v w1="$cpu1" -v t0="$td0" -v t1="$td1" -v rx="$ws_rx" 'BEGIN {
-  n = rx > 0 ? rx : 1
+awk -v w0="$cpu0" -v w1="$cpu1" -v t0="$td0" -v t1="$td1" -v sent="$sent" 'BEGIN {
+  n = sent > 0 ? sent : 1
   printf "CPU per packet offered, live: wirespan %.0f ns, tcpdump %.0f ns\n", (w1 - w0) / n * 1e9, (t1 - t0) / n * 1e9 }'
 [ "${NO_REPLAY:-0}" = 1 ] && exit 0
 

@@ -80,7 +80,8 @@ fi
 
 PCAP=pcaps/http/underlay-vxlan.pcap
 # The spans the build itself writes, for comparison with every installed copy.
-WIRESPAN_HOST_NAME=package-test target/release/wirespan replay "$PCAP" -o "$WORK/expected.jsonl" 2>/dev/null
+WIRESPAN_HOST_NAME=package-test target/release/wirespan replay "$PCAP" -o "$WORK/expected.jsonl" \
+  2>"$WORK/expected.err" || { cat "$WORK/expected.err" >&2; fail "the build's own replay of $PCAP"; }
 [ -s "$WORK/expected.jsonl" ] || fail "the build wrote no spans for $PCAP"
 EXPECTED_FILTER=$(target/release/wirespan --config deploy/wirespan.toml capture -d)
 
@@ -137,8 +138,10 @@ test_deb() {
   ok "apt-get install ./$(basename "$DEB") installed it and libpcap0.8"
   [ "$(chroot "$root" wirespan --version)" = "wirespan $VERSION" ] || fail "wirespan --version"
   cmp -s "$root/etc/wirespan/wirespan.toml" deploy/wirespan.toml || fail "the installed config is not deploy/wirespan.toml"
-  [ -L "$root/etc/systemd/system/multi-user.target.wants/wirespan.service" ] || fail "the unit is not enabled"
-  ok "installed: /usr/bin/wirespan $VERSION, /etc/wirespan/wirespan.toml, the unit enabled"
+  [ -f "$root/usr/lib/systemd/system/wirespan.service" ] || fail "the unit is not installed"
+  [ ! -e "$root/etc/systemd/system/multi-user.target.wants/wirespan.service" ] ||
+    fail "the unit was enabled before it is configured"
+  ok "installed: /usr/bin/wirespan $VERSION, /etc/wirespan/wirespan.toml, the unit (not enabled until configured)"
   [ -f "$root/usr/share/man/man1/wirespan-capture.1.gz" ] || fail "no man page"
   check_runs "$root" /usr/bin/wirespan "installed package"
   local printed
@@ -216,15 +219,16 @@ for layer in manifest["Layers"]:
 EOF
   local files
   files=$(cd "$WORK/image" && find . -type f -o -type l | sort)
-  for f in ./usr/bin/wirespan ./etc/wirespan/wirespan.toml ./usr/lib/x86_64-linux-gnu/libpcap.so.0.8; do
+  for f in ./usr/bin/wirespan ./etc/wirespan/wirespan.toml ./usr/lib/x86_64-linux-gnu/libpcap.so.0.8 \
+    ./usr/share/doc/wirespan/copyright ./usr/share/doc/libpcap0.8/copyright ./usr/share/doc/libc6/copyright; do
     grep -qx "$f" <<<"$files" || fail "the image lacks $f"
   done
   local extra
   extra=$(grep -v -e '^\./usr/bin/wirespan$' -e '^\./etc/wirespan/wirespan.toml$' \
-    -e '^\./usr/share/doc/wirespan/copyright$' -e '^\./lib64/ld-linux-x86-64\.so\.2$' \
+    -e '^\./usr/share/doc/[a-z0-9.+-]*/copyright$' -e '^\./lib64/ld-linux-x86-64\.so\.2$' \
     -e '^\./\(usr/\)\?lib/x86_64-linux-gnu/lib[a-z0-9_.+-]*\.so\.[0-9.]*$' <<<"$files" || true)
   [ -z "$extra" ] || fail "the image holds more than the binary, its config and libraries: $extra"
-  ok "the image holds only the binary, its config, copyright and $(grep -c '\.so' <<<"$files") libraries (no shell)"
+  ok "the image holds only the binary, its config, $(grep -c '\.so' <<<"$files") libraries and $(grep -c '/copyright$' <<<"$files") packages' copyright files (no shell)"
   cmp -s "$WORK/image/usr/bin/wirespan" "$WORK/unpacked/usr/bin/wirespan" || fail "the image's binary is not the package's"
   cmp -s "$WORK/image/etc/wirespan/wirespan.toml" deploy/wirespan.toml || fail "the image's config is not deploy/wirespan.toml"
   ok "the image's binary and config are the package's"
