@@ -489,15 +489,26 @@ fn keep_found(before: &EndOwner, now: EndOwner) -> EndOwner {
 mod tests {
     use super::*;
 
+    /// A TCP connection of this process to itself on loopback (both sockets, kept open while
+    /// held), with its client's and server's addresses.
+    fn loopback_connection() -> (
+        (std::net::TcpStream, std::net::TcpStream),
+        SocketAddr,
+        SocketAddr,
+    ) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let server = listener.local_addr().expect("addr");
+        let client = std::net::TcpStream::connect(server).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        let client_addr = client.local_addr().expect("addr");
+        ((client, accepted), client_addr, server)
+    }
+
     /// A call this test process makes to itself is named on the span once the namer has
     /// answered the request, and only then.
     #[test]
     fn a_requested_call_is_named_on_its_span() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-        let server = listener.local_addr().expect("addr");
-        let client = std::net::TcpStream::connect(server).expect("connect");
-        let (_accepted, _) = listener.accept().expect("accept");
-        let client_addr = client.local_addr().expect("addr");
+        let (_sockets, client_addr, server) = loopback_connection();
         let (namer, thread) = start(NamerConfig::default()).expect("start");
         let mut span = Span {
             attributes: vec![
@@ -613,11 +624,7 @@ mod tests {
     /// they came; past the bound the oldest leave at once, counted.
     #[test]
     fn the_naming_queue_names_what_it_held_and_stays_bounded() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-        let server = listener.local_addr().expect("addr");
-        let client = std::net::TcpStream::connect(server).expect("connect");
-        let (_accepted, _) = listener.accept().expect("accept");
-        let client_addr = client.local_addr().expect("addr");
+        let (_sockets, client_addr, server) = loopback_connection();
         let (namer, thread) = start(NamerConfig::default()).expect("start");
         let patience = Duration::from_secs(3);
         let mut queue = NamingQueue::new(namer.clone(), patience, 2);
