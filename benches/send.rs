@@ -26,6 +26,7 @@ use wirespan::capture::{CaptureFile, CapturePoints, LinkType};
 use wirespan::decode::{decode, DecodeConfig, Decoded, Encap};
 
 /// One frame of the capture and where its client port sits (with its TCP checksum's offset).
+#[derive(Clone)]
 struct Frame {
     bytes: Vec<u8>,
     /// (offset of the client port, its original value, offset of the TCP checksum)
@@ -360,13 +361,8 @@ fn run() -> Result<(), String> {
     let results: Vec<Result<u64, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
-                let mut frames: Vec<Frame> = frames
-                    .iter()
-                    .map(|f| Frame {
-                        bytes: f.bytes.clone(),
-                        port: f.port,
-                    })
-                    .collect();
+                // Each thread moves the ports of its own copy.
+                let mut frames = frames.clone();
                 let pps = args.pps.map(|p| p / threads as f64);
                 let batch = args.batch;
                 let loops = args.loops;

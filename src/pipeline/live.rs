@@ -3,9 +3,10 @@
 //! Takes interfaces, a thread count and a stop flag; gives network spans to a sink until the
 //! flag is raised, then drains everything in flight and returns the run's counters. Each
 //! reader thread owns one fanout socket per interface (the kernel spreads flows across them),
-//! pinned to a core when asked. Readers decode only to find the inner flow, then hand the
-//! frame over a bounded lock-free queue to the worker owning that flow (so both directions of
-//! a tunnelled flow meet, whatever the outer hash did). With one thread the reader is its own
+//! pinned to a core when asked. Readers decode only to find the inner connection, then copy each
+//! ring block's frames into one batch per worker and hand it over a bounded lock-free queue to
+//! the worker owning those connections (so both directions of a tunnelled flow meet, whatever
+//! the outer hash did; an IP fragment goes to every worker). With one thread the reader is its own
 //! worker and frames are never copied. A reader waits for room in a full queue (counted) while
 //! its ring, far larger, buffers in the kernel; only a full ring drops.
 
